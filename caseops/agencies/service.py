@@ -1,0 +1,56 @@
+"""Agency administration (system administrators only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from caseops.agencies.models import Agency
+from caseops.audit.service import record
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.errors import Conflict, Forbidden, NotFound
+from caseops.extensions import db
+
+
+def _require_agency_admin(actor: Actor) -> None:
+    if actor.is_operator:
+        return
+    if not policy.allowed(actor, "admin:agencies", "manage"):
+        record("admin.agency_denied", actor=actor, outcome="denied", target_type="agency")
+        raise Forbidden("Only a system administrator may manage agencies.")
+
+
+def list_agencies(actor: Actor) -> list[Agency]:
+    _require_agency_admin(actor)
+    return list(db.session.scalars(select(Agency).order_by(Agency.code)))
+
+
+def get_agency(code: str) -> Agency:
+    agency = db.session.scalar(select(Agency).where(Agency.code == code))
+    if agency is None:
+        raise NotFound(f"No agency with code {code!r}.")
+    return agency
+
+
+def create_agency(actor: Actor, data: dict[str, Any]) -> Agency:
+    _require_agency_admin(actor)
+    if db.session.scalar(select(Agency.id).where(Agency.code == data["code"])) is not None:
+        raise Conflict(
+            f"An agency with code {data['code']!r} already exists.",
+            details={"code": ["Already taken."]},
+        )
+    agency = Agency(**data)
+    db.session.add(agency)
+    db.session.flush()
+    record(
+        "admin.agency_created",
+        actor=actor,
+        target_type="agency",
+        target_id=agency.code,
+        detail={"before": None, "after": data},
+        session=db.session,
+    )
+    db.session.commit()
+    return agency

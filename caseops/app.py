@@ -1,0 +1,96 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from caseops import errors, observability, security
+from caseops.auth import passwords
+from caseops.config import load_settings
+from caseops.extensions import api, csrf, db, limiter, login_manager
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; ``config`` overrides settings (tests, CLI)."""
+    settings = load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_path), instance_relative_config=False)
+    app.config.update(settings.flask_config())
+    app.config.update(
+        API_TITLE="caseops",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Consent-gated, audited case coordination across agencies."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    if config:
+        app.config.update(config)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+    if app.config["CASEOPS_TRUSTED_PROXIES"]:
+        hops = app.config["CASEOPS_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    observability.configure_logging(app.config["CASEOPS_LOG_LEVEL"])
+    passwords.use_profile("test" if app.config["CASEOPS_ENV"] == "test" else "standard")
+    # The request context comes first: every later hook and log line needs its id.
+    observability.register_request_context(app)
+    register_extensions(app)
+    register_blueprints(app)
+    errors.register_errorhandlers(app)
+    security.register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def register_extensions(app: Flask) -> None:
+    from caseops import dbsetup
+
+    db.init_app(app)
+    dbsetup.configure(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from caseops.admin.routes import bp as admin_bp
+    from caseops.auth import access
+    from caseops.auth.routes import bp as auth_bp
+    from caseops.health.routes import bp as health_bp
+    from caseops.ui.routes import bp as ui_bp
+
+    access.register(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(ui_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    for blueprint in _api_blueprints():
+        api.register_blueprint(blueprint)
+
+
+def _api_blueprints():
+    from caseops.agencies.routes import blp as agencies_blp
+    from caseops.users.routes import blp as users_blp
+
+    return [agencies_blp, users_blp]
+
+
+def register_commands(app: Flask) -> None:
+    from caseops.cli import register
+
+    register(app)

@@ -1,0 +1,100 @@
+"""Who is calling: bearer tokens for API callers, server-side sessions for browsers.
+
+Login is required everywhere except views marked ``@public``. CSRF is checked for
+every state-changing request that rides on the session cookie; bearer requests carry
+no ambient credential, so they need none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, g, redirect, request, session, url_for
+from flask_login import current_user
+
+from caseops.audit.service import record
+from caseops.auth import service
+from caseops.authz.actor import Actor
+from caseops.errors import NotAuthenticated, wants_json
+from caseops.extensions import csrf, login_manager
+from caseops.users.models import User
+
+F = TypeVar("F", bound=Callable[..., object])
+PUBLIC_ATTR = "_caseops_public"
+SESSION_KEY = "sid"
+# Static assets and the OpenAPI document hold no data.
+PUBLIC_ENDPOINTS = {"static", "ui.static", "api-docs.openapi_json"}
+
+
+def public(view: F) -> F:
+    """Mark a view as reachable without logging in."""
+    setattr(view, PUBLIC_ATTR, True)
+    return view
+
+
+def _bearer_value() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+def load_user_from_request(_request) -> User | None:
+    bearer = _bearer_value()
+    if bearer is not None:
+        resolved = service.resolve_token(bearer)
+        if isinstance(resolved, str):
+            record(
+                "auth.token_rejected",
+                actor=Actor.unauthenticated(),
+                outcome="denied",
+                detail={"reason": resolved},
+            )
+            return None
+        user, token = resolved
+        g.actor = service.actor_for(user, token)
+        return user
+    session_id = session.get(SESSION_KEY)
+    if not session_id:
+        return None
+    user = service.resolve_session(session_id)
+    if user is None:
+        session.clear()
+        return None
+    g.actor = service.actor_for(user)
+    return user
+
+
+def current_actor() -> Actor:
+    """The authenticated actor of this request (login is enforced before views run)."""
+    if not current_user.is_authenticated or "actor" not in g:
+        raise NotAuthenticated("Log in or send a bearer token.")
+    return g.actor
+
+
+def current_session_id() -> str | None:
+    return session.get(SESSION_KEY)
+
+
+def register(app: Flask) -> None:
+    login_manager.request_loader(load_user_from_request)
+
+    @app.before_request
+    def check_csrf() -> None:
+        if _bearer_value() is None:
+            csrf.protect()
+
+    @app.before_request
+    def require_login():
+        if request.endpoint is None:
+            return None
+        view = app.view_functions.get(request.endpoint)
+        if request.endpoint in PUBLIC_ENDPOINTS or getattr(view, PUBLIC_ATTR, False):
+            return None
+        if current_user.is_authenticated:
+            return None
+        if wants_json() or _bearer_value() is not None:
+            raise NotAuthenticated("Log in or send a valid bearer token.")
+        return redirect(url_for("auth.login", next=request.full_path))

@@ -1,0 +1,358 @@
+"""Login (password, then TOTP), server-side sessions and API tokens.
+
+Every outcome is written through the audit writer. Failures all raise the same
+``LoginFailed`` so a caller cannot tell an unknown name from a wrong password, a wrong
+code or a locked account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from caseops.audit.service import record
+from caseops.auth import totp
+from caseops.auth.models import ApiToken, UserSession
+from caseops.auth.passwords import hash_password, needs_rehash, verify_password
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.context import current_origin
+from caseops.crypto import keyring_from_config
+from caseops.db_types import utcnow
+from caseops.errors import DomainError
+from caseops.extensions import db
+from caseops.users.models import RecoveryCode, User
+
+LOCKOUT_THRESHOLD = 5
+LOCKOUT_BASE = timedelta(seconds=30)
+LOCKOUT_MAX = timedelta(hours=1)
+TOKEN_PREFIX = "cop"  # noqa: S105 - a label, not a secret
+LAST_USED_GRANULARITY = timedelta(seconds=60)
+SESSION_TOUCH_GRANULARITY = timedelta(seconds=15)
+GENERIC_LOGIN_MESSAGE = "Invalid username, password or code."
+
+
+class LoginFailed(DomainError):
+    status, code = 401, "login_failed"
+
+    def __init__(self) -> None:
+        super().__init__(GENERIC_LOGIN_MESSAGE)
+
+
+def actor_for(user: User, token: ApiToken | None = None) -> Actor:
+    """The user's roles in force now, narrowed to the token's scopes when one is used."""
+    roles = policy.roles_of(user.username, user.agency.code)
+    if token is not None:
+        roles = roles & frozenset(token.scopes)
+    return Actor(
+        username=user.username,
+        user_id=user.id,
+        agency=user.agency.code,
+        roles=roles,
+        token_id=token.id if token is not None else None,
+    )
+
+
+def lockout_delay(failures: int) -> timedelta | None:
+    """Doubling delay once the threshold is reached: 30 s, 60 s, 120 s ... up to an hour."""
+    if failures < LOCKOUT_THRESHOLD:
+        return None
+    doublings = min(failures - LOCKOUT_THRESHOLD, 16)
+    return min(LOCKOUT_BASE * (2**doublings), LOCKOUT_MAX)
+
+
+def _find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+def _fail(user: User | None, claimed: str, reason: str, now: datetime) -> LoginFailed:
+    """Count the failure, maybe lock, log it, commit; return the generic error to raise."""
+    actor = actor_for(user) if user is not None else Actor.unauthenticated(claimed)
+    if user is not None and reason != "locked":
+        user.failed_logins += 1
+        delay = lockout_delay(user.failed_logins)
+        if delay is not None:
+            user.locked_until = now + delay
+            record(
+                "auth.lockout",
+                actor=actor,
+                outcome="denied",
+                target_type="user",
+                target_id=user.username,
+                detail={
+                    "failed_logins": user.failed_logins,
+                    "locked_seconds": int(delay.total_seconds()),
+                },
+                session=db.session,
+            )
+    record(
+        "auth.login",
+        actor=actor,
+        outcome="failure",
+        target_type="user",
+        target_id=user.username if user else None,
+        detail={"reason": reason},
+        session=db.session,
+    )
+    db.session.commit()
+    return LoginFailed()
+
+
+def _usable(user: User | None) -> bool:
+    return user is not None and user.active and user.is_human
+
+
+def check_password(username: str, password: str, now: datetime | None = None) -> User:
+    """First step: the password. Returns the user, who must still pass the second factor."""
+    now = now or utcnow()
+    user = _find_user(username)
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        verify_password(None, password)
+        raise _fail(user, username, "locked", now)
+    if not verify_password(user.password_hash if _usable(user) else None, password):
+        raise _fail(user if _usable(user) else None, username, "bad_credentials", now)
+    assert user is not None
+    if needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def _check_not_locked(user: User, now: datetime) -> None:
+    if not _usable(user):
+        raise _fail(None, user.username, "bad_credentials", now)
+    if user.locked_until is not None and user.locked_until > now:
+        raise _fail(user, user.username, "locked", now)
+
+
+def _secret(user: User) -> str:
+    if user.totp_secret_encrypted is None:
+        raise LoginFailed()
+    keyring = keyring_from_config(current_app.config)
+    return keyring.decrypt(user.totp_secret_encrypted, f"totp:{user.id}").decode()
+
+
+def begin_enrolment(user: User) -> str:
+    """The not-yet-confirmed secret of a user who must enrol (made once, encrypted at rest),
+    so reloading the page does not invalidate a code already scanned."""
+    if user.second_factor_enrolled:
+        raise DomainError("Second factor already enrolled.", code="already_enrolled")
+    if user.totp_secret_encrypted is not None:
+        return _secret(user)
+    secret = totp.new_secret()
+    keyring = keyring_from_config(current_app.config)
+    user.totp_secret_encrypted = keyring.encrypt(secret.encode(), f"totp:{user.id}")
+    user.totp_last_step = None
+    db.session.commit()
+    return secret
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session: UserSession
+    recovery_codes: list[str]
+
+
+def confirm_enrolment(user: User, code: str, now: datetime | None = None) -> LoginResult:
+    """Prove the authenticator works, then issue recovery codes and log in."""
+    now = now or utcnow()
+    _check_not_locked(user, now)
+    if user.second_factor_enrolled:
+        raise LoginFailed()
+    step = totp.matching_step(_secret(user), code, now, user.totp_last_step)
+    if step is None:
+        raise _fail(user, user.username, "bad_enrolment_code", now)
+    user.totp_last_step = step
+    user.totp_confirmed_at = now
+    codes = totp.new_recovery_codes()
+    for material in codes:
+        db.session.add(
+            RecoveryCode(
+                user_id=user.id, selector=material.selector, code_hash=material.verifier_hash
+            )
+        )
+    record(
+        "auth.second_factor_enrolled",
+        actor=actor_for(user),
+        target_type="user",
+        target_id=user.username,
+        session=db.session,
+    )
+    session = _start_session(user, now, method="totp_enrolment")
+    return LoginResult(session=session, recovery_codes=[m.code for m in codes])
+
+
+def verify_second_factor(user: User, code: str, now: datetime | None = None) -> UserSession:
+    """Second step: a TOTP code (never the same step twice) or an unused recovery code."""
+    now = now or utcnow()
+    _check_not_locked(user, now)
+    if not user.second_factor_enrolled:
+        raise LoginFailed()
+    step = totp.matching_step(_secret(user), code, now, user.totp_last_step)
+    if step is not None:
+        user.totp_last_step = step
+        return _start_session(user, now, method="totp")
+    parts = totp.split_recovery_code(code)
+    if parts is not None:
+        row = db.session.scalar(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.selector == parts[0],
+                RecoveryCode.used_at.is_(None),
+            )
+        )
+        if row is not None and totp.recovery_verifier_matches(row.code_hash, parts[1]):
+            # Conditional update: two racing uses of one code cannot both succeed.
+            used = db.session.execute(
+                update(RecoveryCode)
+                .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if used.rowcount == 1:
+                return _start_session(user, now, method="recovery_code")
+    raise _fail(user, user.username, "bad_second_factor", now)
+
+
+def _start_session(user: User, now: datetime, method: str) -> UserSession:
+    origin = current_origin()
+    session = UserSession(
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:512] or None,
+    )
+    db.session.add(session)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    record(
+        "auth.login",
+        actor=actor_for(user),
+        target_type="user",
+        target_id=user.username,
+        detail={"method": method},
+        session=db.session,
+    )
+    db.session.commit()
+    return session
+
+
+def end_session(session_id: str, reason: str, actor: Actor, now: datetime | None = None) -> None:
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.ended_at is not None:
+        return
+    row.ended_at = now or utcnow()
+    row.end_reason = reason
+    action = "auth.logout" if reason == "logout" else "auth.session_ended"
+    record(
+        action,
+        actor=actor,
+        target_type="user",
+        target_id=row.user.username,
+        detail={"reason": reason},
+        session=db.session,
+    )
+    db.session.commit()
+
+
+def end_all_sessions(user: User, reason: str, now: datetime) -> int:
+    """End every open session of ``user`` inside the caller's transaction."""
+    result = db.session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+    )
+    return result.rowcount or 0
+
+
+def resolve_session(session_id: str, now: datetime | None = None) -> User | None:
+    """The user behind a session cookie, or None if it ended, idled or outlived its maximum."""
+    now = now or utcnow()
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.ended_at is not None:
+        return None
+    user = row.user
+    idle = timedelta(seconds=current_app.config["CASEOPS_IDLE_TIMEOUT"])
+    absolute = timedelta(seconds=current_app.config["CASEOPS_ABSOLUTE_TIMEOUT"])
+    expired = None
+    if now - row.created_at > absolute:
+        expired = "absolute_timeout"
+    elif now - row.last_seen_at > idle:
+        expired = "idle_timeout"
+    elif not user.active:
+        expired = "deactivated"
+    if expired:
+        end_session(row.id, expired, actor_for(user), now)
+        return None
+    if now - row.last_seen_at > SESSION_TOUCH_GRANULARITY:
+        row.last_seen_at = now
+        db.session.commit()
+    return user
+
+
+# --- API tokens -----------------------------------------------------------------------
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    plaintext: str
+
+
+def issue_token(
+    user: User,
+    *,
+    scopes: list[str],
+    expires_at: datetime | None,
+    name: str | None,
+    created_by: Actor,
+) -> IssuedToken:
+    """Create a token inside the caller's transaction; the plaintext exists only here."""
+    public_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(
+        public_id=public_id,
+        secret_hash=_hash_secret(secret),
+        user_id=user.id,
+        name=name,
+        scopes=sorted(set(scopes)),
+        created_by=created_by.username,
+        expires_at=expires_at,
+    )
+    db.session.add(token)
+    db.session.flush()
+    return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}_{public_id}_{secret}")
+
+
+def resolve_token(raw: str, now: datetime | None = None) -> tuple[User, ApiToken] | str:
+    """The user and token behind a bearer value, or a short reason it was refused."""
+    now = now or utcnow()
+    prefix, _, rest = raw.partition("_")
+    public_id, _, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not public_id or not secret:
+        return "malformed"
+    token = db.session.scalar(select(ApiToken).where(ApiToken.public_id == public_id))
+    if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
+        return "unknown"
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return "expired"
+    if not token.user.active:
+        return "user_inactive"
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user, token

@@ -1,0 +1,27 @@
+"""The navigation each persona sees. Entries appear only for roles that can use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caseops.authz.actor import Actor
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    roles: frozenset[str]
+
+
+NAVIGATION = (
+    NavItem("Home", "ui.home", frozenset()),
+    NavItem("Agencies", "admin.agencies_page", frozenset({"system_admin"})),
+    NavItem("Users", "admin.users_page", frozenset({"system_admin", "agency_admin"})),
+)
+
+
+def navigation_for(actor: Actor | None) -> list[NavItem]:
+    if actor is None:
+        return []
+    return [item for item in NAVIGATION if not item.roles or item.roles & actor.roles]

@@ -1,0 +1,1 @@
+"""Consent domain package: pure Python, no Flask or caseops imports."""

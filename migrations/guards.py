@@ -1,0 +1,57 @@
+"""Database-level guarantees shared by migrations.
+
+Kept beside the migrations (not in the app) so a migration's behaviour never changes
+after it has run. NOTE: SQLite batch-mode ALTERs recreate a table and drop its
+triggers; a later migration that alters an append-only table must call
+``append_only`` again.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION caseops_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'caseops: % on % refused: the table is append-only', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = '42501';
+END
+$$
+"""
+
+
+def create_append_only_function() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(PG_FUNCTION)
+
+
+def drop_append_only_function() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS caseops_append_only()")
+
+
+def append_only(table: str) -> None:
+    """Make ``table`` reject UPDATE and DELETE (and TRUNCATE on PostgreSQL) in the database."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION caseops_append_only()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION caseops_append_only()"
+        )
+        # ALWAYS: fire even under session_replication_role = replica.
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_append_only")
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
+    elif dialect == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'caseops: {verb} on {table} refused: "
+                "the table is append-only'); END"
+            )
+    else:
+        raise NotImplementedError(f"append-only guard not written for {dialect}")

@@ -1,0 +1,176 @@
+"""HTTP basics every caller relies on: health, errors, request ids, headers, OpenAPI."""
+
+from __future__ import annotations
+
+import pytest
+
+from caseops import create_app
+from tests import factories
+
+
+def test_healthz_answers_without_login(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_at_the_migration_head(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["migrations"]["current"] == body["migrations"]["head"]
+
+
+def test_readyz_is_not_ready_on_an_unmigrated_database(databases):
+    url = databases.empty()
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["status"] == "not_ready"
+        with app.app_context():
+            from caseops.extensions import db
+
+            db.engine.dispose()
+    finally:
+        databases.drop(url)
+
+
+def test_api_errors_have_the_documented_shape(client):
+    response = client.get("/api/v1/agencies")
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": {
+            "code": "unauthenticated",
+            "message": "Log in or send a valid bearer token.",
+            "details": {},
+        }
+    }
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_validation_errors_name_each_field_and_reason(client, world):
+    token = factories.token_for("hha.system_admin")
+    response = client.post(
+        "/api/v1/agencies",
+        json={"code": "X!", "kind": "housing", "colour": "red"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_failed"
+    assert set(error["details"]) == {"code", "name", "colour"}
+    assert error["details"]["name"] == ["Missing data for required field."]
+    assert error["details"]["colour"] == ["Unknown field."]
+
+
+def test_malformed_json_is_a_400(client, world):
+    token = factories.token_for("hha.system_admin")
+    response = client.post(
+        "/api/v1/agencies",
+        data="{not json",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 422)
+    assert "error" in response.get_json()
+
+
+def test_ui_errors_are_html_pages(client, world):
+    factories.login(client, world["hha.case_worker"])
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "404" in response.get_data(as_text=True)
+
+
+def test_ui_pages_require_login_and_redirect_to_it(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_every_response_carries_a_request_id(client):
+    first = client.get("/healthz").headers["X-Request-Id"]
+    second = client.get("/healthz").headers["X-Request-Id"]
+    assert first and second and first != second
+
+
+def test_a_callers_request_id_is_kept_and_reaches_the_log(client, world):
+    token = factories.token_for("hha.system_admin")
+    client.post(
+        "/api/v1/agencies",
+        json={"code": "newagency", "name": "New Agency"},
+        headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-abcdef123"},
+    )
+    [event] = [e for e in factories.events("admin.agency_created") if e.target_id == "newagency"]
+    assert event.request_id == "trace-abcdef123"
+
+
+def test_an_unusable_request_id_is_replaced(client):
+    response = client.get("/healthz", headers={"X-Request-Id": "bad id with spaces!"})
+    assert response.headers["X-Request-Id"] != "bad id with spaces!"
+    assert len(response.headers["X-Request-Id"]) == 32
+
+
+def test_unexpected_errors_are_logged_with_the_request_id_and_hide_details(database_url, caplog):
+    from caseops.auth.access import public
+    from caseops.observability import RequestIdFilter
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": False})
+
+    @app.get("/explode")
+    @public
+    def explode():
+        raise RuntimeError("secret internal detail")
+
+    caplog.handler.addFilter(RequestIdFilter())
+    response = app.test_client().get(
+        "/explode", headers={"Accept": "application/json", "X-Request-Id": "explode-1234"}
+    )
+    assert response.status_code == 500
+    assert "secret internal detail" not in response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "internal_error"
+    logged = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert logged and logged[0].request_id == "explode-1234"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/login", "/api/v1/openapi.json"])
+def test_security_headers_on_every_response(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_no_hsts_over_plain_http(app):
+    from flask.testing import FlaskClient
+
+    response = FlaskClient(app).get("/healthz")
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_openapi_document_describes_the_api(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/agencies" in document["paths"]
+    assert "/api/v1/users/{username}/tokens" in document["paths"]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_static_assets_are_served_locally(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "/static/ui/caseops.css" in page and "http" not in page.split("<body")[0].replace(
+        'name="viewport"', ""
+    )
+    assert client.get("/static/ui/caseops.css").status_code == 200
+    assert client.get("/static/ui/caseops.js").status_code == 200
