@@ -13,3 +13,4 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("CASEOPS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+control_socket_disable = True  # several instances per user (tests, make run) must not share one

@@ -97,4 +97,5 @@ def register(app: Flask) -> None:
             return None
         if wants_json() or _bearer_value() is not None:
             raise NotAuthenticated("Log in or send a valid bearer token.")
-        return redirect(url_for("auth.login", next=request.full_path))
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for("auth.login", next=target))
