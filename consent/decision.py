@@ -1,0 +1,201 @@
+"""The consent side of the access decision: records in, decision out, nothing cached.
+
+Only a client's consents whose scope covers the request take part, and only those active at
+the request's instant decide. Deny beats permit; 42 CFR Part 2 and FERPA add conditions a
+permit must meet before it counts. Every withheld answer names one reason code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from consent.model import (
+    ANY,
+    EDUCATION,
+    SUBSTANCE_USE,
+    Consent,
+    GrantorKind,
+    Provision,
+    Revocation,
+    Status,
+    age_on,
+    require_aware,
+    status_at,
+)
+from consent.notices import PART2_REDISCLOSURE_NOTICE
+
+ADULT_AGE = 18
+"""FERPA rights pass from the parents to the student at 18 (34 CFR 99.3, 99.5(a))."""
+
+
+class Reason(StrEnum):
+    CONSENT_PERMIT = "consent_permit"
+    CONSENT_DENIED = "consent_denied"
+    CONSENT_REVOKED = "consent_revoked"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_NOT_YET_EFFECTIVE = "consent_not_yet_effective"
+    NO_CONSENT = "no_consent"
+    PART2_SOURCE_NOT_NAMED = "part2_source_not_named"
+    PART2_INFORMATION_NOT_NAMED = "part2_information_not_named"
+    PART2_RECIPIENT_NOT_NAMED = "part2_recipient_not_named"
+    PART2_PURPOSE_NOT_NAMED = "part2_purpose_not_named"
+    PART2_NO_EXPIRY = "part2_no_expiry"
+    FERPA_SIGNER_UNVERIFIABLE = "ferpa_signer_unverifiable"
+    FERPA_SIGNER_INVALID = "ferpa_signer_invalid"
+
+
+# When no active permit exists, the most specific lifecycle cause among covering permits wins.
+_LIFECYCLE_REASONS = (
+    (Status.REVOKED, Reason.CONSENT_REVOKED),
+    (Status.EXPIRED, Reason.CONSENT_EXPIRED),
+    (Status.NOT_YET_EFFECTIVE, Reason.CONSENT_NOT_YET_EFFECTIVE),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessRequest:
+    """Section `category` of `client_id` from `source_agency`, wanted by `recipient_agency`."""
+
+    client_id: str
+    source_agency: str
+    source_is_part2_program: bool
+    category: str
+    recipient_agency: str
+    purpose: str
+    at: datetime
+    client_birth_date: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", require_aware(self.at, "at"))
+
+    @property
+    def is_part2(self) -> bool:
+        """Substance-use data, or anything from a Part 2 program, is protected by 42 CFR Part 2."""
+        return self.category == SUBSTANCE_USE or self.source_is_part2_program
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentDecision:
+    """`consent_id` is the consent relied on, or the one that explains the refusal.
+
+    `part2` tells callers to hide even the existence of a withheld section; `obligations`
+    are notices that must accompany the disclosed data.
+    """
+
+    permitted: bool
+    reason: Reason
+    consent_id: str | None
+    part2: bool
+    obligations: tuple[str, ...] = ()
+
+
+def _matches(scope: frozenset[str], code: str) -> bool:
+    return ANY in scope or code in scope
+
+
+def _names(scope: frozenset[str], code: str) -> bool:
+    return ANY not in scope and code in scope
+
+
+def covers(consent: Consent, request: AccessRequest) -> bool:
+    """Whether the consent's scope reaches this request, whatever its status."""
+    return (
+        consent.client_id == request.client_id
+        and _matches(consent.source_agencies, request.source_agency)
+        and _matches(consent.categories, request.category)
+        and _matches(consent.recipients, request.recipient_agency)
+        and _matches(consent.purposes, request.purpose)
+    )
+
+
+def _part2_defect(consent: Consent, request: AccessRequest) -> Reason | None:
+    """The first 42 CFR 2.31 element the permit leaves general; a blanket consent is no consent."""
+    if not _names(consent.recipients, request.recipient_agency):
+        return Reason.PART2_RECIPIENT_NOT_NAMED
+    if not _names(consent.purposes, request.purpose):
+        return Reason.PART2_PURPOSE_NOT_NAMED
+    if consent.expires_at is None and not consent.expiry_event:
+        return Reason.PART2_NO_EXPIRY
+    if not _names(consent.source_agencies, request.source_agency):
+        return Reason.PART2_SOURCE_NOT_NAMED
+    if not _names(consent.categories, request.category):
+        return Reason.PART2_INFORMATION_NOT_NAMED
+    return None
+
+
+def _ferpa_defect(consent: Consent, request: AccessRequest) -> Reason | None:
+    """FERPA consent counts only from whoever held the rights when signing and still holds them."""
+    birth = request.client_birth_date
+    if birth is None or consent.signed_at is None:
+        return Reason.FERPA_SIGNER_UNVERIFIABLE
+    if age_on(birth, consent.signed_at.date()) < ADULT_AGE:
+        valid_signers = {GrantorKind.PARENT, GrantorKind.GUARDIAN}
+    else:
+        valid_signers = {GrantorKind.SELF}
+    if age_on(birth, request.at.date()) >= ADULT_AGE:
+        valid_signers &= {GrantorKind.SELF}
+    if consent.grantor.kind not in valid_signers:
+        return Reason.FERPA_SIGNER_INVALID
+    return None
+
+
+def _permit_defect(consent: Consent, request: AccessRequest) -> Reason | None:
+    """Why an active covering permit still may not disclose this request, or None."""
+    if request.is_part2 and (defect := _part2_defect(consent, request)):
+        return defect
+    if request.category == EDUCATION:
+        return _ferpa_defect(consent, request)
+    return None
+
+
+def decide(
+    consents: Iterable[Consent], revocations: Iterable[Revocation], request: AccessRequest
+) -> ConsentDecision:
+    """Decide the consent side of one request at `request.at`.
+
+    `consents` should include every version of the client's consents (later versions
+    supersede earlier ones even when their scope no longer covers the request). Consents of
+    other clients are ignored. Ties are broken by consent id, so input order never matters.
+    """
+    consents = list(consents)
+    revocations = list(revocations)
+    part2 = request.is_part2
+    covering = [
+        (consent, status_at(consent, request.at, revocations=revocations, successors=consents))
+        for consent in sorted(consents, key=lambda c: c.id)
+        if covers(consent, request)
+    ]
+    active = [consent for consent, status in covering if status is Status.ACTIVE]
+
+    for consent in active:
+        if consent.provision is Provision.DENY:
+            return ConsentDecision(
+                permitted=False, reason=Reason.CONSENT_DENIED, consent_id=consent.id, part2=part2
+            )
+
+    first_defect: tuple[Reason, str] | None = None
+    for consent in active:
+        defect = _permit_defect(consent, request)
+        if defect is None:
+            return ConsentDecision(
+                permitted=True,
+                reason=Reason.CONSENT_PERMIT,
+                consent_id=consent.id,
+                part2=part2,
+                obligations=(PART2_REDISCLOSURE_NOTICE,) if part2 else (),
+            )
+        first_defect = first_defect or (defect, consent.id)
+    if first_defect:
+        reason, consent_id = first_defect
+        return ConsentDecision(permitted=False, reason=reason, consent_id=consent_id, part2=part2)
+
+    for wanted, reason in _LIFECYCLE_REASONS:
+        for consent, status in covering:
+            if consent.provision is Provision.PERMIT and status is wanted:
+                return ConsentDecision(
+                    permitted=False, reason=reason, consent_id=consent.id, part2=part2
+                )
+    return ConsentDecision(permitted=False, reason=Reason.NO_CONSENT, consent_id=None, part2=part2)
