@@ -163,10 +163,13 @@ def decide(
     consents = list(consents)
     revocations = list(revocations)
     part2 = request.is_part2
+    # A superseded version neither decides nor explains, even if it was also revoked
+    # (status_at reports the revocation first, for the timeline's sake).
+    replaced = {c.supersedes for c in consents if c.supersedes and c.recorded_at <= request.at}
     covering = [
         (consent, status_at(consent, request.at, revocations=revocations, successors=consents))
         for consent in sorted(consents, key=lambda c: c.id)
-        if covers(consent, request)
+        if covers(consent, request) and consent.id not in replaced
     ]
     active = [consent for consent, status in covering if status is Status.ACTIVE]
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ["CASEOPS_ENV"] = "test"
 os.environ.setdefault(
@@ -35,6 +36,12 @@ from caseops.migrations_state import alembic_config
 from tests import factories
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")
+
+# CI explores the same examples every run, so a submission's result is reproducible;
+# local runs keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 _counter = itertools.count()
 
 
