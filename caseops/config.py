@@ -23,6 +23,12 @@ SECRET_VARIABLES = {
     "CASEOPS_ENCRYPTION_KEYS": lambda: (
         "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     ),
+    # HMAC key for identifier pseudonyms (record linkage and search). Changing it means
+    # `caseops link rebuild`: every stored pseudonym is made with it.
+    "CASEOPS_PSEUDONYM_KEY": lambda: secrets.token_urlsafe(32),
+    # Ed25519 key signing the access log's checkpoints: base64 of a 32-byte seed (or a
+    # PKCS#8 PEM). Auditors pin its public key; keep it stable.
+    "CASEOPS_AUDIT_SIGNING_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +47,10 @@ class Settings:
     database_url: str
     secret_key: str
     encryption_keys: str
+    pseudonym_key: str
+    audit_signing_key: str
+    audit_log_origin: str
+    audit_seal_interval: int
     instance_path: Path
     cookie_secure: bool
     idle_timeout_seconds: int
@@ -56,6 +66,10 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SECRET_KEY": self.secret_key,
             "CASEOPS_ENCRYPTION_KEYS": self.encryption_keys,
+            "CASEOPS_PSEUDONYM_KEY": self.pseudonym_key,
+            "CASEOPS_AUDIT_SIGNING_KEY": self.audit_signing_key,
+            "CASEOPS_AUDIT_LOG_ORIGIN": self.audit_log_origin,
+            "CASEOPS_AUDIT_SEAL_INTERVAL": self.audit_seal_interval,
             "SESSION_COOKIE_NAME": "caseops_session",
             "SESSION_COOKIE_SECURE": self.cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -152,6 +166,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         secret_key=secret_values["CASEOPS_SECRET_KEY"],
         encryption_keys=secret_values["CASEOPS_ENCRYPTION_KEYS"],
+        pseudonym_key=secret_values["CASEOPS_PSEUDONYM_KEY"],
+        audit_signing_key=secret_values["CASEOPS_AUDIT_SIGNING_KEY"],
+        audit_log_origin=environ.get("CASEOPS_AUDIT_LOG_ORIGIN") or "caseops.local/access-log",
+        # Seconds between background seal runs; 0 turns the background sealer off.
+        audit_seal_interval=(
+            _count(environ, "CASEOPS_AUDIT_SEAL_INTERVAL")
+            if environ.get("CASEOPS_AUDIT_SEAL_INTERVAL")
+            else (0 if env == "test" else 10)
+        ),
         instance_path=instance_path,
         cookie_secure=_bool(environ, "CASEOPS_COOKIE_SECURE", True),
         idle_timeout_seconds=_int(environ, "CASEOPS_IDLE_TIMEOUT", 15 * 60),

@@ -9,7 +9,12 @@ import pytest
 
 from caseops.config import ConfigError, load_settings
 
-SECRETS = {"CASEOPS_SECRET_KEY": "s" * 40, "CASEOPS_ENCRYPTION_KEYS": "k1:" + "a" * 43}
+SECRETS = {
+    "CASEOPS_SECRET_KEY": "s" * 40,
+    "CASEOPS_ENCRYPTION_KEYS": "k1:" + "a" * 43,
+    "CASEOPS_PSEUDONYM_KEY": "p" * 40,
+    "CASEOPS_AUDIT_SIGNING_KEY": "c" * 43 + "=",
+}
 
 
 @pytest.mark.parametrize("missing", sorted(SECRETS))

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caseops.db_types import UTCDateTime, utcnow
@@ -47,3 +57,55 @@ class AccessEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON(), default=dict)
+
+
+# --- Sealing: the Merkle tree over the log (RFC 9162) and its signed checkpoints. ---
+# All three tables are append-only in the database (migration 0003); the sealer is the
+# only writer. Leaf order is sealing order: each seal run appends every committed entry
+# not sealed yet, by ascending seq.
+
+BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditLeaf(db.Model):
+    """Leaf ``leaf_index`` of the tree: the hash of the canonical bytes of one entry."""
+
+    __tablename__ = "audit_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BIG, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(BIG, unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class AuditNode(db.Model):
+    """Hash of the perfect subtree ``(level, node_index)``, level >= 1 (level 0 = leaves)."""
+
+    __tablename__ = "audit_nodes"
+    __table_args__ = (CheckConstraint("level >= 1", name="above_leaves"),)
+
+    level: Mapped[int] = mapped_column(SmallInteger(), primary_key=True, autoincrement=False)
+    node_index: Mapped[int] = mapped_column(BIG, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class AuditCheckpoint(db.Model):
+    """A signed checkpoint, written by the seal run that grew the tree to ``tree_size``.
+
+    ``frontier`` is the sealer's compact range at that size (``MerkleAppender.to_bytes``)
+    so the next run resumes without reading the tree; ``low_watermark`` means every
+    entry with ``seq <= low_watermark`` is sealed (or never committed), so the next run
+    only scans above it; ``high_seq`` is the largest seq sealed so far.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BIG, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    origin: Mapped[str] = mapped_column(String(255))
+    key_id: Mapped[str] = mapped_column(String(8))
+    checkpoint: Mapped[str] = mapped_column(Text())
+    signature: Mapped[str] = mapped_column(String(100))
+    frontier: Mapped[bytes] = mapped_column(LargeBinary())
+    low_watermark: Mapped[int] = mapped_column(BIG)
+    high_seq: Mapped[int] = mapped_column(BIG)

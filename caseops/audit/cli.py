@@ -1,0 +1,163 @@
+"""Operator commands: ``caseops audit seal|verify|checkpoint`` and ``caseops db grant-app-role``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from caseops.audit.seal import DEFAULT_BATCH, DEFAULT_GRACE_SECONDS
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The verifiable access log: sealing and verification."""
+
+
+@audit_group.command("seal")
+@click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=DEFAULT_GRACE_SECONDS,
+    show_default=True,
+    help="Seconds before a missing seq is taken as never committed.",
+)
+@click.option("--rescan", is_flag=True, help="Look for unsealed entries from the first seq.")
+@with_appcontext
+def audit_seal(batch: int, grace: float, rescan: bool) -> None:
+    """Seal every committed, unsealed entry and sign a checkpoint per batch."""
+    from caseops.audit.keys import log_key
+    from caseops.audit.seal import seal_pending
+    from caseops.extensions import db
+
+    summary = seal_pending(db.engine, log_key(), batch=batch, grace_seconds=grace, rescan=rescan)
+    if summary.locked_out:
+        click.echo("another sealer is running; nothing done")
+        return
+    click.echo(f"sealed {summary.sealed} entries; tree size {summary.tree_size}")
+
+
+@audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    type=click.File("r"),
+    multiple=True,
+    help="A checkpoint kept outside the database (JSON of /api/v1/audit/checkpoints/latest).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@with_appcontext
+def audit_verify(checkpoint_files, as_json: bool) -> None:
+    """Recompute the whole log; exit 1 and name the first bad entry if anything differs."""
+    from caseops.audit.keys import log_key
+    from caseops.audit.verify import verify
+    from caseops.extensions import db
+
+    trusted = []
+    for handle in checkpoint_files:
+        data = json.load(handle)
+        trusted.append((data["checkpoint"], data["signature"]))
+    key = log_key()
+    try:
+        report = verify(db.engine, key.public_key, key.origin, trusted=trusted)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    elif report.ok:
+        click.echo(
+            f"ok: {report.tree_size} entries verified against {report.checkpoints} checkpoints"
+        )
+    else:
+        click.echo(
+            f"FAILED: first bad seq {report.first_bad_seq}: {report.reason}\n"
+            f"verified up to tree size {report.verified_size} of {report.tree_size}",
+            err=True,
+        )
+        for problem in report.problems:
+            where = f"seq {problem.seq}" if problem.seq is not None else "log"
+            click.echo(f"  {where}: {problem.reason}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Print the latest signed checkpoint as JSON (keep a copy outside the database)."""
+    from caseops.audit import tree
+    from caseops.extensions import db
+
+    with db.engine.connect() as conn:
+        latest = tree.latest_checkpoint(conn)
+    if latest is None:
+        raise click.ClickException("the log has not been sealed yet")
+    body = latest.as_dict() | {"signed_at": latest.signed_at.isoformat()}
+    click.echo(json.dumps(body))
+
+
+# --- database roles --------------------------------------------------------------------
+
+LOG_TABLES = ("access_events", "audit_leaves", "audit_nodes", "audit_checkpoints")
+
+
+def grant_statements(role: str, quote) -> list[str]:
+    """GRANTs that let ``role`` run the application: DML everywhere except the log tables,
+    where it may only INSERT and SELECT."""
+    r = quote(role)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {r}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
+        # Tables of later migrations too (append-only ones are narrowed by their migration).
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {r}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON alembic_version FROM {r}",
+        f"REVOKE INSERT ON alembic_version FROM {r}",
+    ]
+    for table in LOG_TABLES:
+        statements.append(f"REVOKE ALL ON {table} FROM {r}")
+        statements.append(f"GRANT SELECT, INSERT ON {table} TO {r}")
+    return statements
+
+
+@click.command("grant-app-role")
+@click.argument("role")
+@click.option("--create", is_flag=True, help="Create the role (LOGIN) if it does not exist.")
+@click.option("--password-stdin", is_flag=True, help="With --create: read its password.")
+@with_appcontext
+def grant_app_role(role: str, create: bool, password_stdin: bool) -> None:
+    """PostgreSQL: let ROLE run caseops with INSERT/SELECT only on the access log.
+
+    Run as the database owner (the account that runs migrations), after
+    `caseops db upgrade`, and again after any upgrade that adds tables.
+    """
+    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql":
+        raise click.ClickException("database roles exist only on PostgreSQL")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            if not exists:
+                if not create:
+                    raise click.ClickException(f"role {role!r} does not exist (use --create)")
+                statement = f"CREATE ROLE {quote(role)} LOGIN"
+                if password_stdin:
+                    password = sys.stdin.readline().rstrip("\n")
+                    literal = "'" + password.replace("'", "''") + "'"
+                    statement += f" PASSWORD {literal}"
+                conn.execute(text(statement))
+            for statement in grant_statements(role, quote):
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+    click.echo(f"role {role}: DML on caseops tables; INSERT and SELECT only on the access log")

@@ -1,0 +1,123 @@
+"""API shapes of /api/v1/audit (privacy officer audience). Hashes are lowercase hex."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from marshmallow import Schema, fields, validate
+
+from caseops.audit.models import OUTCOMES
+from caseops.audit.trail import MAX_PAGE
+
+SEQ = validate.Range(min=1)
+
+
+class EventQuerySchema(Schema):
+    client_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    actor = fields.String(load_default=None, validate=validate.Length(max=150))
+    agency = fields.String(load_default=None, validate=validate.Length(max=64))
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    outcome = fields.String(load_default=None, validate=validate.OneOf(OUTCOMES))
+    since = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC, metadata={"description": "inclusive"}
+    )
+    until = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC, metadata={"description": "exclusive"}
+    )
+    cursor = fields.Integer(
+        load_default=None,
+        validate=SEQ,
+        metadata={"description": "next_cursor of the previous page (entries with a lower seq)"},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class EventSchema(Schema):
+    seq = fields.Integer()
+    occurred_at = fields.String(metadata={"description": "ISO 8601, UTC, microseconds"})
+    actor = fields.String()
+    actor_user_id = fields.Integer(allow_none=True)
+    actor_agency = fields.String(allow_none=True)
+    actor_roles = fields.List(fields.String())
+    token_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    outcome = fields.String()
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    client_id = fields.String(allow_none=True)
+    purpose = fields.String(allow_none=True)
+    request_id = fields.String()
+    channel = fields.String()
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    detail = fields.Dict()
+    leaf_index = fields.Integer(
+        allow_none=True, metadata={"description": "Merkle leaf index; null: not sealed yet"}
+    )
+
+
+class EventPageSchema(Schema):
+    items = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.Integer(allow_none=True)
+
+
+class VerifySchema(Schema):
+    ok = fields.Boolean()
+    verified_size = fields.Integer()
+    tree_size = fields.Integer()
+    checkpoints = fields.Integer()
+    first_bad_seq = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class CheckpointSchema(Schema):
+    tree_size = fields.Integer()
+    root_hash = fields.String()
+    signed_at = fields.DateTime()
+    origin = fields.String()
+    key_id = fields.String()
+    checkpoint = fields.String(metadata={"description": "the exact signed C2SP checkpoint text"})
+    signature = fields.String(metadata={"description": "base64 Ed25519 signature of checkpoint"})
+
+
+class PublicKeySchema(Schema):
+    algorithm = fields.String()
+    public_key_pem = fields.String()
+    key_id = fields.String()
+    origin = fields.String()
+    verifier_key = fields.String(metadata={"description": "C2SP signed-note verifier key"})
+
+
+class ProofQuerySchema(Schema):
+    tree_size = fields.Integer(load_default=None, validate=SEQ)
+
+
+class ProofSchema(Schema):
+    seq = fields.Integer()
+    leaf_index = fields.Integer()
+    tree_size = fields.Integer()
+    leaf_hash = fields.String()
+    audit_path = fields.List(fields.String())
+    root_hash = fields.String()
+    checkpoint = fields.String()
+    signature = fields.String()
+    key_id = fields.String()
+
+
+class ConsistencyQuerySchema(Schema):
+    first = fields.Integer(required=True, validate=validate.Range(min=0))
+    second = fields.Integer(load_default=None, validate=SEQ)
+
+
+class ConsistencySchema(Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    first_root = fields.String()
+    second_root = fields.String()
+    proof = fields.List(fields.String())
+
+
+class ExportQuerySchema(Schema):
+    since_seq = fields.Integer(load_default=None, validate=SEQ)
+    until_seq = fields.Integer(load_default=None, validate=SEQ)
+    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=0))

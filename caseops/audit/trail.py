@@ -1,0 +1,261 @@
+"""The privacy officer's use cases on the access log: search, export, proofs, verification.
+
+Every function takes the acting user and checks ``policy.allowed(actor, "audit", act)``
+(``read``, or ``verify``); a refusal is itself logged. Reads that reveal who accessed
+which client (search, export) and verification runs are logged *before* any data is
+returned. Entries carry no record contents, so neither does anything here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from caseops.audit import tree
+from caseops.audit.canonical import COLUMNS, canonical_bytes, iso_utc
+from caseops.audit.keys import log_key
+from caseops.audit.models import AccessEvent, AuditLeaf
+from caseops.audit.service import record
+from caseops.audit.verify import VerifyReport, verify
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.extensions import db
+
+EVENTS = AccessEvent.__table__
+LEAVES = AuditLeaf.__table__
+MAX_PAGE = 500
+
+
+def authorize(actor: Actor, act: str, operation: str) -> None:
+    if actor.is_operator or policy.allowed(actor, "audit", act):
+        return
+    record(
+        "audit.denied",
+        actor=actor,
+        outcome="denied",
+        target_type="audit",
+        detail={"operation": operation},
+    )
+    raise Forbidden("Only a privacy officer may use the access log.")
+
+
+def _entry(values: Any, leaf_index: int | None) -> dict[str, Any]:
+    entry = {name: values[name] for name in COLUMNS}
+    entry["occurred_at"] = iso_utc(entry["occurred_at"])
+    entry["leaf_index"] = leaf_index
+    return entry
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    client_id: str | None = None
+    actor: str | None = None
+    agency: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_detail(self) -> dict[str, str]:
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in self.__dict__.items()
+            if value is not None
+        }
+
+
+def search_events(
+    actor: Actor, filters: EventFilters, *, cursor: int | None = None, limit: int = 50
+) -> dict[str, Any]:
+    """Entries matching every given filter, newest first; keyset-paginated by ``seq``.
+
+    ``cursor`` is the ``next_cursor`` of the previous page: entries with a smaller seq.
+    ``since`` is inclusive, ``until`` exclusive (``occurred_at``).
+    """
+    authorize(actor, "read", "search")
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(EVENTS, LEAVES.c.leaf_index).select_from(
+        EVENTS.outerjoin(LEAVES, LEAVES.c.event_seq == EVENTS.c.seq)
+    )
+    conditions = {
+        "client_id": EVENTS.c.client_id,
+        "actor": EVENTS.c.actor,
+        "agency": EVENTS.c.actor_agency,
+        "action": EVENTS.c.action,
+        "outcome": EVENTS.c.outcome,
+    }
+    for name, column in conditions.items():
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(column == value)
+    if filters.since is not None:
+        query = query.where(EVENTS.c.occurred_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(EVENTS.c.occurred_at < filters.until)
+    if cursor is not None:
+        query = query.where(EVENTS.c.seq < cursor)
+    rows = db.session.execute(query.order_by(EVENTS.c.seq.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    record(
+        "audit.search",
+        actor=actor,
+        target_type="access_log",
+        client_id=filters.client_id,
+        detail={"filters": filters.as_detail(), "cursor": cursor, "returned": len(rows)},
+    )
+    return {
+        "items": [_entry(row._mapping, row.leaf_index) for row in rows],
+        "next_cursor": rows[-1].seq if more else None,
+    }
+
+
+def export_lines(
+    actor: Actor,
+    *,
+    since_seq: int | None = None,
+    until_seq: int | None = None,
+    tree_size: int | None = None,
+) -> Iterator[bytes]:
+    """Sealed entries in leaf order, one canonical JSON object per line (exact leaf bytes).
+
+    Filters: ``since_seq <= seq <= until_seq``, ``leaf_index < tree_size``. The export is
+    logged before the first line is produced; an entry missing from the log (deleted)
+    yields no line, which an auditor sees as a root that does not match.
+    """
+    authorize(actor, "read", "export")
+    record(
+        "audit.export",
+        actor=actor,
+        target_type="access_log",
+        detail={
+            name: value
+            for name, value in (
+                ("since_seq", since_seq),
+                ("until_seq", until_seq),
+                ("tree_size", tree_size),
+            )
+            if value is not None
+        },
+    )
+    query = (
+        select(EVENTS)
+        .select_from(LEAVES.join(EVENTS, EVENTS.c.seq == LEAVES.c.event_seq))
+        .order_by(LEAVES.c.leaf_index)
+    )
+    if since_seq is not None:
+        query = query.where(LEAVES.c.event_seq >= since_seq)
+    if until_seq is not None:
+        query = query.where(LEAVES.c.event_seq <= until_seq)
+    if tree_size is not None:
+        query = query.where(LEAVES.c.leaf_index < tree_size)
+    return _stream(query)
+
+
+def _stream(query) -> Iterator[bytes]:
+    with db.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=5_000).execute(query)
+        for partition in result.partitions():
+            yield b"".join(canonical_bytes(row._mapping) + b"\n" for row in partition)
+
+
+def _latest(conn) -> tree.StoredCheckpoint:
+    latest = tree.latest_checkpoint(conn)
+    if latest is None:
+        raise NotFound("The log has not been sealed yet: there is no checkpoint.")
+    return latest
+
+
+def latest_checkpoint(actor: Actor) -> dict[str, Any]:
+    authorize(actor, "read", "checkpoint")
+    return _latest(db.session.connection()).as_dict()
+
+
+def public_key() -> dict[str, str]:
+    """The verification key: for anyone authenticated (it is public by design)."""
+    key = log_key()
+    return {
+        "algorithm": "Ed25519",
+        "public_key_pem": key.public_pem(),
+        "key_id": key.key_id,
+        "origin": key.origin,
+        "verifier_key": key.verifier_key(),
+    }
+
+
+def _tree_size(conn, requested: int | None) -> tuple[int, tree.StoredCheckpoint | None]:
+    latest = _latest(conn)
+    if requested is None:
+        return latest.tree_size, latest
+    if not 1 <= requested <= latest.tree_size:
+        raise ValidationFailed(
+            "No such tree size.",
+            details={"tree_size": [f"Must be between 1 and {latest.tree_size}."]},
+        )
+    return requested, tree.checkpoint_at(conn, requested)
+
+
+def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+    """Audit path of entry ``seq`` in the tree of ``tree_size`` (default: latest checkpoint)."""
+    authorize(actor, "read", "proof")
+    conn = db.session.connection()
+    if conn.scalar(select(EVENTS.c.seq).where(EVENTS.c.seq == seq)) is None:
+        raise NotFound(f"No log entry {seq}.")
+    size, checkpoint = _tree_size(conn, tree_size)
+    leaf = tree.leaf_of(conn, seq)
+    if leaf is None or leaf[0] >= size:
+        raise Conflict(
+            f"Entry {seq} is not sealed in a tree of size {size} yet.", code="not_sealed"
+        )
+    index, digest = leaf
+    body: dict[str, Any] = {
+        "seq": seq,
+        "leaf_index": index,
+        "tree_size": size,
+        "leaf_hash": digest.hex(),
+        "audit_path": [node.hex() for node in tree.audit_path(conn, index, size)],
+        "root_hash": tree.root_at(conn, size).hex(),
+    }
+    if checkpoint is not None:
+        body["checkpoint"] = checkpoint.checkpoint
+        body["signature"] = checkpoint.signature
+        body["key_id"] = checkpoint.key_id
+    return body
+
+
+def consistency(actor: Actor, first: int, second: int | None = None) -> dict[str, Any]:
+    """RFC 9162 consistency proof from tree size ``first`` to ``second`` (default latest)."""
+    authorize(actor, "read", "consistency")
+    conn = db.session.connection()
+    size, _ = _tree_size(conn, second)
+    if not 0 <= first <= size:
+        raise ValidationFailed(
+            "No such tree size.", details={"first": [f"Must be between 0 and {size}."]}
+        )
+    return {
+        "first": first,
+        "second": size,
+        "first_root": tree.root_at(conn, first).hex(),
+        "second_root": tree.root_at(conn, size).hex(),
+        "proof": [node.hex() for node in tree.consistency(conn, first, size)],
+    }
+
+
+def verify_log(actor: Actor) -> VerifyReport:
+    """Recompute and check the whole log (see ``caseops.audit.verify``); logged."""
+    authorize(actor, "verify", "verify")
+    key = log_key()
+    report = verify(db.engine, key.public_key, key.origin)
+    record(
+        "audit.verify",
+        actor=actor,
+        outcome="success",
+        target_type="access_log",
+        detail=report.as_dict(),
+    )
+    return report

@@ -1,0 +1,371 @@
+"""The verifier: recompute the whole sealed log from the entries and check every checkpoint.
+
+``verify`` trusts nothing the database says about hashes. From the current rows of
+``access_events`` it recomputes every leaf hash (``canonical_bytes``), every perfect
+subtree and the root at every checkpoint size, and checks:
+
+* each checkpoint's Ed25519 signature, log origin and key id, and that its text states
+  the tree size and root stored beside it;
+* each leaf: its entry still exists and still hashes to the sealed leaf hash, and leaf
+  indexes run without a hole up to the latest checkpoint (a shorter tree is a truncated
+  one);
+* each stored subtree node against the recomputed one (proofs are served from them);
+* each signed root against the root recomputed from the entries, so an attacker who
+  rewrote entries *and* their leaf hashes and nodes is still caught;
+* every entry at or below the latest checkpoint's low watermark is a leaf (an entry
+  slipped in below the sealed range, or left unsealed).
+
+It reports the first entry that does not match (lowest ``seq``) and ``verified_size``,
+the largest checkpoint up to which everything matched. Checkpoints an auditor kept
+elsewhere (``trusted``) are checked too, which also exposes a log whose tail was cut
+off together with its own checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, create_engine, exists, func, select
+from sqlalchemy.pool import NullPool
+
+from caseops.audit.canonical import canonical_values
+from caseops.audit.checkpoint import CheckpointError, key_id, verify_checkpoint
+from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
+from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
+
+EVENTS = AccessEvent.__table__
+LEAVES = AuditLeaf.__table__
+NODES = AuditNode.__table__
+CHECKPOINTS = AuditCheckpoint.__table__
+
+_MISSING = b"\x00" * 32
+_STREAM = 20_000
+_MAX_PROBLEMS = 20
+PARALLEL_FROM = 200_000
+_KEEP_PER_RANGE = 10_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    seq: int | None = None
+    leaf_index: int | None = None
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    verified_size: int
+    tree_size: int
+    checkpoints: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        body: dict = {
+            "ok": self.ok,
+            "verified_size": self.verified_size,
+            "tree_size": self.tree_size,
+            "checkpoints": self.checkpoints,
+        }
+        if not self.ok:
+            body["first_bad_seq"] = self.first_bad_seq
+            body["reason"] = self.reason
+        return body
+
+
+@dataclass(frozen=True)
+class _Signed:
+    tree_size: int
+    root_hash: bytes
+    good: bool
+    stored_low_watermark: int = 0
+
+
+class _Levels:
+    """Recomputed perfect-subtree hashes, as a ``NodeReader``."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.levels = [leaves]
+        sha256 = hashlib.sha256
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append(
+                [
+                    sha256(b"\x01" + below[i] + below[i + 1]).digest()
+                    for i in range(0, len(below) - 1, 2)
+                ]
+            )
+
+    def get_node(self, level: int, index: int) -> bytes:
+        return self.levels[level][index]
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+        self.count = 0
+
+    def add(self, problem: Problem) -> None:
+        self.count += 1
+        if len(self.items) < _MAX_PROBLEMS:
+            self.items.append(problem)
+
+
+def _checkpoints(
+    conn: Connection,
+    public_key: Ed25519PublicKey,
+    origin: str,
+    trusted: Iterable[tuple[str, str]],
+    problems: _Collector,
+) -> list[_Signed]:
+    expected_key = key_id(origin, public_key)
+    signed: dict[int, _Signed] = {}
+    rows = conn.execute(
+        select(
+            CHECKPOINTS.c.tree_size,
+            CHECKPOINTS.c.root_hash,
+            CHECKPOINTS.c.key_id,
+            CHECKPOINTS.c.checkpoint,
+            CHECKPOINTS.c.signature,
+            CHECKPOINTS.c.low_watermark,
+        ).order_by(CHECKPOINTS.c.tree_size)
+    )
+    for size, root, kid, text, signature, low in rows:
+        root = bytes(root)
+        try:
+            parsed = verify_checkpoint(text, signature, public_key, origin=origin)
+            good = parsed.tree_size == size and parsed.root_hash == root and kid == expected_key
+            if not good:
+                problems.add(Problem(f"checkpoint {size}: stored size, root or key id differ"))
+        except CheckpointError as exc:
+            good = False
+            problems.add(Problem(f"checkpoint {size}: {exc}"))
+        signed[size] = _Signed(size, root, good, low)
+    for text, signature in trusted:
+        try:
+            parsed = verify_checkpoint(text, signature, public_key, origin=origin)
+        except CheckpointError as exc:
+            raise ValueError(f"the trusted checkpoint does not verify: {exc}") from exc
+        known = signed.get(parsed.tree_size)
+        if known is not None and known.good and known.root_hash != parsed.root_hash:
+            problems.add(Problem(f"checkpoint {parsed.tree_size} differs from the trusted one"))
+        signed[parsed.tree_size] = _Signed(
+            parsed.tree_size,
+            parsed.root_hash,
+            True,
+            known.stored_low_watermark if known else 0,
+        )
+    return [signed[size] for size in sorted(signed)]
+
+
+def _leaves_range(
+    conn: Connection, start: int, stop: int
+) -> tuple[list[bytes], list[int | None], list[Problem]]:
+    """Recompute the leaf hashes ``[start, stop)`` from the entries; note what differs."""
+    query = (
+        select(LEAVES.c.leaf_index, LEAVES.c.event_seq, LEAVES.c.leaf_hash, *EVENTS.c)
+        .select_from(LEAVES.outerjoin(EVENTS, EVENTS.c.seq == LEAVES.c.event_seq))
+        .where(LEAVES.c.leaf_index >= start, LEAVES.c.leaf_index < stop)
+        .order_by(LEAVES.c.leaf_index)
+    )
+    hashes: list[bytes] = []
+    seqs: list[int | None] = []
+    found: list[Problem] = []
+
+    def note(problem: Problem) -> None:
+        if len(found) < _KEEP_PER_RANGE:
+            found.append(problem)
+
+    def missing_until(index: int) -> None:
+        first = start + len(hashes)
+        note(Problem(f"sealed leaves {first}..{index - 1} are missing", None, first))
+        hashes.extend([_MISSING] * (index - first))
+        seqs.extend([None] * (index - first))
+
+    result = conn.execution_options(stream_results=True, yield_per=_STREAM).execute(query)
+    for row in result:
+        index, sealed_seq, sealed_hash = row[0], row[1], row[2]
+        if index != start + len(hashes):
+            missing_until(index)
+        seqs.append(sealed_seq)
+        if row[3] is None:
+            note(Problem("entry deleted after it was sealed", sealed_seq, index))
+            hashes.append(_MISSING)
+            continue
+        digest = leaf_hash(canonical_values(row[3:]))
+        if digest != sealed_hash:
+            note(Problem("entry altered after it was sealed", sealed_seq, index))
+        hashes.append(digest)
+    if start + len(hashes) < stop:
+        first = start + len(hashes)
+        hashes.extend([_MISSING] * (stop - first))
+        seqs.extend([None] * (stop - first))
+        found.append(
+            Problem(
+                f"sealed leaves {first}..{stop - 1} are missing: the log was truncated",
+                None,
+                first,
+            )
+        )
+    return hashes, seqs, found
+
+
+def _leaves_job(url: str, start: int, stop: int) -> tuple[bytes, list[int | None], list[Problem]]:
+    """One worker process's share of ``_leaves`` (spawned: nothing inherited)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            hashes, seqs, found = _leaves_range(conn, start, stop)
+    finally:
+        engine.dispose()
+    return b"".join(hashes), seqs, found
+
+
+def _workers_for(engine: Engine, tree_size: int, workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    if engine.dialect.name != "postgresql" or tree_size < PARALLEL_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _leaves(
+    conn: Connection, engine: Engine, tree_size: int, workers: int
+) -> tuple[list[bytes], list[int | None], list[Problem]]:
+    """Recompute the leaf hashes ``[0, tree_size)``, in ``workers`` processes if > 1."""
+    if workers <= 1 or tree_size < 2 * workers:
+        return _leaves_range(conn, 0, tree_size)
+    bounds = [tree_size * i // workers for i in range(workers + 1)]
+    url = engine.url.render_as_string(hide_password=False)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(_leaves_job, url, a, b) for a, b in itertools.pairwise(bounds)]
+        parts = [job.result() for job in jobs]
+    hashes: list[bytes] = []
+    seqs: list[int | None] = []
+    found: list[Problem] = []
+    for joined, part_seqs, part_found in parts:
+        hashes.extend(joined[i : i + 32] for i in range(0, len(joined), 32))
+        seqs.extend(part_seqs)
+        found.extend(part_found)
+    return hashes, seqs, found
+
+
+def _nodes(conn: Connection, levels: _Levels, tree_size: int, problems: _Collector) -> None:
+    expected = {level: tree_size >> level for level in range(1, max(tree_size, 1).bit_length())}
+    seen = dict.fromkeys(expected, 0)
+    rows = conn.execution_options(stream_results=True, yield_per=_STREAM).execute(
+        select(NODES.c.level, NODES.c.node_index, NODES.c.hash).order_by(
+            NODES.c.level, NODES.c.node_index
+        )
+    )
+    for level, index, digest in rows:
+        if index >= expected.get(level, 0):
+            continue  # beyond the latest checkpoint (a seal run in progress)
+        seen[level] += 1
+        if bytes(digest) != levels.get_node(level, index):
+            problems.add(Problem(f"stored tree node ({level}, {index}) does not match its leaves"))
+    for level, count in expected.items():
+        if seen[level] != count:
+            problems.add(Problem(f"stored tree level {level} has {seen[level]} of {count} nodes"))
+
+
+def verify(
+    engine: Engine,
+    public_key: Ed25519PublicKey,
+    origin: str,
+    *,
+    trusted: Sequence[tuple[str, str]] = (),
+    workers: int | None = None,
+) -> VerifyReport:
+    """Recompute and check everything; see the module docstring.
+
+    On PostgreSQL, a log of ``PARALLEL_FROM`` leaves or more is rehashed by several
+    processes (``workers``, default: the CPUs, at most 4), each reading a leaf range.
+    """
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    with connection as conn, conn.begin():
+        return _verify(conn, engine, public_key, origin, trusted, workers)
+
+
+def _verify(
+    conn: Connection,
+    engine: Engine,
+    public_key: Ed25519PublicKey,
+    origin: str,
+    trusted: Sequence[tuple[str, str]],
+    workers: int | None,
+) -> VerifyReport:
+    problems = _Collector()
+    signed = _checkpoints(conn, public_key, origin, trusted, problems)
+    tree_size = signed[-1].tree_size if signed else 0
+    workers = _workers_for(engine, tree_size, workers)
+    hashes, seqs, entry_problems = _leaves(conn, engine, tree_size, workers)
+    for problem in entry_problems:
+        problems.add(problem)
+    levels = _Levels(hashes)
+    _nodes(conn, levels, tree_size, problems)
+
+    # Signed roots against the entries. A mismatch with no altered leaf before it means
+    # the leaf hashes were rewritten too: the culprit is among the leaves that
+    # checkpoint added.
+    bad_leaf = min((p.leaf_index for p in entry_problems if p.leaf_index is not None), default=None)
+    verified_size = 0
+    previous = 0
+    chain_good = True
+    for cp in signed:
+        root = tree_root(cp.tree_size, levels) if cp.tree_size else EMPTY_ROOT
+        matches = cp.good and root == cp.root_hash
+        if cp.good and root != cp.root_hash and (bad_leaf is None or bad_leaf >= cp.tree_size):
+            problem = Problem(
+                f"the root of checkpoint {cp.tree_size} does not match the entries: an entry "
+                f"sealed as leaf {previous}..{cp.tree_size - 1} was altered",
+                seqs[previous] if previous < len(seqs) else None,
+                previous,
+            )
+            problems.add(problem)
+            entry_problems.append(problem)
+            bad_leaf = previous if bad_leaf is None else min(bad_leaf, previous)
+        chain_good = chain_good and matches
+        if chain_good and (bad_leaf is None or cp.tree_size <= bad_leaf):
+            verified_size = cp.tree_size
+        previous = cp.tree_size
+
+    # Entries at or below the watermark must all be leaves.
+    watermark = max((cp.stored_low_watermark for cp in signed), default=0)
+    if watermark:
+        stray = conn.scalar(
+            select(func.min(EVENTS.c.seq)).where(
+                EVENTS.c.seq <= watermark,
+                ~exists().where(LEAVES.c.event_seq == EVENTS.c.seq),
+            )
+        )
+        if stray is not None:
+            problem = Problem("entry is below the sealed watermark but was never sealed", stray)
+            problems.add(problem)
+            entry_problems.append(problem)
+
+    report = VerifyReport(
+        ok=problems.count == 0,
+        verified_size=verified_size if problems.count else tree_size,
+        tree_size=tree_size,
+        checkpoints=len(signed),
+        problems=problems.items,
+    )
+    if problems.count:
+        located = [p for p in entry_problems if p.seq is not None]
+        first = min(located, key=lambda p: p.seq) if located else None
+        first = first or (entry_problems[0] if entry_problems else problems.items[0])
+        report.first_bad_seq = first.seq
+        report.reason = first.reason
+    return report

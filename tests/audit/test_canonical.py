@@ -1,0 +1,157 @@
+"""Canonical entry bytes: RFC 8785 of every column, as stored (one function for all)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from caseops.audit.canonical import (
+    COLUMNS,
+    canonical_bytes,
+    canonical_json,
+    canonical_values,
+    entry_object,
+)
+from caseops.audit.models import AccessEvent
+from caseops.audit.service import record
+from caseops.authz.actor import Actor
+from caseops.context import Origin, origin_scope
+from caseops.extensions import db
+
+ACTOR = Actor(username="ana", user_id=7, agency="hha", roles=frozenset({"case_worker"}))
+
+ROW = {
+    "seq": 42,
+    "occurred_at": datetime(2026, 11, 25, 9, 30, 0, 123456, tzinfo=UTC),
+    "actor": "ana",
+    "actor_user_id": 7,
+    "actor_agency": "hha",
+    "actor_roles": ["case_worker"],
+    "token_id": None,
+    "action": "client.view",
+    "outcome": "denied",
+    "target_type": "client",
+    "target_id": "c1",
+    "client_id": "c1",
+    "purpose": "care_coordination",
+    "request_id": "r1",
+    "channel": "http",
+    "ip": "10.0.0.1",
+    "user_agent": "Mozilla/5.0 \u00e9\u2028",
+    "detail": {"reasons": {"health": "no_consent"}, "n": 3},
+}
+
+
+def test_every_column_is_in_the_entry():
+    assert set(COLUMNS) == {c.name for c in AccessEvent.__table__.columns}
+    assert set(entry_object(ROW)) == set(COLUMNS) - {"token_id"}
+
+
+def test_known_bytes():
+    assert canonical_bytes(ROW) == (
+        '{"action":"client.view","actor":"ana","actor_agency":"hha",'
+        '"actor_roles":["case_worker"],"actor_user_id":7,"channel":"http","client_id":"c1",'
+        '"detail":{"n":3,"reasons":{"health":"no_consent"}},"ip":"10.0.0.1",'
+        '"occurred_at":"2026-11-25T09:30:00.123456+00:00","outcome":"denied",'
+        '"purpose":"care_coordination","request_id":"r1","seq":42,"target_id":"c1",'
+        '"target_type":"client","user_agent":"Mozilla/5.0 \u00e9\u2028"}'
+    ).encode("utf-8")
+    assert canonical_bytes(ROW) == rfc8785.dumps(entry_object(ROW))
+
+
+def test_time_is_utc_with_microseconds_whatever_the_zone():
+    local = ROW["occurred_at"].astimezone(timezone(timedelta(hours=-5)))
+    assert canonical_bytes(ROW | {"occurred_at": local}) == canonical_bytes(ROW)
+    whole = ROW | {"occurred_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    assert b'"occurred_at":"2026-01-01T00:00:00.000000+00:00"' in canonical_bytes(whole)
+
+
+def test_nulls_are_left_out_so_new_nullable_columns_keep_old_hashes():
+    assert b"token_id" not in canonical_bytes(ROW)
+    assert b'"token_id":5' in canonical_bytes(ROW | {"token_id": 5})
+
+
+def test_values_rfc8785_cannot_hold_become_strings_instead_of_failing():
+    odd = ROW | {"detail": {"big": 2**60, "pi": 3.5, "inf": float("inf"), "f": 1e21}}
+    data = json.loads(canonical_bytes(odd))
+    assert data["detail"] == {"big": str(2**60), "pi": 3.5, "inf": "inf", "f": 1e21}
+    assert b'"f":1e+21' in canonical_bytes(odd)  # ECMAScript number form, as RFC 8785 says
+
+
+def test_keys_sort_by_utf16_code_units():
+    detail = {"\ufb01": 1, "\U0001f600": 2}  # U+FB01 sorts after the surrogate pair
+    assert canonical_json({"d": detail}) == rfc8785.dumps({"d": detail})
+    assert canonical_json({"d": detail}).index("\U0001f600".encode()) < canonical_json(
+        {"d": detail}
+    ).index("\ufb01".encode())
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_fast_path_equals_rfc8785(value):
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_stored_row_and_fresh_object_give_the_same_bytes(app):
+    with origin_scope(Origin(request_id="req-1", ip="10.1.2.3", user_agent="ua \u00fc")):
+        event = record(
+            "client.view",
+            actor=ACTOR,
+            client_id="c1",
+            detail={"categories": ["health"], "nested": {"z": 1, "a": [True, None]}},
+        )
+    db.session.expire_all()
+    row = db.session.execute(
+        select(AccessEvent.__table__).where(AccessEvent.seq == event.seq)
+    ).one()
+    assert canonical_bytes(row._mapping) == canonical_bytes(event)
+    assert json.loads(canonical_bytes(row._mapping))["seq"] == event.seq
+
+
+rows = st.fixed_dictionaries(
+    {
+        "seq": st.integers(min_value=1, max_value=2**62),
+        "occurred_at": st.datetimes(timezones=st.just(UTC)),
+        "actor": st.text(max_size=10),
+        "actor_user_id": st.none() | st.integers(min_value=0, max_value=2**40),
+        "actor_agency": st.none() | st.text(max_size=5),
+        "actor_roles": st.lists(st.text(max_size=5), max_size=3) | json_values,
+        "token_id": st.none() | st.integers(min_value=0, max_value=2**31),
+        "action": st.text(max_size=10),
+        "outcome": st.sampled_from(["success", "denied", "failure"]),
+        "target_type": st.none() | st.text(max_size=5),
+        "target_id": st.none() | st.text(max_size=5),
+        "client_id": st.none() | st.text(max_size=5),
+        "purpose": st.none() | st.text(max_size=5),
+        "request_id": st.text(max_size=8),
+        "channel": st.text(max_size=5),
+        "ip": st.none() | st.text(max_size=5),
+        "user_agent": st.none() | st.text(max_size=12),
+        "detail": st.dictionaries(st.text(max_size=6), json_values | st.integers(), max_size=4),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rows)
+def test_the_bulk_path_equals_the_one_function(row):
+    """Sealer and verifier use canonical_values; it must equal canonical_bytes exactly."""
+    assert canonical_values([row[name] for name in COLUMNS]) == canonical_bytes(row)
