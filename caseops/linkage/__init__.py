@@ -1,0 +1,69 @@
+"""Record linkage for the master client index: pure functions, no Flask or database.
+
+normalize -> pseudonym (blocking keys) -> scoring (Fellegi-Sunter) -> classify, and an
+in-memory ``Linker`` that strings them together for batch and benchmark use.
+"""
+
+from caseops.linkage.decision import (
+    DEFAULT_THRESHOLDS,
+    Classification,
+    Decision,
+    Thresholds,
+    classify,
+)
+from caseops.linkage.em import EMResult, estimate_mu, estimate_u, train
+from caseops.linkage.frequency import NameFrequencies
+from caseops.linkage.matcher import (
+    ClientMatch,
+    KeptApart,
+    KeptApartPairs,
+    Linker,
+    LinkResult,
+)
+from caseops.linkage.normalize import Features, normalize_person
+from caseops.linkage.pseudonym import blocking_keys, identifier_pseudonyms, pseudonym
+from caseops.linkage.scoring import (
+    DEFAULT_PARAMS,
+    FIELDS,
+    LEVELS,
+    Comparison,
+    Frequencies,
+    MatchScore,
+    MUParameters,
+    compare,
+    score,
+    weigh,
+)
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "DEFAULT_THRESHOLDS",
+    "FIELDS",
+    "LEVELS",
+    "Classification",
+    "ClientMatch",
+    "Comparison",
+    "Decision",
+    "EMResult",
+    "Features",
+    "Frequencies",
+    "KeptApart",
+    "KeptApartPairs",
+    "LinkResult",
+    "Linker",
+    "MUParameters",
+    "MatchScore",
+    "NameFrequencies",
+    "Thresholds",
+    "blocking_keys",
+    "classify",
+    "compare",
+    "estimate_mu",
+    "estimate_u",
+    "identifier_pseudonyms",
+    "normalize_person",
+    "pseudonym",
+    "score",
+    "train",
+    "weigh",
+]
