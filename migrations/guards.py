@@ -55,3 +55,30 @@ def append_only(table: str) -> None:
             )
     else:
         raise NotImplementedError(f"append-only guard not written for {dialect}")
+
+
+POLICY_COLUMNS = ("ptype", "v0", "v1", "v2", "v3", "v4")
+
+
+def add_policy(rows: list[tuple[str, ...]]) -> None:
+    """Insert Casbin rules and bump the policy version, so running workers reload."""
+    import sqlalchemy as sa
+
+    op.bulk_insert(
+        sa.table("casbin_rule", *[sa.column(c) for c in POLICY_COLUMNS]),
+        [dict(zip(POLICY_COLUMNS, row, strict=True)) for row in rows],
+    )
+    op.execute("UPDATE policy_version SET version = version + 1")
+
+
+def remove_policy(rows: list[tuple[str, ...]]) -> None:
+    import sqlalchemy as sa
+
+    for row in rows:
+        op.execute(
+            sa.text(
+                "DELETE FROM casbin_rule WHERE ptype = :p AND v0 = :v0 AND v1 = :v1 "
+                "AND v2 = :v2 AND v3 = :v3 AND v4 = :v4"
+            ).bindparams(**dict(zip(("p", "v0", "v1", "v2", "v3", "v4"), row, strict=True)))
+        )
+    op.execute("UPDATE policy_version SET version = version + 1")

@@ -1,0 +1,292 @@
+"""Client search for workers and the data steward's review queue.
+
+Search answers with minimal demographics only (name, birth date, client id) and never
+says which agencies or categories hold records. Records that are themselves sensitive
+to acknowledge (42 CFR Part 2: substance-use data or any Part 2 program's record) are
+searched and shown only to the agency that holds them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import func, select
+
+from caseops.agencies.models import Agency
+from caseops.audit.service import record as audit
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.clients import linking
+from caseops.clients.models import Client, KeptApart, LinkEvent, ReviewItem
+from caseops.db_types import utcnow
+from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.extensions import db
+from caseops.linkage.normalize import name_tokens
+from caseops.linkage.pseudonym import pseudonym
+from caseops.records.models import SourceRecord
+
+SEARCH_LIMIT = 25
+PART2_CATEGORY = "substance_use"
+
+
+def _require(actor: Actor, obj: str, act: str, action: str) -> None:
+    if not policy.allowed(actor, obj, act):
+        audit(action, actor=actor, outcome="denied", detail={"reason": "policy"})
+        raise Forbidden("Your role may not do this.")
+
+
+def _visible_to(actor: Actor):
+    """Records a search may use: not Part 2, unless the searcher's agency holds them."""
+    own = Agency.code == actor.agency
+    return ((SourceRecord.category != PART2_CATEGORY) & Agency.part2_program.is_(False)) | own
+
+
+def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[str, Any]]:
+    """Clients whose names contain every word of ``q`` (and born on ``birth_date``)."""
+    _require(actor, "clients", "search", "client.search")
+    words = [w for w in name_tokens(q) if len(w) > 1] if q else []
+    if not words and birth_date is None:
+        raise ValidationFailed(
+            "Give a name or a birth date to search for.",
+            details={"q": ["Give at least one name of two letters or more, or a birth date."]},
+        )
+    key = linking.pseudonym_key()
+    from caseops.clients.models import RecordIdentifier
+
+    query = (
+        select(SourceRecord)
+        .join(Agency, SourceRecord.agency_id == Agency.id)
+        .where(SourceRecord.withdrawn_at.is_(None), _visible_to(actor))
+    )
+    required = [("name", pseudonym(key, "name", w)) for w in words]
+    if birth_date is not None:
+        required.append(("birth_date", pseudonym(key, "birth_date", birth_date.isoformat())))
+    for kind, value in required:
+        query = query.where(
+            SourceRecord.id.in_(
+                select(RecordIdentifier.record_id).where(
+                    RecordIdentifier.kind == kind, RecordIdentifier.value == value
+                )
+            )
+        )
+    records = list(db.session.scalars(query.limit(SEARCH_LIMIT * 8)))
+    results: dict[str, dict[str, Any]] = {}
+    for found in sorted(records, key=lambda r: r.updated_at, reverse=True):
+        if found.client_id in results:
+            continue
+        person = linking.decrypt_person(found)
+        name = " ".join(
+            part for part in (person.get("given_name"), person.get("family_name")) if part
+        )
+        results[found.client_id] = {
+            "client_id": found.client_id,
+            "name": name,
+            "birth_date": person.get("birth_date"),
+            "score": fuzz.token_sort_ratio(" ".join(words), name.lower()) if words else 100,
+        }
+    ranked = sorted(results.values(), key=lambda r: (-r["score"], r["name"]))[:SEARCH_LIMIT]
+    audit(
+        "client.search",
+        actor=actor,
+        detail={
+            "criteria": sorted(["name"] * bool(words) + ["birth_date"] * (birth_date is not None)),
+            "result_client_ids": [r["client_id"] for r in ranked],
+        },
+    )
+    return [{k: v for k, v in r.items() if k != "score"} for r in ranked]
+
+
+# --- the data steward's review queue ----------------------------------------------------
+
+
+def _require_steward(actor: Actor, action: str) -> None:
+    _require(actor, "linkage", "manage", action)
+
+
+def _pair_summary(record: SourceRecord) -> dict[str, Any]:
+    """What a steward needs to judge a pair: identifiers, not record contents."""
+    person = linking.decrypt_person(record)
+    return {
+        "record_id": record.id,
+        "agency": record.agency.code,
+        "source_record_id": record.source_record_id,
+        "client_id": record.client_id,
+        "person": person,
+    }
+
+
+def review_queue(actor: Actor, status: str = "open") -> list[dict[str, Any]]:
+    _require_steward(actor, "linkage.review_list")
+    items = db.session.scalars(
+        select(ReviewItem).where(ReviewItem.status == status).order_by(ReviewItem.id)
+    )
+    return [describe_item(item) for item in items]
+
+
+def describe_item(item: ReviewItem) -> dict[str, Any]:
+    record = db.session.get(SourceRecord, item.record_id)
+    candidate = db.session.get(SourceRecord, item.candidate_record_id)
+    return {
+        "id": item.id,
+        "status": item.status,
+        "score": item.score,
+        "created_at": item.created_at,
+        "record": _pair_summary(record),
+        "candidate": _pair_summary(candidate),
+    }
+
+
+def _open_item(item_id: int) -> ReviewItem:
+    item = db.session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFound(f"No review item {item_id}.")
+    if item.status != "open":
+        raise Conflict(f"Review item {item_id} is already {item.status}.")
+    return item
+
+
+def _move(record: SourceRecord, to_client: str, action: str, actor: Actor, **extra) -> LinkEvent:
+    event = LinkEvent(
+        record_id=record.id,
+        from_client_id=record.client_id,
+        to_client_id=to_client,
+        action=action,
+        actor=actor.username,
+        **extra,
+    )
+    for client_id in {record.client_id, to_client}:
+        db.session.execute(
+            Client.__table__.update()
+            .where(Client.id == client_id)
+            .values(version=Client.version + 1)
+        )
+    record.client_id = to_client
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _log(actor: Actor, action: str, record: SourceRecord, detail: dict[str, Any]) -> None:
+    audit(
+        action,
+        actor=actor,
+        target_type="record",
+        target_id=f"{record.agency.code}/{record.source_record_id}",
+        client_id=record.client_id,
+        detail=detail,
+        session=db.session,
+    )
+
+
+def resolve_link(actor: Actor, item_id: int) -> dict[str, Any]:
+    """The steward says: same person. The record joins the candidate's client."""
+    _require_steward(actor, "linkage.link")
+    item = _open_item(item_id)
+    record = db.session.get(SourceRecord, item.record_id)
+    candidate = db.session.get(SourceRecord, item.candidate_record_id)
+    before = record.client_id
+    event = _move(record, candidate.client_id, "steward_link", actor, reason=f"review {item.id}")
+    item.status, item.resolved_by, item.resolved_at = "linked", actor.username, utcnow()
+    _log(
+        actor,
+        "linkage.link",
+        record,
+        {"review_item": item.id, "from_client": before, "link_event": event.id},
+    )
+    db.session.commit()
+    return describe_item(item) | {"link_event": event.id}
+
+
+def _keep_pair_apart(a: int, b: int, actor: Actor) -> None:
+    low, high = sorted((a, b))
+    exists = db.session.scalar(
+        select(KeptApart.id).where(KeptApart.record_a_id == low, KeptApart.record_b_id == high)
+    )
+    if exists is None:
+        db.session.add(KeptApart(record_a_id=low, record_b_id=high, decided_by=actor.username))
+
+
+def resolve_keep_apart(actor: Actor, item_id: int) -> dict[str, Any]:
+    """The steward says: different people. They are never linked or queued again."""
+    _require_steward(actor, "linkage.keep_apart")
+    item = _open_item(item_id)
+    record = db.session.get(SourceRecord, item.record_id)
+    _keep_pair_apart(item.record_id, item.candidate_record_id, actor)
+    item.status, item.resolved_by, item.resolved_at = "kept_apart", actor.username, utcnow()
+    _log(
+        actor,
+        "linkage.keep_apart",
+        record,
+        {"review_item": item.id, "candidate_record": item.candidate_record_id},
+    )
+    db.session.commit()
+    return describe_item(item)
+
+
+def unlink(actor: Actor, record_id: int) -> dict[str, Any]:
+    """Take a record out of its client into a client of its own, and keep it apart from
+    the records it leaves behind."""
+    _require_steward(actor, "linkage.unlink")
+    record = db.session.get(SourceRecord, record_id)
+    if record is None:
+        raise NotFound(f"No record {record_id}.")
+    others = [
+        r
+        for r in linking.records_by_client([record.client_id]).get(record.client_id, [])
+        if r.id != record.id
+    ]
+    if not others:
+        raise Conflict("The record is its client's only record; there is nothing to unlink.")
+    before = record.client_id
+    event = _move(record, linking.new_client().id, "steward_unlink", actor)
+    for other in others:
+        _keep_pair_apart(record.id, other.id, actor)
+    _log(
+        actor,
+        "linkage.unlink",
+        record,
+        {"from_client": before, "link_event": event.id, "kept_apart_from": [o.id for o in others]},
+    )
+    db.session.commit()
+    return {"record_id": record.id, "client_id": record.client_id, "link_event": event.id}
+
+
+def undo(actor: Actor, event_id: int) -> dict[str, Any]:
+    """Reverse a steward's link or unlink (and the kept-apart pairs an unlink made)."""
+    _require_steward(actor, "linkage.undo")
+    event = db.session.get(LinkEvent, event_id)
+    if event is None or event.action not in ("steward_link", "steward_unlink"):
+        raise NotFound(f"No steward link or unlink {event_id} to undo.")
+    if db.session.scalar(select(LinkEvent.id).where(LinkEvent.undoes_id == event.id)):
+        raise Conflict(f"Link event {event_id} was already undone.")
+    record = db.session.get(SourceRecord, event.record_id)
+    if record.client_id != event.to_client_id:
+        raise Conflict("The record has moved since; undo the later change first.")
+    back = _move(record, event.from_client_id, "undo", actor, undoes_id=event.id)
+    if event.action == "steward_unlink":
+        for other in linking.records_by_client([event.from_client_id]).get(
+            event.from_client_id, []
+        ):
+            low, high = sorted((record.id, other.id))
+            db.session.execute(
+                KeptApart.__table__.delete().where(
+                    KeptApart.record_a_id == low, KeptApart.record_b_id == high
+                )
+            )
+    else:
+        item = db.session.scalar(
+            select(ReviewItem)
+            .where(ReviewItem.record_id == record.id, ReviewItem.status == "linked")
+            .order_by(ReviewItem.id.desc())
+        )
+        if item is not None:
+            item.status, item.resolved_by, item.resolved_at = "open", None, None
+    _log(actor, "linkage.undo", record, {"undone_event": event.id, "link_event": back.id})
+    db.session.commit()
+    return {"record_id": record.id, "client_id": record.client_id, "link_event": back.id}
+
+
+def client_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Client)) or 0

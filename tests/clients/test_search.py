@@ -1,0 +1,88 @@
+"""Client search: minimal demographics, nothing about who holds what, every search logged."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests import factories
+from tests.records.test_ingest import MARIA, bearer, put
+
+
+@pytest.fixture
+def data(world):
+    factories.make_user("rrp.integration", "rrp", ["integration"])
+    factories.make_user("rrp.case_worker", "rrp", ["case_worker"])
+    feeds = {a: factories.token_for(f"{a}.integration") for a in ("hha", "cchc", "rrp")}
+    put(client_of_app(), feeds["hha"], MARIA, srid="H-1")
+    secret = {
+        "category": "substance_use",
+        "person": {"given_name": "Rafael", "family_name": "Quintero", "birth_date": "1977-09-09"},
+        "data": {"program": "outpatient"},
+        "source_version": 1,
+    }
+    put(client_of_app(), feeds["rrp"], secret, agency="rrp", srid="R-1")
+    health = copy.deepcopy(MARIA) | {"category": "health", "data": {}}
+    health["person"]["family_name"] = "Lopez-Garcia"
+    put(client_of_app(), feeds["cchc"], health, agency="cchc", srid="C-1")
+    return feeds
+
+
+def client_of_app():
+    from flask import current_app
+
+    return current_app.test_client()
+
+
+def search(client, username, **params):
+    token = factories.token_for(username)
+    return client.get("/api/v1/clients", query_string=params, headers=bearer(token))
+
+
+def test_search_by_name_returns_minimal_demographics_only(client, data):
+    response = search(client, "hha.case_worker", q="maria lopez")
+    assert response.status_code == 200
+    [hit] = response.get_json()
+    assert set(hit) == {"client_id", "name", "birth_date"}
+    assert hit["birth_date"] == "1984-03-12"
+    text = response.get_data(as_text=True).lower()
+    for leak in ("hha", "cchc", "housing", "health", "agency", "category", "count", "total"):
+        assert leak not in text, leak
+
+
+def test_search_by_birth_date_and_by_nickname_parts(client, data):
+    assert len(search(client, "cchc.case_worker", birth_date="1984-03-12").get_json()) == 1
+    assert len(search(client, "cchc.case_worker", q="garcia").get_json()) == 1
+    assert search(client, "cchc.case_worker", q="maria", birth_date="1990-01-01").get_json() == []
+
+
+def test_part2_records_are_invisible_to_other_agencies_searches(client, data):
+    assert search(client, "hha.case_worker", q="quintero").get_json() == []
+    assert search(client, "hha.supervisor", birth_date="1977-09-09").get_json() == []
+    own = search(client, "rrp.case_worker", q="rafael quintero").get_json()
+    assert [h["name"] for h in own] == ["Rafael Quintero"]
+
+
+def test_a_search_that_finds_nothing_looks_like_any_other_empty_search(client, data):
+    hidden = search(client, "hha.case_worker", q="quintero")
+    absent = search(client, "hha.case_worker", q="nonexistentname")
+    assert hidden.get_data() == absent.get_data()
+
+
+def test_every_search_is_logged_with_its_results(client, data):
+    hit = search(client, "hha.case_worker", q="maria").get_json()
+    [event] = factories.events("client.search")
+    assert event.actor == "hha.case_worker"
+    assert event.detail == {"criteria": ["name"], "result_client_ids": [hit[0]["client_id"]]}
+
+
+def test_search_needs_a_criterion(client, data):
+    response = search(client, "hha.case_worker")
+    assert response.status_code == 422
+    assert "q" in response.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize("role", ["system_admin", "agency_admin", "integration", "data_steward"])
+def test_roles_without_a_need_cannot_search(client, data, role):
+    assert search(client, f"hha.{role}", q="maria").status_code == 403
