@@ -1,0 +1,143 @@
+"""/fhir/Consent: FHIR R4 Consent in and out (consent.fhir does the mapping).
+
+A resource that cannot be mapped whole, or whose mapped consents fail the recording-time
+checks, is answered with an OperationOutcome naming each element; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, request, url_for
+from marshmallow import Schema, fields
+from sqlalchemy import select
+
+import consent
+from caseops.agencies.models import Agency
+from caseops.auth.access import current_actor
+from caseops.clients.models import Client
+from caseops.consents import service
+from caseops.consents.models import ConsentDocument, ConsentRecord
+from caseops.crypto import keyring_from_config
+from caseops.db_types import utcnow
+from caseops.errors import ValidationFailed
+from caseops.extensions import db
+from consent.fhir import (
+    FhirContext,
+    StoredDocument,
+    from_fhir,
+    to_fhir,
+    to_operation_outcome,
+    validation_issues,
+)
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+FHIR_JSON = "application/fhir+json"
+
+
+class _Body(Schema):
+    """The consent body as the JSON API loads it (aware datetimes from ISO strings)."""
+
+    effective_from = fields.AwareDateTime(load_default=None)
+    expires_at = fields.AwareDateTime(load_default=None)
+    signed_at = fields.AwareDateTime(load_default=None)
+
+
+def _reference_id(reference: str, kind: str) -> str | None:
+    prefix = f"{kind}/"
+    return reference.split("/", 1)[1] if reference.startswith(prefix) else None
+
+
+def _context(client_id: str | None = None) -> FhirContext:
+    def client_for(reference: str) -> str | None:
+        key = _reference_id(reference, "Patient")
+        return key if key and db.session.get(Client, key) is not None else None
+
+    def agency_for(reference: str) -> str | None:
+        code = _reference_id(reference, "Organization")
+        found = db.session.scalar(select(Agency.code).where(Agency.code == code)) if code else None
+        return found
+
+    def document_for(sha256: str) -> StoredDocument | None:
+        row = db.session.scalar(select(ConsentDocument).where(
+            ConsentDocument.sha256 == sha256, ConsentDocument.client_id == client_id))
+        if row is None:
+            return None
+        keyring = keyring_from_config(current_app.config)
+        data = base64.b64decode(keyring.decrypt(
+            row.content_encrypted, service.document_context(row.client_id, row.sha256)))
+        return StoredDocument(data=data, content_type=row.content_type, title=row.filename)
+
+    return FhirContext(
+        client_for=client_for,
+        agency_for=agency_for,
+        document_for=document_for,
+        canonical_base=url_for("fhir.base", _external=True).rstrip("/"),
+        now=utcnow(),
+    )
+
+
+def _fhir(body: dict[str, Any], status: int, headers: dict[str, str] | None = None):
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype=FHIR_JSON
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.get("/")
+def base():
+    """The FHIR base (for canonical URLs); caseops serves only Consent."""
+    return _fhir({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "information", "code": "informational",
+         "diagnostics": "caseops FHIR R4 endpoint: Consent only."}]}, 200)
+
+
+def _loaded(body: dict[str, Any]) -> dict[str, Any]:
+    times = _Body().load({k: body.get(k) for k in ("effective_from", "expires_at", "signed_at")})
+    return body | times
+
+
+@bp.post("/Consent")
+def create_consent():
+    actor = current_actor()
+    service.require_manage(actor)
+    resource = request.get_json(silent=True)
+    context = _context()
+    mapping = from_fhir(resource, context)
+    if not mapping.ok:
+        return _fhir(to_operation_outcome(mapping.issues), 422)
+    rows, issues = [], []
+    for body, origins in zip(mapping.bodies, mapping.origins, strict=True):
+        client_id = body.pop("client_id")
+        try:
+            rows.append(service.add_consent(actor, client_id, _loaded(body)))
+        except ValidationFailed as failure:
+            issues += validation_issues(failure.details, origins)
+    if issues:
+        db.session.rollback()
+        return _fhir(to_operation_outcome(issues), 422)
+    db.session.commit()
+    created = [_as_fhir(row) for row in rows]
+    location = url_for("fhir.read_consent", consent_id=rows[0].id)
+    if len(created) == 1:
+        return _fhir(created[0], 201, {"Location": location})
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": item} for item in created]}
+    return _fhir(bundle, 201, {"Location": location})
+
+
+def _as_fhir(row: ConsentRecord, at: datetime | None = None) -> dict[str, Any]:
+    data = service.consents_of(row.client_id)
+    domain, revocations = data.domain
+    status = consent.status_at(service.to_domain(row), at or utcnow(),
+                               revocations=revocations, successors=domain)
+    return to_fhir(service.to_domain(row), _context(row.client_id), status=status)
+
+
+@bp.get("/Consent/<consent_id>")
+def read_consent(consent_id: str):
+    row = service.readable_consent(current_actor(), consent_id)
+    return _fhir(_as_fhir(row), 200)
