@@ -9,7 +9,7 @@ request, so every gunicorn worker sees a change on its next request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import casbin
@@ -32,6 +32,13 @@ class _EnforcerCache:
         self._enforcer: casbin.Enforcer | None = None
         self._version: int | None = None
         self._engine_id: int | None = None
+        # (role, agency, obj, act) -> Casbin's verdict at this version: the policy compiled
+        # lazily, question by question, and dropped whenever the version moves.
+        self.answers: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
+
+    @property
+    def version(self) -> int:
+        return self._version or 0
 
     def current(self) -> casbin.Enforcer:
         if has_request_context() and "casbin_enforcer" in g:
@@ -44,6 +51,7 @@ class _EnforcerCache:
                 self._enforcer = casbin.Enforcer(str(MODEL_PATH), adapter)
                 self._version = version
                 self._engine_id = id(engine)
+                self.answers = {}
             enforcer = self._enforcer
         if has_request_context():
             g.casbin_enforcer = enforcer
@@ -65,11 +73,40 @@ def allowed(actor: Actor, obj: str, act: str) -> bool:
     """
     if actor.agency is None or not actor.roles:
         return False
-    e = enforcer()
-    verdicts = [e.enforce_ex(role, actor.agency, obj, act) for role in sorted(actor.roles)]
-    if any(not ok and rule and rule[-1] == "deny" for ok, rule in verdicts):
+    verdicts = [role_verdict(role, actor.agency, obj, act) for role in sorted(actor.roles)]
+    if any(denied for _, denied in verdicts):
         return False
     return any(ok for ok, _ in verdicts)
+
+
+def role_verdict(role: str, agency: str, obj: str, act: str) -> tuple[bool, bool]:
+    """(allowed, explicitly denied) for one role, from Casbin, remembered per version."""
+    e = enforcer()
+    answers = _cache.answers
+    key = (role, agency, obj, act)
+    if key not in answers:
+        ok, rule = e.enforce_ex(role, agency, obj, act)
+        answers[key] = (ok, not ok and bool(rule) and rule[-1] == "deny")
+    return answers[key]
+
+
+def permissions(actor: Actor) -> Callable[[str, str], bool]:
+    """``allowed`` for one actor, memoised for the request: a view asks about every
+    section's category, and each answer is a Casbin evaluation per role."""
+    answers: dict[tuple[str, str], bool] = {}
+
+    def permits(obj: str, act: str) -> bool:
+        if (obj, act) not in answers:
+            answers[(obj, act)] = allowed(actor, obj, act)
+        return answers[(obj, act)]
+
+    return permits
+
+
+def current_version() -> int:
+    """The policy version the running request's enforcer was loaded at."""
+    enforcer()
+    return _cache.version
 
 
 def roles_of(username: str, agency: str) -> frozenset[str]:

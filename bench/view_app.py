@@ -1,0 +1,38 @@
+"""The app gunicorn serves for bench/view_load.py: caseops itself plus one bench-only
+baseline endpoint. Never part of caseops: the baseline skips every check on purpose."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app
+from sqlalchemy import select
+
+from caseops import create_app
+from caseops.audit.service import record as audit
+from caseops.auth.access import current_actor
+from caseops.crypto import keyring_from_config
+from caseops.extensions import db
+from caseops.records.models import SourceRecord
+from caseops.records.service import data_context
+
+app = create_app()
+
+
+@app.get("/bench/baseline/<client_id>")
+def baseline(client_id: str):
+    """Reads the same rows as the view and inserts one log row: no policy, no consent,
+    no relationship, no decision."""
+    actor = current_actor()
+    keyring = keyring_from_config(current_app.config)
+    records = db.session.scalars(
+        select(SourceRecord).where(SourceRecord.client_id == client_id,
+                                   SourceRecord.withdrawn_at.is_(None)))
+    sections = [
+        {"agency": r.agency.code, "category": r.category,
+         "data": json.loads(keyring.decrypt(r.data_encrypted,
+                                            data_context(r.agency.code, r.source_record_id)))}
+        for r in records
+    ]
+    audit("bench.baseline", actor=actor, client_id=client_id)
+    return {"client_id": client_id, "sections": sections}

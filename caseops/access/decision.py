@@ -1,0 +1,115 @@
+"""The access decision, per section (one source agency's record in one category):
+
+    shown  iff  policy(roles, agency, "record:<category>", "read")
+           and  (own agency's record  or  consent permits)
+           and  relationship (care team)
+
+or, under an active break-the-glass grant, policy allows "break_glass" for the category
+(42 CFR Part 2 data still needs a consent, unless the policy grants the separate
+"break_glass_part2" action: the 2.51 medical-emergency rule).
+
+Pure: facts in, decisions out. ``caseops.access.service`` gathers the facts, writes the
+access log and only then decrypts what is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import consent
+
+PART2_CATEGORY = "substance_use"
+Permits = Callable[[str, str], bool]
+
+
+@dataclass(frozen=True)
+class SectionFacts:
+    record_id: int
+    agency: str
+    agency_part2: bool
+    category: str
+
+    @property
+    def part2(self) -> bool:
+        return self.category == PART2_CATEGORY or self.agency_part2
+
+
+@dataclass(frozen=True)
+class Facts:
+    client_id: str
+    sections: Sequence[SectionFacts]
+    consents: Sequence[consent.Consent]
+    revocations: Sequence[consent.Revocation]
+    birth_date: date | None
+    relationship: bool
+    break_glass: bool
+
+
+@dataclass(frozen=True)
+class SectionDecision:
+    section: SectionFacts
+    shown: bool
+    reason: str | None  # why withheld; None when shown
+    basis: str | None  # own_agency | consent | break_glass | break_glass_part2 when shown
+    consent_id: str | None
+    notice: str | None
+    hidden: bool  # withheld and not even listed (Part 2 existence is itself sensitive)
+
+
+def _consent_decision(
+    facts: Facts, section: SectionFacts, recipient: str, purpose: str, at: datetime
+) -> consent.ConsentDecision:
+    return consent.decide(
+        facts.consents,
+        facts.revocations,
+        consent.AccessRequest(
+            client_id=facts.client_id,
+            source_agency=section.agency,
+            source_is_part2_program=section.agency_part2,
+            category=section.category,
+            recipient_agency=recipient,
+            purpose=purpose,
+            at=at,
+            client_birth_date=facts.birth_date,
+        ),
+    )
+
+
+def decide_section(
+    section: SectionFacts, facts: Facts, agency: str, permits: Permits, purpose: str, at: datetime
+) -> SectionDecision:
+    obj = f"record:{section.category}"
+    own = section.agency == agency
+    consented = None if own else _consent_decision(facts, section, agency, purpose, at)
+    consent_ok = own or consented.permitted
+    notice = consented.obligations[0] if consented and consented.obligations else None
+    consent_id = consented.consent_id if consented else None
+
+    def shown(basis: str, with_notice: str | None = notice) -> SectionDecision:
+        return SectionDecision(section, True, None, basis, consent_id, with_notice, False)
+
+    if permits(obj, "read") and consent_ok and facts.relationship:
+        return shown("own_agency" if own else "consent")
+    if facts.break_glass and permits(obj, "break_glass"):
+        if not section.part2 or consent_ok:
+            return shown("break_glass")
+        if permits(obj, "break_glass_part2"):
+            return shown("break_glass_part2", consent.PART2_REDISCLOSURE_NOTICE)
+    if not permits(obj, "read"):
+        reason = "policy"
+    elif not consent_ok:
+        reason = str(consented.reason)
+    else:
+        reason = "no_relationship"
+    # A Part 2 record another agency holds is not even listed unless a consent lets this
+    # agency know of it.
+    hidden = section.part2 and not consent_ok
+    return SectionDecision(section, False, reason, None, consent_id, None, hidden)
+
+
+def decide_view(
+    facts: Facts, agency: str, permits: Permits, purpose: str, at: datetime
+) -> list[SectionDecision]:
+    return [decide_section(s, facts, agency, permits, purpose, at) for s in facts.sections]

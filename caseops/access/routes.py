@@ -1,0 +1,53 @@
+"""/api/v1/clients/{id}/record, care-team and break-glass."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from caseops.access import service
+from caseops.access.schemas import (
+    BreakGlassIn,
+    BreakGlassOut,
+    CareTeamIn,
+    CareTeamOut,
+    FingerprintOut,
+    ViewOut,
+    ViewQuery,
+)
+from caseops.auth.access import current_actor
+
+blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="Client view")
+
+
+@blp.get("/<client_id>/record")
+@blp.arguments(ViewQuery, location="query")
+@blp.response(200, ViewOut)
+def view_record(query, client_id):
+    """The sections consent and policy allow; withheld ones with a reason code."""
+    return service.view_record(current_actor(), client_id, query["purpose"])
+
+
+@blp.get("/<client_id>/record/fingerprint")
+@blp.arguments(ViewQuery, location="query")
+@blp.response(200, FingerprintOut)
+def view_fingerprint(query, client_id):
+    """Changes when what this worker's view shows changes: poll it for "updated" notices."""
+    return service.view_fingerprint(current_actor(), client_id, query["purpose"])
+
+
+@blp.post("/<client_id>/care-team")
+@blp.arguments(CareTeamIn)
+@blp.response(201, CareTeamOut)
+def add_care_team_member(body, client_id):
+    """Put a colleague (or yourself) on the client's care team (need to know)."""
+    return service.add_care_team_member(current_actor(), client_id, body["username"], body["until"])
+
+
+@blp.post("/<client_id>/break-glass")
+@blp.arguments(BreakGlassIn)
+@blp.response(201, BreakGlassOut)
+def break_glass(body, client_id):
+    """Emergency access without relationship or consent; flagged for review."""
+    return service.break_glass(
+        current_actor(), client_id, body["justification"], body["purpose"], body["minutes"]
+    )

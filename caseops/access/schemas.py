@@ -1,0 +1,62 @@
+"""API shapes for the consented client view, care teams and break-the-glass."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from caseops.vocabulary import PURPOSES
+
+
+class ViewQuery(Schema):
+    purpose = fields.String(load_default="care_coordination", validate=validate.OneOf(PURPOSES))
+
+
+class SectionOut(Schema):
+    agency = fields.String()
+    category = fields.String()
+    status = fields.String(metadata={"description": "shown | withheld"})
+    reason = fields.String(metadata={"description": "why withheld (reason code)"})
+    basis = fields.String(metadata={"description": "own_agency | consent | break_glass ..."})
+    notice = fields.String(allow_none=True, metadata={"description": "redisclosure notice"})
+    updated_at = fields.DateTime()
+    data = fields.Dict()
+
+
+class ViewOut(Schema):
+    client_id = fields.String()
+    purpose = fields.String()
+    version = fields.Integer()
+    break_glass = fields.Dict(allow_none=True)
+    sections = fields.List(fields.Nested(SectionOut))
+
+
+class CareTeamIn(Schema):
+    username = fields.String(required=True, validate=validate.Length(max=64))
+    until = fields.AwareDateTime(load_default=None)
+
+
+class CareTeamOut(Schema):
+    client_id = fields.String()
+    agency_code = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime(allow_none=True)
+    added_by = fields.String()
+    basis = fields.String()
+
+
+class BreakGlassIn(Schema):
+    justification = fields.String(required=True, validate=validate.Length(max=2000))
+    purpose = fields.String(load_default="emergency", validate=validate.OneOf(PURPOSES))
+    minutes = fields.Integer(load_default=None, validate=validate.Range(min=5, max=240))
+
+
+class BreakGlassOut(Schema):
+    id = fields.Integer()
+    client_id = fields.String()
+    purpose = fields.String()
+    starts_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
+class FingerprintOut(Schema):
+    fingerprint = fields.String()

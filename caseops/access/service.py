@@ -1,0 +1,371 @@
+"""The one entry point for reading client data: ``view_record``. It gathers the facts,
+asks ``decision.decide_view``, writes the access-log entry (committed before anything
+is decrypted or returned: fail closed), then returns the shown sections.
+
+Also the two ways a worker gains need-to-know: the care team, and break-the-glass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select
+
+import consent
+from caseops.access.decision import Facts, SectionDecision, SectionFacts, decide_view
+from caseops.access.models import BreakGlassGrant, CareTeamMember
+from caseops.agencies.models import Agency
+from caseops.audit.service import record as audit
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.clients.models import Client
+from caseops.consents import service as consents
+from caseops.crypto import keyring_from_config
+from caseops.db_types import utcnow
+from caseops.errors import Forbidden, NotFound, ValidationFailed
+from caseops.extensions import db
+from caseops.records.models import SourceRecord
+from caseops.records.service import data_context
+from caseops.users.models import User
+from caseops.vocabulary import CATEGORIES, PURPOSES
+
+WORKER_ROLES = frozenset({"case_worker", "supervisor"})
+BREAK_GLASS_MINUTES = 60
+MAX_BREAK_GLASS_MINUTES = 240
+MIN_JUSTIFICATION = 20
+
+
+def _client(client_id: str) -> Client:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id!r}.")
+    return client
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValidationFailed(
+            "Unknown purpose.", details={"purpose": [f"One of: {', '.join(PURPOSES)}."]}
+        )
+
+
+def has_relationship(user_id: int | None, client_id: str, at: datetime) -> bool:
+    if user_id is None:
+        return False
+    return (
+        db.session.scalar(
+            select(CareTeamMember.id)
+            .where(
+                CareTeamMember.client_id == client_id,
+                CareTeamMember.user_id == user_id,
+                CareTeamMember.starts_at <= at,
+                or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > at),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def active_grant(user_id: int | None, client_id: str, at: datetime) -> BreakGlassGrant | None:
+    if user_id is None:
+        return None
+    return db.session.scalar(
+        select(BreakGlassGrant)
+        .where(
+            BreakGlassGrant.client_id == client_id,
+            BreakGlassGrant.user_id == user_id,
+            BreakGlassGrant.starts_at <= at,
+            BreakGlassGrant.expires_at > at,
+        )
+        .order_by(BreakGlassGrant.expires_at.desc())
+        .limit(1)
+    )
+
+
+def gather_facts(
+    actor: Actor, client_id: str, at: datetime
+) -> tuple[Facts, BreakGlassGrant | None, dict[int, SourceRecord]]:
+    """Everything the decision needs, read fresh (never cached past a revocation), and the
+    records themselves so shown sections need no second round trip."""
+    records = {
+        record.id: record
+        for record in db.session.scalars(
+            select(SourceRecord)
+            .join(Agency, SourceRecord.agency_id == Agency.id)
+            .where(SourceRecord.client_id == client_id, SourceRecord.withdrawn_at.is_(None))
+            .order_by(Agency.code, SourceRecord.category, SourceRecord.id)
+        )
+    }
+    sections = [
+        SectionFacts(r.id, r.agency.code, r.agency.part2_program, r.category)
+        for r in records.values()
+    ]
+    domain_consents, revocations = consents.consents_of(client_id).domain
+    grant = active_grant(actor.user_id, client_id, at)
+    facts = Facts(
+        client_id=client_id,
+        sections=sections,
+        consents=domain_consents,
+        revocations=revocations,
+        birth_date=consents.client_birth_date(client_id)
+        if any(s.category == "education" for s in sections)
+        else None,
+        relationship=has_relationship(actor.user_id, client_id, at),
+        break_glass=grant is not None,
+    )
+    return facts, grant, records
+
+
+def _key(decision: SectionDecision) -> str:
+    return f"{decision.section.agency}/{decision.section.category}"
+
+
+def _require_worker(actor: Actor, permits) -> None:
+    """Only roles that may read some category ask for a view at all: an administrator or
+    privacy officer must not even learn which agencies hold records about a client."""
+    if not any(
+        permits(f"record:{c}", "read") or permits(f"record:{c}", "break_glass") for c in CATEGORIES
+    ):
+        audit("client.view", actor=actor, outcome="denied", detail={"reason": "policy"})
+        raise Forbidden("Your role does not read client records.")
+
+
+def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
+    """Decide every section, log the decision (fail closed), then disclose what is shown."""
+    _check_purpose(purpose)
+    permits = policy.permissions(actor)
+    _require_worker(actor, permits)
+    client = _client(client_id)
+    at = utcnow()
+    facts, grant, records = gather_facts(actor, client_id, at)
+    decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
+    disclosed = [d for d in decisions if d.shown]
+    audit(
+        "client.view",
+        actor=actor,
+        outcome="success" if disclosed else "denied",
+        target_type="client",
+        target_id=client_id,
+        client_id=client_id,
+        purpose=purpose,
+        detail={
+            "requested": [_key(d) for d in decisions],
+            "disclosed": [_key(d) for d in disclosed],
+            "reasons": {_key(d): d.reason for d in decisions if not d.shown},
+            "bases": {_key(d): d.basis for d in disclosed},
+            "consent_ids": sorted({d.consent_id for d in decisions if d.consent_id}),
+            "policy_version": policy.current_version(),
+            "break_glass_grant": grant.id if grant else None,
+        },
+    )
+    return {
+        "client_id": client_id,
+        "purpose": purpose,
+        "version": client.version,
+        "break_glass": {"grant_id": grant.id, "expires_at": grant.expires_at} if grant else None,
+        "sections": [_section(d, records) for d in decisions if not d.hidden],
+    }
+
+
+def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, str]:
+    """A digest of what this worker's view would show now, for the "updated" notice.
+
+    Computed from the same decision as the view (so a change to a section the worker
+    cannot see changes nothing) and logged like any other decision on client data.
+    """
+    _check_purpose(purpose)
+    permits = policy.permissions(actor)
+    _require_worker(actor, permits)
+    _client(client_id)
+    at = utcnow()
+    facts, _grant, records = gather_facts(actor, client_id, at)
+    decisions = [
+        d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
+    ]
+    state = [
+        (
+            _key(d),
+            d.shown,
+            d.reason,
+            records[d.section.record_id].updated_at.isoformat() if d.shown else None,
+        )
+        for d in decisions
+    ]
+    audit(
+        "client.view_check",
+        actor=actor,
+        target_type="client",
+        target_id=client_id,
+        client_id=client_id,
+        purpose=purpose,
+        detail={"shown": [_key(d) for d in decisions if d.shown]},
+    )
+    return {"fingerprint": hashlib.sha256(json.dumps(state).encode()).hexdigest()}
+
+
+def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dict[str, Any]:
+    section = decision.section
+    out: dict[str, Any] = {"agency": section.agency, "category": section.category}
+    if not decision.shown:
+        return out | {"status": "withheld", "reason": decision.reason}
+    record = records[section.record_id]
+    keyring = keyring_from_config(current_app.config)
+    data = json.loads(
+        keyring.decrypt(
+            record.data_encrypted, data_context(section.agency, record.source_record_id)
+        )
+    )
+    return out | {
+        "status": "shown",
+        "basis": decision.basis,
+        "notice": decision.notice,
+        "updated_at": record.updated_at,
+        "data": data,
+    }
+
+
+# --- need to know ----------------------------------------------------------------------
+
+
+def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
+    """Why an agency may put people on this client's care team, if it may."""
+    holds = db.session.scalar(
+        select(SourceRecord.id)
+        .join(Agency, SourceRecord.agency_id == Agency.id)
+        .where(
+            SourceRecord.client_id == client_id,
+            SourceRecord.withdrawn_at.is_(None),
+            Agency.code == agency,
+        )
+        .limit(1)
+    )
+    if holds is not None:
+        return "agency_record"
+    domain, revocations = consents.consents_of(client_id).domain
+    for item in domain:
+        status = consent.status_at(item, at, revocations=revocations, successors=domain)
+        if status is consent.Status.ACTIVE and agency in item.recipients:
+            return "consent_recipient"
+    return None
+
+
+def add_care_team_member(
+    actor: Actor, client_id: str, username: str, until: datetime | None
+) -> CareTeamMember:
+    if not policy.allowed(actor, "care_team", "manage"):
+        audit(
+            "care_team.add",
+            actor=actor,
+            outcome="denied",
+            client_id=client_id,
+            detail={"reason": "policy"},
+        )
+        raise Forbidden("Your role may not manage care teams.")
+    _client(client_id)
+    at = utcnow()
+    if until is not None and until <= at:
+        raise ValidationFailed(
+            "Membership must end in the future.", details={"until": ["Must be later than now."]}
+        )
+    member = db.session.scalar(select(User).where(User.username == username.lower()))
+    if member is None or not member.active or member.agency.code != actor.agency:
+        raise ValidationFailed(
+            "Add an active colleague of your own agency.",
+            details={"username": ["No active user of your agency by that name."]},
+        )
+    if not (policy.roles_of(member.username, member.agency.code) & WORKER_ROLES):
+        raise ValidationFailed(
+            "Only case workers and supervisors join care teams.",
+            details={"username": ["Not a case worker or supervisor."]},
+        )
+    basis = _agency_connection(actor.agency or "", client_id, at)
+    if basis is None:
+        audit(
+            "care_team.add",
+            actor=actor,
+            outcome="denied",
+            client_id=client_id,
+            detail={"reason": "no_agency_connection", "member": member.username},
+        )
+        raise Forbidden(
+            "Your agency neither holds a record of this client nor is named by an active consent."
+        )
+    row = CareTeamMember(
+        client_id=client_id,
+        user_id=member.id,
+        agency_code=member.agency.code,
+        starts_at=at,
+        ends_at=until,
+        added_by=actor.username,
+        basis=basis,
+    )
+    db.session.add(row)
+    audit(
+        "care_team.added",
+        actor=actor,
+        target_type="user",
+        target_id=member.username,
+        client_id=client_id,
+        detail={"basis": basis, "until": until.isoformat() if until else None},
+        session=db.session,
+    )
+    db.session.commit()
+    return row
+
+
+def break_glass(
+    actor: Actor, client_id: str, justification: str, purpose: str, minutes: int | None
+) -> BreakGlassGrant:
+    """Open a record in an emergency: time-boxed, justified, flagged for review."""
+    _check_purpose(purpose)
+    if not policy.allowed(actor, "client", "break_glass"):
+        audit(
+            "client.break_glass",
+            actor=actor,
+            outcome="denied",
+            client_id=client_id,
+            detail={"reason": "policy"},
+        )
+        raise Forbidden("Your role may not break the glass.")
+    _client(client_id)
+    if len(justification.strip()) < MIN_JUSTIFICATION:
+        raise ValidationFailed(
+            "Say why this is an emergency.",
+            details={"justification": [f"At least {MIN_JUSTIFICATION} characters."]},
+        )
+    at = utcnow()
+    lasting = min(minutes or BREAK_GLASS_MINUTES, MAX_BREAK_GLASS_MINUTES)
+    expires_at = at + timedelta(minutes=lasting)
+    event = audit(
+        "client.break_glass",
+        actor=actor,
+        target_type="client",
+        target_id=client_id,
+        client_id=client_id,
+        purpose=purpose,
+        detail={
+            "justification": justification.strip(),
+            "review_required": True,
+            "expires_at": expires_at.isoformat(),
+        },
+        session=db.session,
+    )
+    grant = BreakGlassGrant(
+        client_id=client_id,
+        user_id=actor.user_id,
+        username=actor.username,
+        agency_code=actor.agency or "",
+        justification=justification.strip(),
+        purpose=purpose,
+        starts_at=at,
+        expires_at=expires_at,
+        access_event_seq=event.seq,
+    )
+    db.session.add(grant)
+    db.session.commit()
+    return grant
