@@ -18,6 +18,13 @@ NAVIGATION = (
     NavItem("Home", "ui.home", frozenset()),
     NavItem("Agencies", "admin.agencies_page", frozenset({"system_admin"})),
     NavItem("Users", "admin.users_page", frozenset({"system_admin", "agency_admin"})),
+    NavItem(
+        "Clients",
+        "client_pages.search_page",
+        frozenset({"case_worker", "supervisor", "consent_officer"}),
+    ),
+    NavItem("Consents expiring", "consent_pages.expiring_page", frozenset({"consent_officer"})),
+    NavItem("Review queue", "linkage_pages.review_page", frozenset({"data_steward"})),
 )
 
 

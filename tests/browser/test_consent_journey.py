@@ -1,0 +1,84 @@
+"""A consent officer records a consent from a signed paper form (uploaded), sees its hash
+and the sharing matrix fill, then revokes it and the matrix empties."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_client_view_journey import sign_in
+from tests.ui.test_pages import PDF, maria_records
+
+pytestmark = pytest.mark.browser
+
+
+def housing_to_cchc(page):
+    return page.get_by_test_id("sharing-matrix").locator(
+        'td[data-category="housing"][data-recipient="cchc"]'
+    )
+
+
+def test_consent_officer_records_with_a_document_then_revokes(live_server, page, world, client):
+    maria_records(client)
+    sign_in(page, live_server, world["cchc.consent_officer"])
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients").click()
+    page.get_by_label("Birth date").fill("1984-03-12")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("table").get_by_role("link", name="Maria Lopez").click()
+    expect(page.get_by_role("heading", name="Consents", exact=True)).to_be_visible()
+    expect(page.get_by_text("No consent is recorded for this client.")).to_be_visible()
+
+    page.get_by_role("link", name="Record a consent").click()
+    expect(page.get_by_text("Dates and times are in UTC")).to_be_visible()
+    page.get_by_role("group", name="Agencies whose records may be shared (source)").get_by_label(
+        "HHA"
+    ).check()
+    page.get_by_role("group", name="Kinds of information").get_by_label("Housing").check()
+    page.get_by_role("group", name="Agencies that may receive them (recipients)").get_by_label(
+        "CCHC"
+    ).check()
+    page.get_by_role("group", name="Purposes").get_by_label("Care coordination").check()
+    page.get_by_label("Expires at (UTC)").fill("2030-06-30T17:00")
+    page.get_by_label("Signed by").select_option("self")
+    page.get_by_label("Name of the person who signed").fill("Maria Lopez")
+    page.get_by_label("How the consent was given").select_option("written")
+    page.get_by_label("Signed form (PDF, PNG or JPEG)").set_input_files(
+        {"name": "consent-maria.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    page.get_by_label("The client was told they may revoke this consent at any time").check()
+    page.get_by_role("button", name="Record consent").click()
+
+    digest = hashlib.sha256(PDF).hexdigest()
+    expect(page.get_by_role("status").first).to_contain_text(f"SHA-256 {digest}")
+    consent = page.get_by_test_id("consent")
+    expect(consent).to_have_count(1)
+    expect(consent).to_contain_text("Active")
+    expect(consent.get_by_test_id("document-hash")).to_have_text(digest)
+    consent_id = consent.get_attribute("id")
+
+    page.get_by_role("link", name="Sharing matrix").click()
+    expect(page.get_by_role("heading", name="What may be shared with whom")).to_be_visible()
+    expect(housing_to_cchc(page)).to_contain_text("from HHA")
+    expect(housing_to_cchc(page).get_by_role("link", name=consent_id)).to_be_visible()
+    housing_to_cchc(page).get_by_role("link", name=consent_id).click()
+
+    page.get_by_text("Revoke this consent…").click()
+    page.get_by_label("Reason for the revocation").fill("Client withdrew consent at intake desk")
+    page.get_by_label("The client revoked").select_option("verbal")
+    page.get_by_label("I confirm: sharing under this consent stops now").check()
+    page.get_by_role("button", name="Revoke consent").click()
+
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Sharing under it stopped immediately."
+    )
+    expect(consent).to_contain_text("Revoked")
+    expect(consent).to_contain_text("Client withdrew consent at intake desk")
+    expect(page.get_by_role("button", name="Revoke consent")).to_have_count(0)
+
+    page.get_by_role("link", name="Sharing matrix").click()
+    expect(housing_to_cchc(page)).to_contain_text("Not shared")
+    expect(housing_to_cchc(page)).to_contain_text("consent revoked")
+    expect(housing_to_cchc(page).get_by_role("link")).to_have_count(0)
