@@ -10,7 +10,7 @@ timeout = 30
 graceful_timeout = 20
 # Each access log line carries the request id that caseops also writes to its own log.
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s rid=%({x-request-id}o)s'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("CASEOPS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True  # several instances per user (tests, make run) must not share one

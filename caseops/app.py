@@ -71,7 +71,11 @@ def register_blueprints(app: Flask) -> None:
     from caseops.admin.routes import bp as admin_bp
     from caseops.auth import access
     from caseops.auth.routes import bp as auth_bp
+    from caseops.consents.fhir_routes import bp as fhir_bp
     from caseops.health.routes import bp as health_bp
+    from caseops.ui.clients import bp as client_pages_bp
+    from caseops.ui.consents import bp as consent_pages_bp
+    from caseops.ui.linkage import bp as linkage_pages_bp
     from caseops.ui.routes import bp as ui_bp
 
     access.register(app)
@@ -79,15 +83,34 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ui_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(client_pages_bp)
+    app.register_blueprint(consent_pages_bp)
+    app.register_blueprint(linkage_pages_bp)
+    app.register_blueprint(fhir_bp)
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
 
 
 def _api_blueprints():
+    from caseops.access.routes import blp as access_blp
     from caseops.agencies.routes import blp as agencies_blp
+    from caseops.audit.routes import blp as audit_blp
+    from caseops.authz.routes import blp as policies_blp
+    from caseops.clients.routes import blp as clients_blp
+    from caseops.consents.routes import blp as consents_blp
+    from caseops.records.routes import blp as records_blp
     from caseops.users.routes import blp as users_blp
 
-    return [agencies_blp, users_blp]
+    return [
+        agencies_blp,
+        audit_blp,
+        users_blp,
+        records_blp,
+        clients_blp,
+        consents_blp,
+        access_blp,
+        policies_blp,
+    ]
 
 
 def register_commands(app: Flask) -> None:

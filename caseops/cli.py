@@ -128,10 +128,13 @@ def _require_demo() -> None:
 def demo_seed() -> None:
     """Create (or complete) the demo agencies and accounts. Safe to run again."""
     from caseops.demo import seed
+    from caseops.demo.clients import seed_clients
 
     _require_demo()
     _cli_origin()
-    click.echo(seed.describe(seed.seed()))
+    accounts = seed.seed()
+    click.echo(seed_clients())
+    click.echo(seed.describe(accounts))
 
 
 @demo_group.command("totp")
@@ -146,9 +149,48 @@ def demo_totp(username: str) -> None:
     click.echo(seed.current_code(username))
 
 
+@click.command("import")
+@click.option("--agency", "agency_code", required=True, help="The agency whose records these are.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["ndjson", "csv", "hmis"]),
+    default=None,
+    help="Default: from FILE (.ndjson/.jsonl/.json, .csv; a directory or .zip is HMIS).",
+)
+@click.option(
+    "--report", "report_file", type=click.Path(dir_okay=False), help="Write the report as JSON."
+)
+@click.argument("file", type=click.Path(exists=True))
+@_domain_errors
+@with_appcontext
+def import_records(agency_code: str, file_format: str | None, report_file: str | None, file: str):
+    """Import FILE as the agency's records, through the same path as the bulk API."""
+    from caseops.records import importers
+
+    _cli_origin()
+    source = importers.open_source(file, file_format)
+    with click.progressbar(length=source.total, label="importing", file=sys.stderr) as bar:
+        report = importers.run_import(agency_code, source, lambda _entry: bar.update(1))
+    for line in report.summary():
+        click.echo(line)
+    if report_file:
+        importers.write_report(report, report_file)
+    if report.failed:
+        click.get_current_context().exit(1)
+
+
 def register(app: Flask) -> None:
-    for command in (db_group, create_admin, token_group, demo_group):
+    from caseops.audit.cli import audit_group, grant_app_role
+
+    db_group.add_command(grant_app_role)
+    for command in (db_group, create_admin, token_group, demo_group, audit_group):
         app.cli.add_command(command)
+    app.cli.add_command(import_records)
+    from caseops.records.commands import export_group, keys_group, link_group
+
+    for group in (keys_group, export_group, link_group):
+        app.cli.add_command(group)
 
 
 def _create_app() -> Flask:

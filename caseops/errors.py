@@ -96,7 +96,7 @@ def wants_json() -> bool:
     )
 
 
-def _flatten_messages(messages: Any) -> Details:
+def flatten_messages(messages: Any) -> Details:
     """Turn marshmallow/webargs messages into ``{field: [reasons]}`` (nested fields dotted)."""
     details: Details = {}
 
@@ -117,6 +117,8 @@ def _flatten_messages(messages: Any) -> Details:
 
 
 def error_response(status: int, code: str, message: str, details: Details | None = None):
+    if request.path.startswith("/fhir/"):
+        return _operation_outcome(status, code, message, details or {})
     if wants_json():
         body = {"error": {"code": code, "message": message, "details": details or {}}}
         response = jsonify(body)
@@ -124,6 +126,22 @@ def error_response(status: int, code: str, message: str, details: Details | None
         return response
     html = render_template("error.html", status=status, code=code, message=message)
     return Response(html, status=status, mimetype="text/html")
+
+
+def _operation_outcome(status: int, code: str, message: str, details: Details):
+    """FHIR callers get their errors as an R4 OperationOutcome."""
+    fhir_code = {401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
+                 422: "invalid", 429: "throttled"}.get(status, "exception")
+    issues = [{"severity": "error", "code": fhir_code, "diagnostics": f"{code}: {message}"}]
+    issues += [
+        {"severity": "error", "code": "invalid", "diagnostics": " ".join(reasons),
+         "expression": [field]}
+        for field, reasons in details.items()
+    ]
+    response = jsonify({"resourceType": "OperationOutcome", "issue": issues})
+    response.status_code = status
+    response.mimetype = "application/fhir+json"
+    return response
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -137,7 +155,7 @@ def register_errorhandlers(app: Flask) -> None:
             422,
             "validation_failed",
             "The request has invalid fields.",
-            _flatten_messages(error.messages),
+            flatten_messages(error.messages),
         )
 
     @app.errorhandler(HTTPException)
@@ -153,7 +171,7 @@ def register_errorhandlers(app: Flask) -> None:
                 status,
                 HTTP_CODES.get(status, "error"),
                 "The request has invalid fields.",
-                _flatten_messages(messages),
+                flatten_messages(messages),
             )
         return error_response(status, HTTP_CODES.get(status, "error"), error.description or "")
 

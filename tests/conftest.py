@@ -24,6 +24,8 @@ os.environ.setdefault(
     "CASEOPS_ENCRYPTION_KEYS", "t1:" + base64.urlsafe_b64encode(b"t" * 32).decode()
 )
 os.environ.setdefault("CASEOPS_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("CASEOPS_PSEUDONYM_KEY", "test-pseudonym-key-not-for-production")
+os.environ.setdefault("CASEOPS_AUDIT_SIGNING_KEY", base64.b64encode(b"s" * 32).decode())
 os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
 
 from alembic import command
@@ -34,6 +36,9 @@ from sqlalchemy.engine import make_url
 from caseops import create_app
 from caseops.migrations_state import alembic_config
 from tests import factories
+
+# live_server (gunicorn on the test's database) for every test package.
+pytest_plugins = ["tests.live"]
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")
 
@@ -169,3 +174,11 @@ def client(app):
 def world(app):
     """Agencies and one account per persona (see tests/factories.py)."""
     return factories.standard_world()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"_report_{report.when}", report)
+    return report

@@ -103,3 +103,60 @@ def test_demo_totp_prints_a_current_code(database_url, username):
     result = run(database_url, "demo", "totp", username)
     assert result.returncode == 0
     assert result.stdout.strip().isdigit() and len(result.stdout.strip()) == 6
+
+
+def test_export_links_and_key_rotation(database_url, app, client):
+    import base64
+
+    from tests import factories
+    from tests.records.test_ingest import MARIA, put
+
+    factories.standard_world()
+    put(client, factories.token_for("hha.integration"), MARIA, srid="H-1")
+    exported = run(database_url, "export", "links")
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.strip().splitlines()
+    assert lines[0] == "agency,source_record_id,client_id" and lines[1].startswith("hha,H-1,")
+    new_key = "k9:" + base64.urlsafe_b64encode(b"n" * 32).decode()
+    keys = f"{new_key},{os.environ['CASEOPS_ENCRYPTION_KEYS']}"
+    rotated = run(database_url, "keys", "rotate", env={"CASEOPS_ENCRYPTION_KEYS": keys})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted" in rotated.stdout
+    from sqlalchemy import select
+
+    from caseops.extensions import db
+    from caseops.records.models import SourceRecord
+
+    db.session.expire_all()
+    assert db.session.scalar(select(SourceRecord.person_encrypted)).startswith("v1:k9:")
+
+
+def test_demo_seed_builds_clients_consents_and_a_review_item(database_url, app):
+    result = run(database_url, "demo", "seed")
+    assert result.returncode == 0, result.stderr
+    assert "demo clients:" in result.stdout
+    from caseops.clients.models import ReviewItem
+    from caseops.consents.models import ConsentRecord
+    from caseops.extensions import db
+
+    db.session.expire_all()
+    assert db.session.query(ReviewItem).filter_by(status="open").count() == 1
+    assert db.session.query(ConsentRecord).count() >= 7
+    assert "already present" in run(database_url, "demo", "seed").stdout
+
+
+def test_link_rebuild_keeps_links_and_steward_decisions(database_url, app, client):
+    from tests import factories
+    from tests.records.test_ingest import MARIA, put
+
+    factories.standard_world()
+    feed = factories.token_for("hha.integration")
+    first = put(client, feed, MARIA, srid="H-1").get_json()["client_id"]
+    other = {"category": "housing", "source_version": 1, "data": {},
+             "person": {"given_name": "Thomas", "family_name": "Berg", "birth_date": "1950-07-30"}}
+    second = put(client, feed, other, srid="H-2").get_json()["client_id"]
+    result = run(database_url, "link", "rebuild")
+    assert result.returncode == 0, result.stderr
+    assert "2 records: 0 moved" in result.stdout
+    exported = run(database_url, "export", "links").stdout
+    assert f"hha,H-1,{first}" in exported and f"hha,H-2,{second}" in exported

@@ -54,3 +54,17 @@ def create_agency(actor: Actor, data: dict[str, Any]) -> Agency:
     )
     db.session.commit()
     return agency
+
+
+def directory() -> list[dict[str, object]]:
+    """Codes, names and the Part 2 / FERPA flags of every agency: what a consent form
+    needs to name sources and recipients. No people, no records."""
+    return [
+        {
+            "code": a.code,
+            "name": a.name,
+            "part2_program": a.part2_program,
+            "ferpa_institution": a.ferpa_institution,
+        }
+        for a in db.session.scalars(select(Agency).order_by(Agency.code))
+    ]

@@ -60,6 +60,9 @@ ACCOUNTS = [
     ("newbie", "hha", ["case_worker"], False),
     ("hha.system", "hha", ["integration"], False),
     ("cchc.system", "cchc", ["integration"], False),
+    ("rrp.system", "rrp", ["integration"], False),
+    ("usd.system", "usd", ["integration"], False),
+    ("cws.system", "cws", ["integration"], False),
 ]
 
 
