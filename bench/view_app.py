@@ -26,12 +26,18 @@ def baseline(client_id: str):
     actor = current_actor()
     keyring = keyring_from_config(current_app.config)
     records = db.session.scalars(
-        select(SourceRecord).where(SourceRecord.client_id == client_id,
-                                   SourceRecord.withdrawn_at.is_(None)))
+        select(SourceRecord).where(
+            SourceRecord.client_id == client_id, SourceRecord.withdrawn_at.is_(None)
+        )
+    )
     sections = [
-        {"agency": r.agency.code, "category": r.category,
-         "data": json.loads(keyring.decrypt(r.data_encrypted,
-                                            data_context(r.agency.code, r.source_record_id)))}
+        {
+            "agency": r.agency.code,
+            "category": r.category,
+            "data": json.loads(
+                keyring.decrypt(r.data_encrypted, data_context(r.agency.code, r.source_record_id))
+            ),
+        }
         for r in records
     ]
     audit("bench.baseline", actor=actor, client_id=client_id)

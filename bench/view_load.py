@@ -58,43 +58,81 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
     with app.app_context():
         for code in ("hha", "cchc"):
             create_agency(operator, {"code": code, "name": code.upper(), "kind": "other"})
-            users.create_user(operator, {"username": f"{code}.feed", "agency": code,
-                                         "roles": ["integration"]})
-        users.create_user(operator, {"username": "cchc.officer", "agency": "cchc",
-                                     "roles": ["consent_officer"], "password": "x" * 16})
-        users.create_user(operator, {"username": "cchc.worker", "agency": "cchc",
-                                     "roles": ["case_worker"], "password": "x" * 16})
+            users.create_user(
+                operator, {"username": f"{code}.feed", "agency": code, "roles": ["integration"]}
+            )
+        users.create_user(
+            operator,
+            {
+                "username": "cchc.officer",
+                "agency": "cchc",
+                "roles": ["consent_officer"],
+                "password": "x" * 16,
+            },
+        )
+        users.create_user(
+            operator,
+            {
+                "username": "cchc.worker",
+                "agency": "cchc",
+                "roles": ["case_worker"],
+                "password": "x" * 16,
+            },
+        )
         feeds = {c: actor_for(users.get_user(f"{c}.feed")) for c in ("hha", "cchc")}
         officer = actor_for(users.get_user("cchc.officer"))
         worker = actor_for(users.get_user("cchc.worker"))
         for i in range(clients):
-            person = {"given_name": f"Given{i}", "family_name": f"Family{i % 97}",
-                      "birth_date": f"19{50 + i % 49}-0{1 + i % 9}-1{i % 9}",
-                      "ssn": f"{100 + i % 800:03d}-{10 + i % 89:02d}-{1000 + i:04d}"}
-            body = {"category": "housing", "person": person, "source_version": 1,
-                    "data": {"housing_status": "sheltered", "notes": "n" * 300}}
+            person = {
+                "given_name": f"Given{i}",
+                "family_name": f"Family{i % 97}",
+                "birth_date": f"19{50 + i % 49}-0{1 + i % 9}-1{i % 9}",
+                "ssn": f"{100 + i % 800:03d}-{10 + i % 89:02d}-{1000 + i:04d}",
+            }
+            body = {
+                "category": "housing",
+                "person": person,
+                "source_version": 1,
+                "data": {"housing_status": "sheltered", "notes": "n" * 300},
+            }
             client_id = records.upsert(feeds["hha"], "hha", f"H{i}", body).record.client_id
-            health = copy.deepcopy(body) | {"category": "health",
-                                            "data": {"conditions": ["asthma"], "notes": "m" * 300}}
+            health = copy.deepcopy(body) | {
+                "category": "health",
+                "data": {"conditions": ["asthma"], "notes": "m" * 300},
+            }
             records.upsert(feeds["cchc"], "cchc", f"C{i}", health)
-            second = copy.deepcopy(body) | {"category": "economic_security",
-                                            "data": {"benefits": ["SNAP"]}}
+            second = copy.deepcopy(body) | {
+                "category": "economic_security",
+                "data": {"benefits": ["SNAP"]},
+            }
             records.upsert(feeds["hha"], "hha", f"E{i}", second)
             if i % 2 == 0:
-                consents.record_consent(officer, client_id, {
-                    "provision": "permit", "source_agencies": ["hha"], "categories": ["housing"],
-                    "recipients": ["cchc"], "purposes": ["care_coordination"],
-                    "effective_from": now - timedelta(days=1), "expires_at": now + timedelta(days=90),
-                    "grantor": {"kind": "self", "name": "Client"}, "signed_at": now - timedelta(days=1),
-                    "evidence": {"method": "written"}, "revocation_right_acknowledged": True})
+                consents.record_consent(
+                    officer,
+                    client_id,
+                    {
+                        "provision": "permit",
+                        "source_agencies": ["hha"],
+                        "categories": ["housing"],
+                        "recipients": ["cchc"],
+                        "purposes": ["care_coordination"],
+                        "effective_from": now - timedelta(days=1),
+                        "expires_at": now + timedelta(days=90),
+                        "grantor": {"kind": "self", "name": "Client"},
+                        "signed_at": now - timedelta(days=1),
+                        "evidence": {"method": "written"},
+                        "revocation_right_acknowledged": True,
+                    },
+                )
             access.add_care_team_member(worker, client_id, "cchc.worker", None)
             ids.append(client_id)
         token = users.create_token(operator, "cchc.worker", {}).plaintext
     return token, ids
 
 
-def wrk(url: str, token: str, ids: list[str], path: str, seconds: int, connections: int,
-        workdir: Path) -> tuple[float, float]:
+def wrk(
+    url: str, token: str, ids: list[str], path: str, seconds: int, connections: int, workdir: Path
+) -> tuple[float, float]:
     script = workdir / f"{path.strip('/').replace('/', '_')}.lua"
     script.write_text(
         "ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
@@ -108,7 +146,9 @@ def wrk(url: str, token: str, ids: list[str], path: str, seconds: int, connectio
     )
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -120,10 +160,15 @@ def wrk(url: str, token: str, ids: list[str], path: str, seconds: int, connectio
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=os.environ.get(
-        "CASEOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "CASEOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
@@ -162,15 +207,30 @@ def main() -> int:
         command.upgrade(alembic_config(url), "head")
         started = time.perf_counter()
         token, ids = seed(url, args.clients)
-        print(f"seeded {len(ids)} clients x 3 records on PostgreSQL in "
-              f"{time.perf_counter() - started:.0f}s")
+        print(
+            f"seeded {len(ids)} clients x 3 records on PostgreSQL in "
+            f"{time.perf_counter() - started:.0f}s"
+        )
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN")}
         env.update(CASEOPS_DATABASE_URL=url, CASEOPS_INSTANCE_PATH=str(workdir))
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers), "--access-logfile", "/dev/null", "bench.view_app:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--access-logfile",
+                "/dev/null",
+                "bench.view_app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
@@ -184,17 +244,20 @@ def main() -> int:
         paths = {"baseline": "/bench/baseline/%s", "view": "/api/v1/clients/%s/record"}
         for _ in range(args.rounds):
             for label in ("baseline", "view"):
-                results[label].append(wrk(base, token, ids, paths[label], args.seconds,
-                                          args.connections, workdir))
+                results[label].append(
+                    wrk(base, token, ids, paths[label], args.seconds, args.connections, workdir)
+                )
         baseline_rps = max(r for r, _ in results["baseline"])
         view_rps = max(r for r, _ in results["view"])
         view_p99 = min(p for _, p in results["view"])
         for label, runs in results.items():
             print(f"{label:8s}: " + ", ".join(f"{r:.0f} req/s p99 {p:.1f} ms" for r, p in runs))
         ratio = view_rps / baseline_rps
-        print(f"view/baseline throughput: {ratio:.2f}x (target >= 0.6x: "
-              f"{'met' if ratio >= 0.6 else 'MISSED'}); view p99 {view_p99:.1f} ms "
-              f"(target <= 25 ms: {'met' if view_p99 <= 25 else 'MISSED'})")
+        print(
+            f"view/baseline throughput: {ratio:.2f}x (target >= 0.6x: "
+            f"{'met' if ratio >= 0.6 else 'MISSED'}); view p99 {view_p99:.1f} ms "
+            f"(target <= 25 ms: {'met' if view_p99 <= 25 else 'MISSED'})"
+        )
         return 0
     finally:
         if process is not None:

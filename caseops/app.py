@@ -95,6 +95,7 @@ def _api_blueprints():
     from caseops.access.routes import blp as access_blp
     from caseops.agencies.routes import blp as agencies_blp
     from caseops.audit.routes import blp as audit_blp
+    from caseops.audit.routes import clients_blp as audit_clients_blp
     from caseops.authz.routes import blp as policies_blp
     from caseops.clients.routes import blp as clients_blp
     from caseops.consents.routes import blp as consents_blp
@@ -104,6 +105,7 @@ def _api_blueprints():
     return [
         agencies_blp,
         audit_blp,
+        audit_clients_blp,
         users_blp,
         records_blp,
         clients_blp,

@@ -2,7 +2,13 @@
 
 from caseops.access.models import BreakGlassGrant, CareTeamMember
 from caseops.agencies.models import Agency
-from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
+from caseops.audit.models import (
+    AccessEvent,
+    AuditCheckpoint,
+    AuditLeaf,
+    AuditNode,
+    BreakGlassReview,
+)
 from caseops.auth.models import ApiToken, UserSession
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
@@ -21,6 +27,7 @@ __all__ = [
     "AuditLeaf",
     "AuditNode",
     "BreakGlassGrant",
+    "BreakGlassReview",
     "CareTeamMember",
     "CasbinRule",
     "Client",

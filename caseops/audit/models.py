@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -109,3 +110,26 @@ class AuditCheckpoint(db.Model):
     frontier: Mapped[bytes] = mapped_column(LargeBinary())
     low_watermark: Mapped[int] = mapped_column(BIG)
     high_seq: Mapped[int] = mapped_column(BIG)
+
+
+# --- Privacy-officer review of break-the-glass grants (migration 0007, append-only). ---
+
+REVIEW_DECISIONS = ("acknowledge", "escalate")
+
+
+class BreakGlassReview(db.Model):
+    """One privacy-officer decision on a break-the-glass grant, with a note. A grant may
+    collect several (an escalation, then an acknowledgement); none is ever changed."""
+
+    __tablename__ = "break_glass_reviews"
+    __table_args__ = (
+        CheckConstraint("decision IN ('acknowledge', 'escalate')", name="decision_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("break_glass_grants.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(2000))
+    reviewed_by: Mapped[str] = mapped_column(String(150))
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    access_event_seq: Mapped[int | None] = mapped_column(Integer())

@@ -5,11 +5,17 @@ from __future__ import annotations
 from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
-from caseops.audit import trail
+from caseops.audit import break_glass, disclosures, trail
 from caseops.audit.schemas import (
+    BreakGlassGrantSchema,
+    BreakGlassQuerySchema,
+    BreakGlassQueueSchema,
+    BreakGlassReviewInSchema,
     CheckpointSchema,
     ConsistencyQuerySchema,
     ConsistencySchema,
+    DisclosureListSchema,
+    DisclosureQuerySchema,
     EventPageSchema,
     EventQuerySchema,
     ExportQuerySchema,
@@ -23,6 +29,13 @@ from caseops.auth.access import current_actor
 
 blp = Blueprint(
     "audit", __name__, url_prefix="/api/v1/audit", description="The verifiable access log"
+)
+# The per-client audit resources live under /api/v1/clients (registered next to blp).
+clients_blp = Blueprint(
+    "audit_clients",
+    __name__,
+    url_prefix="/api/v1/clients",
+    description="Accounting of disclosures",
 )
 # Registering the API also starts the periodic sealer (CASEOPS_AUDIT_SEAL_INTERVAL).
 blp.record_once(lambda state: register_periodic_sealer(state.app))
@@ -83,3 +96,53 @@ def export(query):
     """Sealed entries in leaf order, streamed; each line is exactly the hashed leaf bytes."""
     lines = trail.export_lines(current_actor(), **query)
     return Response(stream_with_context(lines), mimetype="application/jsonl")
+
+
+@blp.get("/break-glass")
+@blp.arguments(BreakGlassQuerySchema, location="query")
+@blp.response(200, BreakGlassQueueSchema)
+def break_glass_queue(query):
+    """Break-the-glass grants to review (open) or reviewed, with their events and reviews."""
+    return break_glass.queue(current_actor(), query["status"])
+
+
+@blp.post("/break-glass/<int:grant_id>/review")
+@blp.arguments(BreakGlassReviewInSchema)
+@blp.response(201, BreakGlassGrantSchema)
+def break_glass_review(body, grant_id):
+    """Acknowledge or escalate a grant with a note (append-only; itself logged)."""
+    return break_glass.review(current_actor(), grant_id, body["decision"], body["note"])
+
+
+def _disclosures(client_id: str, query: dict, fmt: str):
+    result = disclosures.accounting(
+        current_actor(), client_id, since=query["since"], until=query["until"], fmt=fmt
+    )
+    if fmt != "csv":
+        return result
+    return Response(
+        disclosures.to_csv(result["items"]),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="disclosures-{client_id}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@clients_blp.get("/<client_id>/disclosures")
+@clients_blp.arguments(DisclosureQuerySchema, location="query")
+@clients_blp.response(200, DisclosureListSchema)
+@clients_blp.alt_response(200, content_type="text/csv", description="with format=csv")
+def client_disclosures(query, client_id):
+    """Accounting of disclosures (45 CFR 164.528) of one client: who received what, when, why."""
+    return _disclosures(client_id, query, query.pop("format"))
+
+
+@clients_blp.get("/<client_id>/disclosures.csv")
+@clients_blp.arguments(DisclosureQuerySchema, location="query")
+@clients_blp.response(200, content_type="text/csv")
+def client_disclosures_csv(query, client_id):
+    """The accounting of disclosures as CSV with a header line."""
+    query.pop("format")
+    return _disclosures(client_id, query, "csv")

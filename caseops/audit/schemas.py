@@ -6,7 +6,7 @@ from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
-from caseops.audit.models import OUTCOMES
+from caseops.audit.models import OUTCOMES, REVIEW_DECISIONS
 from caseops.audit.trail import MAX_PAGE
 
 SEQ = validate.Range(min=1)
@@ -121,3 +121,83 @@ class ExportQuerySchema(Schema):
     since_seq = fields.Integer(load_default=None, validate=SEQ)
     until_seq = fields.Integer(load_default=None, validate=SEQ)
     tree_size = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class DisclosureQuerySchema(Schema):
+    since = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC, metadata={"description": "inclusive"}
+    )
+    until = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC, metadata={"description": "exclusive"}
+    )
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+
+
+class DisclosureSchema(Schema):
+    seq = fields.Integer()
+    date = fields.String(metadata={"description": "ISO 8601, UTC"})
+    recipient_agency = fields.String(allow_none=True)
+    recipient_person = fields.String(metadata={"description": "username of the recipient"})
+    description = fields.List(
+        fields.String(), metadata={"description": "disclosed sections, agency/category"}
+    )
+    purpose = fields.String(allow_none=True)
+    basis = fields.List(fields.String(), metadata={"description": "consent, break_glass, ..."})
+    consent_ids = fields.List(fields.Raw())
+    break_glass_grant = fields.Integer(allow_none=True)
+
+
+class DisclosureListSchema(Schema):
+    client_id = fields.String()
+    since = fields.String(allow_none=True)
+    until = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(DisclosureSchema))
+
+
+class BreakGlassQuerySchema(Schema):
+    status = fields.String(
+        load_default="open", validate=validate.OneOf(("open", "reviewed", "all"))
+    )
+
+
+class BreakGlassEventSchema(Schema):
+    seq = fields.Integer()
+    occurred_at = fields.String()
+    action = fields.String()
+    outcome = fields.String()
+    actor = fields.String()
+    purpose = fields.String(allow_none=True)
+    disclosed = fields.List(fields.String(), metadata={"description": "agency/category"})
+
+
+class BreakGlassReviewSchema(Schema):
+    id = fields.Integer()
+    decision = fields.String()
+    note = fields.String()
+    reviewed_by = fields.String()
+    reviewed_at = fields.String()
+
+
+class BreakGlassGrantSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.String()
+    username = fields.String()
+    agency = fields.String()
+    justification = fields.String()
+    purpose = fields.String()
+    starts_at = fields.String()
+    expires_at = fields.String()
+    status = fields.String(metadata={"description": "open (no review yet) or reviewed"})
+    latest_decision = fields.String(allow_none=True)
+    events = fields.List(fields.Nested(BreakGlassEventSchema))
+    reviews = fields.List(fields.Nested(BreakGlassReviewSchema))
+
+
+class BreakGlassQueueSchema(Schema):
+    status = fields.String()
+    items = fields.List(fields.Nested(BreakGlassGrantSchema))
+
+
+class BreakGlassReviewInSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(REVIEW_DECISIONS))
+    note = fields.String(required=True, validate=validate.Length(min=5, max=2000))

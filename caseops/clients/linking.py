@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,11 +25,21 @@ from caseops.extensions import db
 from caseops.linkage import Decision, Features, Linker, blocking_keys, normalize_person
 from caseops.linkage.normalize import name_tokens
 from caseops.linkage.pseudonym import identifier_pseudonyms, pseudonym
+from caseops.linkage.scoring import DEFAULT_PARAMS
 from caseops.records.models import SourceRecord
 
 # A blocking key shared by more records than this (a shelter's phone, a placeholder
 # birth date) tells little and would compare everyone with everyone.
 MAX_BLOCK_SIZE = 500
+# As in the engine's in-memory NameFrequencies: shares are blended with the parameters'
+# chance agreement as if this many records had been seen, so a young index does not
+# make every name look rare.
+PRIOR_RECORDS = 1000
+CHANCE_AGREEMENT = {
+    "given": DEFAULT_PARAMS.u["given"]["exact"],
+    "family": DEFAULT_PARAMS.u["family"]["exact"],
+    "family_part": DEFAULT_PARAMS.u["family"]["part"],
+}
 NEW_RECORD = "new"
 
 
@@ -55,9 +66,77 @@ def search_terms(person: Mapping[str, Any], key: bytes) -> set[str]:
     return {pseudonym(key, "name", word) for word in words if len(word) > 1}
 
 
+# Name frequencies are counted over pseudonyms too: how many records carry this given
+# name, family name or family-name part (the engine weighs agreement on a rare name more).
+FREQUENCY_KINDS = {"given": "nf_given", "family": "nf_family", "family_part": "nf_part"}
+FREQUENCY_TOTALS_TTL = 60.0
+_totals_cache: dict[str, Any] = {}
+
+
+def _name_values(features: Features) -> set[tuple[str, str]]:
+    values = set()
+    if features.given and len(features.given) > 1:
+        values.add(("given", features.given))
+    if features.family:
+        values.add(("family", features.family))
+        values.update(("family_part", part) for part in features.family_parts)
+    return values
+
+
+def _frequency_rows(features: Features, key: bytes) -> set[tuple[str, str]]:
+    return {
+        (FREQUENCY_KINDS[kind], pseudonym(key, FREQUENCY_KINDS[kind], value))
+        for kind, value in _name_values(features)
+    }
+
+
+def _record_total() -> int:
+    """Current records, recounted at most once a minute per process (a share, not a fact)."""
+    cached = _totals_cache.get("records")
+    if cached is None or time.monotonic() - cached[0] > FREQUENCY_TOTALS_TTL:
+        total = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(SourceRecord)
+                .where(SourceRecord.withdrawn_at.is_(None))
+            )
+            or 0
+        )
+        cached = (time.monotonic(), total)
+        _totals_cache["records"] = cached
+    return cached[1]
+
+
+def database_frequencies(people: Iterable[Features], key: bytes):
+    """The engine's name-frequency function, answered from the pseudonym counts of the
+    names that the incoming record and its candidates carry (one query)."""
+    wanted = {row for features in people for row in _frequency_rows(features, key)}
+    counts = dict.fromkeys(wanted, 0)
+    if wanted:
+        for kind, value, count in db.session.execute(
+            select(RecordIdentifier.kind, RecordIdentifier.value, func.count())
+            .where(RecordIdentifier.value.in_([v for _, v in wanted]))
+            .group_by(RecordIdentifier.kind, RecordIdentifier.value)
+        ):
+            if (kind, value) in counts:
+                counts[(kind, value)] = count
+    total = _record_total()
+
+    def frequency(kind: str, value: str) -> float | None:
+        stored = FREQUENCY_KINDS.get(kind)
+        if stored is None:
+            return None
+        default = CHANCE_AGREEMENT[kind]
+        count = counts.get((stored, pseudonym(key, stored, value)), 0)
+        return (count + PRIOR_RECORDS * default) / (total + PRIOR_RECORDS)
+
+    return frequency
+
+
 def identifier_rows(person: Mapping[str, Any], key: bytes) -> set[tuple[str, str]]:
     features = normalize_person(person)
     rows = {("block", value) for value in blocking_keys(features, key)}
+    rows |= _frequency_rows(features, key)
     rows |= set(identifier_pseudonyms(features, key).items())
     rows |= {("name", value) for value in search_terms(person, key)}
     return rows
@@ -141,6 +220,7 @@ def decide_link(person: Mapping[str, Any], record_id: int | None = None) -> Link
     if not candidates:
         return None
     apart = {str(other) for other in kept_apart_with(record_id)}
+    people = {str(c.id): normalize_person(decrypt_person(c)) for c in candidates}
 
     def kept_apart(a: str, b: str) -> bool:
         return NEW_RECORD in (a, b) and (b if a == NEW_RECORD else a) in apart
@@ -149,14 +229,10 @@ def decide_link(person: Mapping[str, Any], record_id: int | None = None) -> Link
         key,
         kept_apart=kept_apart,
         max_block_size=MAX_BLOCK_SIZE,
-        name_frequencies=False,
+        frequencies=database_frequencies([features, *people.values()], key),
     )
-    by_id: dict[str, SourceRecord] = {}
     for candidate in candidates:
-        by_id[str(candidate.id)] = candidate
-        linker.add(
-            str(candidate.id), candidate.client_id, normalize_person(decrypt_person(candidate))
-        )
+        linker.add(str(candidate.id), candidate.client_id, people[str(candidate.id)])
     result = linker.match(NEW_RECORD, features)
     if result.decision is Decision.NEW or result.client_id is None:
         return None
@@ -245,7 +321,6 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
         key,
         kept_apart=lambda a, b: frozenset((a, b)) in pairs,
         max_block_size=MAX_BLOCK_SIZE,
-        name_frequencies=False,
     )
     people = {r.id: decrypt_person(r) for r in records}
     pinned = [r for r in records if latest.get(r.id) in ("steward_link", "steward_unlink", "undo")]

@@ -1,7 +1,9 @@
 """Record linkage for the master client index: pure functions, no Flask or database.
 
-normalize -> pseudonym (blocking keys) -> scoring (Fellegi-Sunter) -> classify, and an
-in-memory ``Linker`` that strings them together for batch and benchmark use.
+normalize (Features) -> pseudonym (keyed pseudonyms, blocking keys) -> scoring
+(Fellegi-Sunter levels and weights, name frequencies) -> decision (rules, then
+thresholds); em estimates m/u without labels; matcher's in-memory ``Linker`` strings
+them together for real-time ingest, batch runs and the benchmark.
 """
 
 from caseops.linkage.decision import (

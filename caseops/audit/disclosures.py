@@ -1,0 +1,131 @@
+"""Accounting of disclosures (45 CFR 164.528) for one client, from the access log.
+
+A disclosure is a successful ``client.view`` that showed at least one section
+contributed by an agency other than the viewer's own: the information left its source
+agency. A worker reading their own agency's records is a use, not a disclosure, so such
+sections (and views that showed nothing else) are left out.
+
+Each row carries the 164.528(b)(2) elements: the date, the recipient (agency and
+person), a description of the information (the disclosed sections as
+``agency/category`` -- never their contents) and the purpose, plus the basis the
+decision relied on (consent ids or a break-the-glass grant). The request is logged
+before anything is returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from caseops.audit.canonical import iso_utc
+from caseops.audit.models import AccessEvent
+from caseops.audit.service import record
+from caseops.audit.trail import authorize
+from caseops.authz.actor import Actor
+from caseops.clients.models import Client
+from caseops.errors import NotFound
+from caseops.extensions import db
+
+CSV_COLUMNS = (
+    "date",
+    "recipient_agency",
+    "recipient_person",
+    "description",
+    "purpose",
+    "basis",
+    "consent_ids",
+    "break_glass_grant",
+    "seq",
+)
+
+
+def _row(event: AccessEvent) -> dict[str, Any] | None:
+    detail = event.detail or {}
+    own = event.actor_agency
+    sections = [key for key in detail.get("disclosed") or [] if key.split("/", 1)[0] != own]
+    if not sections:
+        return None
+    bases = detail.get("bases") or {}
+    basis = sorted({bases.get(key) or "unknown" for key in sections})
+    return {
+        "seq": event.seq,
+        "date": iso_utc(event.occurred_at),
+        "recipient_agency": own,
+        "recipient_person": event.actor,
+        "description": sections,
+        "purpose": event.purpose,
+        "basis": basis,
+        "consent_ids": list(detail.get("consent_ids") or []),
+        "break_glass_grant": detail.get("break_glass_grant"),
+    }
+
+
+def accounting(
+    actor: Actor,
+    client_id: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    fmt: str = "json",
+) -> dict[str, Any]:
+    """Disclosures of ``client_id`` in ``[since, until)``, oldest first; logged."""
+    authorize(actor, "read", "disclosures")
+    if db.session.get(Client, client_id) is None:
+        raise NotFound("No such client.")
+    query = (
+        select(AccessEvent)
+        .where(
+            AccessEvent.client_id == client_id,
+            AccessEvent.action == "client.view",
+            AccessEvent.outcome == "success",
+        )
+        .order_by(AccessEvent.seq)
+    )
+    if since is not None:
+        query = query.where(AccessEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AccessEvent.occurred_at < until)
+    rows = [row for row in map(_row, db.session.scalars(query)) if row is not None]
+    record(
+        "audit.disclosures",
+        actor=actor,
+        target_type="client",
+        target_id=client_id,
+        client_id=client_id,
+        detail={
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "format": fmt,
+            "returned": len(rows),
+        },
+    )
+    return {
+        "client_id": client_id,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "items": rows,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ";".join(str(v) for v in value)
+    text = str(value)
+    # Spreadsheet formula injection: a cell must never start a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(items: list[dict[str, Any]]) -> str:
+    """One line per disclosure under a header; list fields joined with ``;``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        writer.writerow([_cell(item[name]) for name in CSV_COLUMNS])
+    return out.getvalue()
