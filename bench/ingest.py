@@ -313,7 +313,7 @@ def gunicorn(env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
         "wsgi:app",
     ]
     with os.fdopen(handle, "wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
+        process = subprocess.Popen(
             command, cwd=ROOT, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
