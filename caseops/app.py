@@ -73,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     from caseops.auth.routes import bp as auth_bp
     from caseops.consents.fhir_routes import bp as fhir_bp
     from caseops.health.routes import bp as health_bp
+    from caseops.ui.audit import bp as audit_pages_bp
     from caseops.ui.clients import bp as client_pages_bp
     from caseops.ui.consents import bp as consent_pages_bp
     from caseops.ui.linkage import bp as linkage_pages_bp
@@ -86,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(client_pages_bp)
     app.register_blueprint(consent_pages_bp)
     app.register_blueprint(linkage_pages_bp)
+    app.register_blueprint(audit_pages_bp)
     app.register_blueprint(fhir_bp)
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)

@@ -84,12 +84,6 @@ def _grant(grant: BreakGlassGrant, reviews: list[BreakGlassReview]) -> dict[str,
     }
 
 
-def unreviewed_count() -> int:
-    """Grants nobody has reviewed yet (for the activity flags); no authorization here."""
-    reviewed = exists().where(BreakGlassReview.grant_id == BreakGlassGrant.id)
-    return len(db.session.scalars(select(BreakGlassGrant.id).where(~reviewed)).all())
-
-
 def queue(actor: Actor, status: str = "open") -> dict[str, Any]:
     """Grants by status (``open``: no review yet), oldest first; logged."""
     authorize(actor, "read", "break_glass_queue")

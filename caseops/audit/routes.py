@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
-from caseops.audit import break_glass, disclosures, trail
+from caseops.audit import activity, break_glass, disclosures, trail
 from caseops.audit.schemas import (
+    ActivityQuerySchema,
+    ActivitySchema,
     BreakGlassGrantSchema,
     BreakGlassQuerySchema,
     BreakGlassQueueSchema,
@@ -112,6 +114,14 @@ def break_glass_queue(query):
 def break_glass_review(body, grant_id):
     """Acknowledge or escalate a grant with a note (append-only; itself logged)."""
     return break_glass.review(current_actor(), grant_id, body["decision"], body["note"])
+
+
+@blp.get("/activity")
+@blp.arguments(ActivityQuerySchema, location="query")
+@blp.response(200, ActivitySchema)
+def activity_report(query):
+    """Views per day, per agency and per user, with anomaly flags and why each was raised."""
+    return activity.activity(current_actor(), query["since"], query["until"])
 
 
 def _disclosures(client_id: str, query: dict, fmt: str):

@@ -201,3 +201,50 @@ class BreakGlassQueueSchema(Schema):
 class BreakGlassReviewInSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(REVIEW_DECISIONS))
     note = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+
+
+class ActivityQuerySchema(Schema):
+    since = fields.AwareDateTime(
+        load_default=None,
+        default_timezone=UTC,
+        metadata={"description": "inclusive; default until minus 14 days"},
+    )
+    until = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC, metadata={"description": "exclusive; now"}
+    )
+
+
+class ActivityDaySchema(Schema):
+    date = fields.String()
+    views = fields.Integer()
+    agencies = fields.Dict(keys=fields.String(), values=fields.Integer())
+    users = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ActivityUserSchema(Schema):
+    username = fields.String()
+    agency = fields.String()
+    views = fields.Integer()
+    distinct_clients = fields.Integer()
+
+
+class ActivityFlagSchema(Schema):
+    kind = fields.String()
+    username = fields.String()
+    agency = fields.String()
+    count = fields.Integer()
+    agency_median = fields.Float()
+    seqs = fields.List(fields.Integer())
+    grant_ids = fields.List(fields.Integer())
+    explanation = fields.String()
+
+
+class ActivitySchema(Schema):
+    since = fields.String()
+    until = fields.String()
+    working_hours_utc = fields.List(fields.Integer())
+    high_volume_factor = fields.Integer()
+    rules = fields.Dict(keys=fields.String(), values=fields.String())
+    days = fields.List(fields.Nested(ActivityDaySchema))
+    users = fields.List(fields.Nested(ActivityUserSchema))
+    flags = fields.List(fields.Nested(ActivityFlagSchema))

@@ -25,6 +25,7 @@ NAVIGATION = (
     ),
     NavItem("Consents expiring", "consent_pages.expiring_page", frozenset({"consent_officer"})),
     NavItem("Review queue", "linkage_pages.review_page", frozenset({"data_steward"})),
+    NavItem("Audit", "audit_pages.index", frozenset({"privacy_officer"})),
 )
 
 
