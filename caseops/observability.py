@@ -29,6 +29,8 @@ def configure_logging(level: str) -> None:
         handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
     root.setLevel(level)
+    # /readyz asks Alembic where the schema stands on every call; that is not news.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 def register_request_context(app: Flask) -> None:
