@@ -192,8 +192,8 @@ def _recorded_message(row, verb: str) -> str:
     return message
 
 
-@bp.route("/clients/<client_id>/consents/new", methods=["GET", "POST"])
-def record_page(client_id: str):
+def _consent_form_page(client_id: str, prefill, save, done: str, amending: str | None):
+    """The record and amend pages: one form, one way to show the service's field errors."""
     actor = current_actor()
     _require_manage(actor)
     form = ConsentForm()
@@ -201,14 +201,11 @@ def record_page(client_id: str):
     errors: dict = {}
     status = 200
     if request.method == "GET":
-        form.effective_from.data = _now_minute()
-        form.signed_at.data = _now_minute()
+        prefill(actor, form)
     elif form.validate_on_submit():
-        row, errors = _save(
-            form, client_id, lambda who, body: consents.record_consent(who, client_id, body)
-        )
+        row, errors = _save(form, client_id, save)
         if row is not None:
-            flash(_recorded_message(row, "recorded"), "info")
+            flash(_recorded_message(row, done), "info")
             return redirect(
                 url_for("consent_pages.consents_page", client_id=client_id, _anchor=row.id)
             )
@@ -221,47 +218,42 @@ def record_page(client_id: str):
             form=form,
             client_id=client_id,
             errors=errors,
-            amending=None,
+            amending=amending,
         ),
         status,
     )
 
 
+@bp.route("/clients/<client_id>/consents/new", methods=["GET", "POST"])
+def record_page(client_id: str):
+    def prefill(_actor, form) -> None:
+        form.effective_from.data = _now_minute()
+        form.signed_at.data = _now_minute()
+
+    return _consent_form_page(
+        client_id,
+        prefill,
+        lambda who, body: consents.record_consent(who, client_id, body),
+        "recorded",
+        amending=None,
+    )
+
+
 @bp.route("/clients/<client_id>/consents/<consent_id>/amend", methods=["GET", "POST"])
 def amend_page(client_id: str, consent_id: str):
-    actor = current_actor()
-    _require_manage(actor)
-    form = ConsentForm()
-    form.set_agencies(_agency_codes())
-    errors: dict = {}
-    status = 200
-    if request.method == "GET":
+    def prefill(actor, form) -> None:
         listing = consents.client_consents(actor, client_id)
         current = next((c for c in listing["consents"] if c["id"] == consent_id), None)
         if current is None:
             raise NotFound(f"No consent {consent_id!r} for this client.")
         form.fill_from(current)
-    elif form.validate_on_submit():
-        row, errors = _save(
-            form, client_id, lambda who, body: consents.amend(who, consent_id, body)
-        )
-        if row is not None:
-            flash(_recorded_message(row, f"recorded, superseding {consent_id}"), "info")
-            return redirect(
-                url_for("consent_pages.consents_page", client_id=client_id, _anchor=row.id)
-            )
-        status = 422
-    else:
-        status = 422
-    return (
-        render_template(
-            "consents/form.html",
-            form=form,
-            client_id=client_id,
-            errors=errors,
-            amending=consent_id,
-        ),
-        status,
+
+    return _consent_form_page(
+        client_id,
+        prefill,
+        lambda who, body: consents.amend(who, consent_id, body),
+        f"recorded, superseding {consent_id}",
+        amending=consent_id,
     )
 
 
