@@ -115,7 +115,10 @@ def database_frequencies(people: Iterable[Features], key: bytes):
     if wanted:
         for kind, value, count in db.session.execute(
             select(RecordIdentifier.kind, RecordIdentifier.value, func.count())
-            .where(RecordIdentifier.value.in_([v for _, v in wanted]))
+            .where(
+                RecordIdentifier.kind.in_(list(FREQUENCY_KINDS.values())),
+                RecordIdentifier.value.in_([v for _, v in wanted]),
+            )
             .group_by(RecordIdentifier.kind, RecordIdentifier.value)
         ):
             if (kind, value) in counts:
