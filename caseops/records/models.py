@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseops.agencies.models import Agency
@@ -23,7 +31,7 @@ class SourceRecord(db.Model):
     source_record_id: Mapped[str] = mapped_column(String(128))
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
-    source_version: Mapped[int] = mapped_column(Integer())
+    source_version: Mapped[int] = mapped_column(BigInteger())
     # AES-GCM ciphertexts (caseops.crypto), bound to this agency and record id.
     person_encrypted: Mapped[str] = mapped_column(Text())
     data_encrypted: Mapped[str] = mapped_column(Text())
@@ -44,7 +52,7 @@ class SourceRecordVersion(db.Model):
 
     id: Mapped[int] = mapped_column(Integer(), primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"), index=True)
-    source_version: Mapped[int] = mapped_column(Integer())
+    source_version: Mapped[int] = mapped_column(BigInteger())
     action: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
     person_encrypted: Mapped[str | None] = mapped_column(Text())

@@ -152,7 +152,9 @@ class RecordPutSchema(Schema):
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     person = fields.Nested(PersonSchema, required=True)
     data = fields.Dict(required=True)
-    source_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    source_version = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=2**63 - 1)
+    )
 
     @validates_schema
     def category_data(self, body, **_kwargs):
