@@ -251,7 +251,9 @@ def preload(actor, lines: list[dict[str, Any]]) -> float:
     done = 0
     for offset, size in chunks(len(lines)):
         chunk = lines[offset : offset + size]
+        chunk_started = time.perf_counter()
         report = service.bulk(actor, actor.agency, ndjson(chunk, offset + 1))
+        chunk_rate = len(chunk) / (time.perf_counter() - chunk_started)
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         errors = report.counts.get("error", 0)
@@ -260,7 +262,11 @@ def preload(actor, lines: list[dict[str, Any]]) -> float:
             raise SystemExit(f"pre-load refused {errors} lines, e.g. {bad}")
         done += len(chunk)
         elapsed = time.perf_counter() - started
-        print(f"  pre-loaded {done}/{len(lines)}  {done / elapsed:.0f} records/s", flush=True)
+        print(
+            f"  pre-loaded {done}/{len(lines)}: this chunk {chunk_rate:.0f} records/s, "
+            f"overall {done / elapsed:.0f} records/s",
+            flush=True,
+        )
     return time.perf_counter() - started
 
 
