@@ -22,6 +22,7 @@ from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
+from caseops.authz.guard import require
 from caseops.clients.models import Client
 from caseops.consents import service as consents
 from caseops.crypto import keyring_from_config
@@ -257,15 +258,14 @@ def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
 def add_care_team_member(
     actor: Actor, client_id: str, username: str, until: datetime | None
 ) -> CareTeamMember:
-    if not policy.allowed(actor, "care_team", "manage"):
-        audit(
-            "care_team.add",
-            actor=actor,
-            outcome="denied",
-            client_id=client_id,
-            detail={"reason": "policy"},
-        )
-        raise Forbidden("Your role may not manage care teams.")
+    require(
+        actor,
+        "care_team",
+        "manage",
+        action="care_team.add",
+        message="Your role may not manage care teams.",
+        client_id=client_id,
+    )
     _client(client_id)
     at = utcnow()
     if until is not None and until <= at:
@@ -323,15 +323,14 @@ def break_glass(
 ) -> BreakGlassGrant:
     """Open a record in an emergency: time-boxed, justified, flagged for review."""
     _check_purpose(purpose)
-    if not policy.allowed(actor, "client", "break_glass"):
-        audit(
-            "client.break_glass",
-            actor=actor,
-            outcome="denied",
-            client_id=client_id,
-            detail={"reason": "policy"},
-        )
-        raise Forbidden("Your role may not break the glass.")
+    require(
+        actor,
+        "client",
+        "break_glass",
+        action="client.break_glass",
+        message="Your role may not break the glass.",
+        client_id=client_id,
+    )
     _client(client_id)
     if len(justification.strip()) < MIN_JUSTIFICATION:
         raise ValidationFailed(

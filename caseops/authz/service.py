@@ -14,8 +14,9 @@ from sqlalchemy import select
 from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
+from caseops.authz.guard import require
 from caseops.authz.models import CasbinRule
-from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.vocabulary import ADMIN_ROLES, ROLES
 
@@ -25,9 +26,13 @@ FIELDS = ("sub", "dom", "obj", "act", "eft")
 
 
 def _require(actor: Actor) -> None:
-    if not policy.allowed(actor, "admin:policy", "manage"):
-        audit("policy.denied", actor=actor, outcome="denied", detail={"reason": "policy"})
-        raise Forbidden("Only a system administrator may change the policy.")
+    require(
+        actor,
+        "admin:policy",
+        "manage",
+        action="policy.denied",
+        message="Only a system administrator may change the policy.",
+    )
 
 
 def list_rules(actor: Actor) -> dict[str, Any]:

@@ -12,29 +12,27 @@ from datetime import date
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
-from caseops.authz import policy
 from caseops.authz.actor import Actor
+from caseops.authz.guard import require
 from caseops.clients import linking
-from caseops.clients.models import Client, KeptApart, LinkEvent, ReviewItem
+from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.db_types import utcnow
-from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.linkage.normalize import name_tokens
 from caseops.linkage.pseudonym import pseudonym
 from caseops.records.models import SourceRecord
+from caseops.vocabulary import PART2_CATEGORY
 
 SEARCH_LIMIT = 25
-PART2_CATEGORY = "substance_use"
 
 
 def _require(actor: Actor, obj: str, act: str, action: str) -> None:
-    if not policy.allowed(actor, obj, act):
-        audit(action, actor=actor, outcome="denied", detail={"reason": "policy"})
-        raise Forbidden("Your role may not do this.")
+    require(actor, obj, act, action=action, message="Your role may not do this.")
 
 
 def _visible_to(actor: Actor):
@@ -53,8 +51,6 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
             details={"q": ["Give at least one name of two letters or more, or a birth date."]},
         )
     key = linking.pseudonym_key()
-    from caseops.clients.models import RecordIdentifier
-
     query = (
         select(SourceRecord)
         .join(Agency, SourceRecord.agency_id == Agency.id)
@@ -286,7 +282,3 @@ def undo(actor: Actor, event_id: int) -> dict[str, Any]:
     _log(actor, "linkage.undo", record, {"undone_event": event.id, "link_event": back.id})
     db.session.commit()
     return {"record_id": record.id, "client_id": record.client_id, "link_event": back.id}
-
-
-def client_count() -> int:
-    return db.session.scalar(select(func.count()).select_from(Client)) or 0

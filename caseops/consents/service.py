@@ -20,14 +20,14 @@ from sqlalchemy import select
 import consent
 from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
-from caseops.authz import policy
 from caseops.authz.actor import Actor
+from caseops.authz.guard import require
 from caseops.clients import linking
 from caseops.clients.models import Client
 from caseops.consents.models import ConsentDocument, ConsentRecord, ConsentRevocation
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
-from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.vocabulary import CATEGORIES, PURPOSES
@@ -124,11 +124,14 @@ def client_birth_date(client_id: str) -> date | None:
 
 
 def _require(actor: Actor, act: str, action: str, client_id: str | None = None) -> None:
-    if not policy.allowed(actor, "consents", act):
-        audit(
-            action, actor=actor, outcome="denied", client_id=client_id, detail={"reason": "policy"}
-        )
-        raise Forbidden("Your role may not do this with consents.")
+    require(
+        actor,
+        "consents",
+        act,
+        action=action,
+        message="Your role may not do this with consents.",
+        client_id=client_id,
+    )
 
 
 def require_manage(actor: Actor) -> None:
@@ -410,8 +413,14 @@ def readable_consent(actor: Actor, consent_id: str) -> ConsentRecord:
     """One consent for reading (consent and privacy officers), logged as a view."""
     _require(actor, "read", "consent.view")
     row = _consent(consent_id)
-    audit("consent.viewed", actor=actor, target_type="consent", target_id=row.id,
-          client_id=row.client_id, detail={"consent_ids": [row.id]})
+    audit(
+        "consent.viewed",
+        actor=actor,
+        target_type="consent",
+        target_id=row.id,
+        client_id=row.client_id,
+        detail={"consent_ids": [row.id]},
+    )
     return row
 
 
