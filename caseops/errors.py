@@ -32,10 +32,6 @@ class DomainError(Exception):
             self.code = code
 
 
-class BadRequest(DomainError):
-    status, code = 400, "bad_request"
-
-
 class NotAuthenticated(DomainError):
     status, code = 401, "unauthenticated"
 
@@ -52,20 +48,12 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
-class PayloadTooLarge(DomainError):
-    status, code = 413, "payload_too_large"
-
-
 class UnsupportedMediaType(DomainError):
     status, code = 415, "unsupported_media_type"
 
 
 class ValidationFailed(DomainError):
     status, code = 422, "validation_failed"
-
-
-class TooManyRequests(DomainError):
-    status, code = 429, "too_many_requests"
 
 
 class AuditUnavailable(DomainError):
@@ -130,12 +118,22 @@ def error_response(status: int, code: str, message: str, details: Details | None
 
 def _operation_outcome(status: int, code: str, message: str, details: Details):
     """FHIR callers get their errors as an R4 OperationOutcome."""
-    fhir_code = {401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
-                 422: "invalid", 429: "throttled"}.get(status, "exception")
+    fhir_code = {
+        401: "login",
+        403: "forbidden",
+        404: "not-found",
+        409: "conflict",
+        422: "invalid",
+        429: "throttled",
+    }.get(status, "exception")
     issues = [{"severity": "error", "code": fhir_code, "diagnostics": f"{code}: {message}"}]
     issues += [
-        {"severity": "error", "code": "invalid", "diagnostics": " ".join(reasons),
-         "expression": [field]}
+        {
+            "severity": "error",
+            "code": "invalid",
+            "diagnostics": " ".join(reasons),
+            "expression": [field],
+        }
         for field, reasons in details.items()
     ]
     response = jsonify({"resourceType": "OperationOutcome", "issue": issues})

@@ -22,4 +22,6 @@ CATEGORIES = (
     "economic_security",
     "early_childhood",
 )
+# 42 CFR Part 2 data: this category, or any record of an agency flagged part2_program.
+PART2_CATEGORY = "substance_use"
 PURPOSES = ("care_coordination", "treatment", "payment", "operations", "eligibility", "emergency")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import consent
+from caseops.vocabulary import PART2_CATEGORY
 
-PART2_CATEGORY = "substance_use"
 Permits = Callable[[str, str], bool]
 
 

@@ -10,9 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from caseops.db_types import UTCDateTime, utcnow
 from caseops.extensions import db
 
-LINK_ACTIONS = ("auto_link", "new_client", "review_new", "steward_link", "steward_unlink", "undo")
-REVIEW_STATES = ("open", "linked", "kept_apart", "superseded")
-
 
 class Client(db.Model):
     """A person as caseops knows them. The id is random, never derived from identifiers."""

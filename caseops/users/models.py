@@ -12,8 +12,6 @@ from caseops.agencies.models import Agency
 from caseops.db_types import UTCDateTime, utcnow
 from caseops.extensions import db
 
-ACCOUNT_KINDS = ("human", "integration")
-
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
