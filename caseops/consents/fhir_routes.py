@@ -61,13 +61,19 @@ def _context(client_id: str | None = None) -> FhirContext:
         return found
 
     def document_for(sha256: str) -> StoredDocument | None:
-        row = db.session.scalar(select(ConsentDocument).where(
-            ConsentDocument.sha256 == sha256, ConsentDocument.client_id == client_id))
+        row = db.session.scalar(
+            select(ConsentDocument).where(
+                ConsentDocument.sha256 == sha256, ConsentDocument.client_id == client_id
+            )
+        )
         if row is None:
             return None
         keyring = keyring_from_config(current_app.config)
-        data = base64.b64decode(keyring.decrypt(
-            row.content_encrypted, service.document_context(row.client_id, row.sha256)))
+        data = base64.b64decode(
+            keyring.decrypt(
+                row.content_encrypted, service.document_context(row.client_id, row.sha256)
+            )
+        )
         return StoredDocument(data=data, content_type=row.content_type, title=row.filename)
 
     return FhirContext(
@@ -90,9 +96,19 @@ def _fhir(body: dict[str, Any], status: int, headers: dict[str, str] | None = No
 @bp.get("/")
 def base():
     """The FHIR base (for canonical URLs); caseops serves only Consent."""
-    return _fhir({"resourceType": "OperationOutcome", "issue": [
-        {"severity": "information", "code": "informational",
-         "diagnostics": "caseops FHIR R4 endpoint: Consent only."}]}, 200)
+    return _fhir(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": "caseops FHIR R4 endpoint: Consent only.",
+                }
+            ],
+        },
+        200,
+    )
 
 
 def _loaded(body: dict[str, Any]) -> dict[str, Any]:
@@ -124,16 +140,20 @@ def create_consent():
     location = url_for("fhir.read_consent", consent_id=rows[0].id)
     if len(created) == 1:
         return _fhir(created[0], 201, {"Location": location})
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": item} for item in created]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": item} for item in created],
+    }
     return _fhir(bundle, 201, {"Location": location})
 
 
 def _as_fhir(row: ConsentRecord, at: datetime | None = None) -> dict[str, Any]:
     data = service.consents_of(row.client_id)
     domain, revocations = data.domain
-    status = consent.status_at(service.to_domain(row), at or utcnow(),
-                               revocations=revocations, successors=domain)
+    status = consent.status_at(
+        service.to_domain(row), at or utcnow(), revocations=revocations, successors=domain
+    )
     return to_fhir(service.to_domain(row), _context(row.client_id), status=status)
 
 

@@ -52,9 +52,7 @@ def _given_corroborated(levels: Levels) -> bool:
     given = levels["given"]
     if given in {"exact", "nickname", "typo"}:
         return True
-    return (
-        given == "initial" and levels["family"] in {"exact", "typo"} and levels["sex"] == "exact"
-    )
+    return given == "initial" and levels["family"] in {"exact", "typo"} and levels["sex"] == "exact"
 
 
 def _birth_date_corroborated(score: MatchScore) -> bool:

@@ -61,9 +61,7 @@ def estimate_mu(
     so a level unseen in a small sample does not get an infinite weight.
     """
     modelled = [name for name in FIELDS if name in fields]
-    patterns = Counter(
-        tuple(_level_index(n, c[n]) for n in modelled) for c in comparisons
-    )
+    patterns = Counter(tuple(_level_index(n, c[n]) for n in modelled) for c in comparisons)
     if not patterns:
         raise ValueError("no comparisons to estimate from")
     m = [[init.m[n][level] for level in LEVELS[n]] for n in modelled]
@@ -73,8 +71,12 @@ def estimate_mu(
         new_m, new_u, new_share = _step(patterns, m, u, share, smoothing)
         change = max(
             abs(new_share - share),
-            *(abs(x - y) for old, new in ((m, new_m), (u, new_u))
-              for a, b in zip(old, new, strict=True) for x, y in zip(a, b, strict=True)),
+            *(
+                abs(x - y)
+                for old, new in ((m, new_m), (u, new_u))
+                for a, b in zip(old, new, strict=True)
+                for x, y in zip(a, b, strict=True)
+            ),
         )
         m, u, share = new_m, new_u, new_share
         if change < tol:
@@ -131,8 +133,9 @@ def estimate_u(
             if level is not None:
                 counts[name][level] += 1
     return {
-        name: dict(zip(levels, _normalised([counts[name][lv] for lv in levels], smoothing),
-                       strict=True))
+        name: dict(
+            zip(levels, _normalised([counts[name][lv] for lv in levels], smoothing), strict=True)
+        )
         for name, levels in LEVELS.items()
     }
 

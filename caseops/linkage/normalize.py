@@ -20,22 +20,72 @@ _SUFFIXES: Final = frozenset({"jr", "sr", "ii", "iii", "iv"})
 # Particles are kept in the full family name but never count as a matching part on
 # their own: two "de la ..." families share nothing by that.
 _PARTICLES: Final = frozenset(
-    {"de", "del", "della", "la", "las", "los", "da", "das", "do", "dos", "di", "du",
-     "van", "von", "der", "den", "le", "y", "e"}
+    {
+        "de",
+        "del",
+        "della",
+        "la",
+        "las",
+        "los",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "di",
+        "du",
+        "van",
+        "von",
+        "der",
+        "den",
+        "le",
+        "y",
+        "e",
+    }
 )
 _STREET_WORDS: Final[Mapping[str, str]] = {
-    "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd",
-    "drive": "dr", "boulevard": "blvd", "lane": "ln", "court": "ct", "place": "pl",
-    "terrace": "ter", "circle": "cir", "highway": "hwy", "parkway": "pkwy",
-    "square": "sq", "way": "wy", "north": "n", "south": "s", "east": "e", "west": "w",
-    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
-    "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
-    "saint": "st", "mount": "mt",
+    "street": "st",
+    "str": "st",
+    "avenue": "ave",
+    "av": "ave",
+    "road": "rd",
+    "drive": "dr",
+    "boulevard": "blvd",
+    "lane": "ln",
+    "court": "ct",
+    "place": "pl",
+    "terrace": "ter",
+    "circle": "cir",
+    "highway": "hwy",
+    "parkway": "pkwy",
+    "square": "sq",
+    "way": "wy",
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+    "fourth": "4th",
+    "fifth": "5th",
+    "saint": "st",
+    "mount": "mt",
 }
 _UNIT_WORDS: Final = frozenset({"apt", "apartment", "unit", "ste", "suite", "no"})
 _SEX: Final[Mapping[str, str]] = {
-    "m": "m", "male": "m", "man": "m", "f": "f", "female": "f", "woman": "f",
-    "x": "x", "nonbinary": "x", "non-binary": "x",
+    "m": "m",
+    "male": "m",
+    "man": "m",
+    "f": "f",
+    "female": "f",
+    "woman": "f",
+    "x": "x",
+    "nonbinary": "x",
+    "non-binary": "x",
 }
 _INVALID_SSNS: Final = frozenset({"123456789", "078051120", "219099999"})
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -53,9 +103,7 @@ def _canonical_index() -> Mapping[str, frozenset[str]]:
 
 _CANONICAL: Final = _canonical_index()
 _VARIANTS: Final = {
-    name: frozenset(
-        {name, *canonicals, *(n for c in canonicals for n in NICKNAMES.get(c, ()))}
-    )
+    name: frozenset({name, *canonicals, *(n for c in canonicals for n in NICKNAMES.get(c, ()))})
     for name, canonicals in _CANONICAL.items()
 }
 

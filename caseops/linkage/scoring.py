@@ -136,7 +136,7 @@ def _jw(a: str, b: str) -> float:
 
 
 def _fuzzy(a: str, b: str) -> str:
-    """"typo": one edit apart (insert, delete, substitute, transpose) and either
+    """ "typo": one edit apart (insert, delete, substitute, transpose) and either
     Jaro-Winkler >= 0.92 or neither name shorter than three letters and one of four
     (a first-letter typo defeats Jaro-Winkler's prefix bonus; "ana"/"ava" are two
     names). Two edits are never a typo: Patrick/Patricia, Daniel/Danielle.
@@ -194,13 +194,16 @@ def _middle_level(a: str, b: str) -> str:
 def _adjacent_swap(a: str, b: str) -> bool:
     """Equal but for two neighbouring characters exchanged."""
     diff = [i for i in range(len(a)) if a[i] != b[i]]
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and (
-        a[diff[1]] == b[diff[0]]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and (a[diff[1]] == b[diff[0]])
     )
 
 
 def _date_level(a: date, b: date) -> str:
-    """"transposed": day and month exchanged, or two neighbouring digits swapped;
+    """ "transposed": day and month exchanged, or two neighbouring digits swapped;
     "near": one digit wrong (a keystroke error in one component)."""
     if a == b:
         return "exact"
@@ -215,7 +218,7 @@ def _date_level(a: date, b: date) -> str:
 
 
 def _ssn_level(a: str, b: str) -> str:
-    """"near": one mistyped digit or two neighbouring digits swapped."""
+    """ "near": one mistyped digit or two neighbouring digits swapped."""
     if a == b:
         return "exact"
     if sum(x != y for x, y in zip(a, b, strict=True)) == 1 or _adjacent_swap(a, b):
