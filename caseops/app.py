@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from caseops import errors, observability, security
 from caseops.auth import passwords
 from caseops.config import load_settings
+from caseops.db_types import json_loads
 from caseops.extensions import api, csrf, db, limiter, login_manager
 
 
@@ -32,9 +33,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    ) | app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config["CASEOPS_TRUSTED_PROXIES"]:
         hops = app.config["CASEOPS_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -52,8 +53,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30}, "json_deserializer": json_loads}
+    return {"pool_pre_ping": True, "json_deserializer": json_loads}
 
 
 def register_extensions(app: Flask) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 
 from caseops.audit.canonical import canonical_values
 from caseops.audit.checkpoint import Checkpoint
+from caseops.audit.gcpause import gc_paused
 from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
@@ -135,7 +136,7 @@ def seal_once(
     """
     if batch < 1:
         raise ValueError("batch must be positive")
-    with engine.begin() as conn:
+    with gc_paused(), engine.begin() as conn:
         if not _take_leadership(conn):
             return SealResult(0, 0, 0, locked_out=True)
         state = latest_state(conn)

@@ -37,8 +37,10 @@ from sqlalchemy.pool import NullPool
 
 from caseops.audit.canonical import canonical_values
 from caseops.audit.checkpoint import CheckpointError, key_id, verify_checkpoint
+from caseops.audit.gcpause import gc_paused
 from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
+from caseops.db_types import json_loads
 
 EVENTS = AccessEvent.__table__
 LEAVES = AuditLeaf.__table__
@@ -219,9 +221,10 @@ def _leaves_range(
     return hashes, seqs, found
 
 
+@gc_paused()
 def _leaves_job(url: str, start: int, stop: int) -> tuple[bytes, list[int | None], list[Problem]]:
     """One worker process's share of ``_leaves`` (spawned: nothing inherited)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, json_deserializer=json_loads)
     try:
         with engine.connect() as conn:
             hashes, seqs, found = _leaves_range(conn, start, stop)
@@ -298,6 +301,7 @@ def verify(
         return _verify(conn, engine, public_key, origin, trusted, workers)
 
 
+@gc_paused()
 def _verify(
     conn: Connection,
     engine: Engine,
