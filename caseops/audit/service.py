@@ -8,15 +8,22 @@ Two ways to write, both fail closed (``AuditUnavailable``, so nothing is shown):
 * ``record(...)`` commits the entry on its own, before the caller returns any data
   (views, searches, logins) and even when the caller's own work is rolled back
   (denials, failed logins).
+
+Entries written on their own are *group-committed*: threads of one process that write
+at the same moment share one multi-row INSERT (one round trip, one commit), and each
+returns only once its own entry is committed. Under load that is what lets the log keep
+up with many concurrent requests; alone, an entry is written at once as before.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from caseops.audit.models import OUTCOMES, AccessEvent
@@ -27,7 +34,115 @@ from caseops.errors import AuditUnavailable
 from caseops.extensions import db
 
 log = logging.getLogger(__name__)
-_INSERT = insert(AccessEvent.__table__).returning(AccessEvent.__table__.c.seq)
+_INSERT = insert(AccessEvent.__table__).returning(
+    AccessEvent.__table__.c.seq, sort_by_parameter_order=True
+)
+_MAX_GROUP = 256
+
+
+class _Pending:
+    """One entry waiting for its group's commit."""
+
+    __slots__ = ("done", "error", "seq", "values", "woken")
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self.woken = threading.Event()
+        self.done = False
+        self.seq: int | None = None
+        self.error: SQLAlchemyError | None = None
+
+
+class GroupWriter:
+    """Leader/follower group commit for standalone entries of one engine.
+
+    The first writer to arrive leads: it takes every entry queued so far (its own
+    included), inserts them in one autocommitted statement and wakes their writers.
+    Entries that arrived meanwhile wait; the leader hands the lead to the first of them.
+    No background thread, so nothing to start or stop around gunicorn's fork.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = False
+
+    def write(self, engine: Engine, values: dict[str, Any]) -> int:
+        """Insert one entry; return its ``seq`` once committed, or raise SQLAlchemyError."""
+        mine = _Pending(values)
+        with self._lock:
+            self._queue.append(mine)
+            follower = self._leading
+            self._leading = True
+        if follower:
+            mine.woken.wait()
+        if not mine.done:  # leading: write a group (it always holds this entry)
+            with self._lock:
+                group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+            try:
+                self._commit(engine, group)
+            finally:
+                with self._lock:
+                    if self._queue:
+                        self._queue[0].woken.set()  # the lead passes on
+                    else:
+                        self._leading = False
+                for pending in group:
+                    if pending.seq is None and pending.error is None:  # the leader crashed
+                        pending.error = SQLAlchemyError("the access log write did not complete")
+                    pending.done = True
+                    if pending is not mine:
+                        pending.woken.set()
+        if mine.error is not None:
+            raise mine.error
+        return mine.seq
+
+    def _commit(self, engine: Engine, group: list[_Pending]) -> None:
+        try:
+            self._insert(engine, group)
+        except SQLAlchemyError as exc:
+            if len(group) == 1 and not _disconnected(exc):
+                group[0].error = exc
+                return
+            # Nothing of the group was written (one statement, one commit): write its
+            # entries one by one, so one bad entry or a dropped connection fails only
+            # what cannot be written.
+            for pending in group:
+                try:
+                    self._insert(engine, [pending])
+                except SQLAlchemyError as single:
+                    pending.error = single
+
+    @staticmethod
+    def _insert(engine: Engine, group: list[_Pending]) -> None:
+        if len(group) == 1:
+            # One INSERT ... RETURNING that commits by itself: one round trip.
+            with engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                seqs = [connection.execute(_INSERT, group[0].values).scalar_one()]
+        else:
+            # A transaction, so the group commits whole even if the driver splits it.
+            with engine.begin() as connection:
+                seqs = connection.execute(_INSERT, [p.values for p in group]).scalars().all()
+        for pending, seq in zip(group, seqs, strict=True):
+            pending.seq = seq
+
+
+def _disconnected(exc: SQLAlchemyError) -> bool:
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+_writers: weakref.WeakKeyDictionary[Engine, GroupWriter] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def group_writer(engine: Engine) -> GroupWriter:
+    """The process's group writer for ``engine``."""
+    with _writers_lock:
+        writer = _writers.get(engine)
+        if writer is None:
+            writer = _writers[engine] = GroupWriter()
+        return writer
 
 
 def record(
@@ -71,14 +186,9 @@ def record(
             session.add(event)
             session.flush()
         else:
-            # One INSERT ... RETURNING that commits by itself (autocommit): one round
-            # trip instead of BEGIN, INSERT, COMMIT, and no ORM unit of work, which is
-            # what lets the log keep up with many concurrent writers. It is durable
-            # once it returns, like a commit. The entry comes back detached, as from
-            # a session.
-            with db.engine.connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-                event.seq = connection.execute(_INSERT, values).scalar_one()
+            # Committed (autocommit, grouped with concurrent entries) before this
+            # returns; the entry comes back detached, as from a session.
+            event.seq = group_writer(db.engine).write(db.engine, values)
             make_transient_to_detached(event)
     except SQLAlchemyError as exc:
         log.error("access log write failed for action %s: %s", action, exc.__class__.__name__)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import create_engine, text
+import threading
+import time
 
-from caseops.audit.service import record
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from caseops.audit.service import GroupWriter, record
 from caseops.authz.actor import Actor
 from caseops.context import Origin, origin_scope
+from caseops.db_types import utcnow
 from caseops.errors import AuditUnavailable
 from caseops.extensions import db
 from caseops.users.models import User
@@ -138,3 +143,108 @@ def test_login_fails_closed_when_the_log_cannot_be_written(app, client, database
 
     db.session.expire_all()
     assert db.session.query(UserSession).count() == 0
+
+
+def _values(target_id: str, actor: str | None = "ana") -> dict:
+    return {
+        "occurred_at": utcnow(),
+        "actor": actor,
+        "actor_user_id": 7,
+        "actor_agency": "hha",
+        "actor_roles": ["case_worker"],
+        "token_id": None,
+        "action": "client.view",
+        "outcome": "success",
+        "target_type": "client",
+        "target_id": target_id,
+        "client_id": target_id,
+        "purpose": None,
+        "request_id": f"req-{target_id}",
+        "channel": "cli",
+        "ip": None,
+        "user_agent": None,
+        "detail": {},
+    }
+
+
+def _queue_behind_a_leader(writer: GroupWriter, entries: list[dict]) -> tuple[list, list]:
+    """Start one thread per entry while a leader is (as if) writing, so all of them queue
+    up; then pass the lead to the first. Returns (threads, results)."""
+    engine = db.engine
+    writer._leading = True
+    results: list = [None] * len(entries)
+
+    def write(slot: int) -> None:
+        try:
+            results[slot] = writer.write(engine, entries[slot])
+        except SQLAlchemyError as exc:
+            results[slot] = exc
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(entries))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(writer._queue) < len(entries) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return threads, results
+
+
+def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, database_url):
+    writer = GroupWriter()
+    inserts, commits = [], []
+
+    def on_execute(conn, cursor, statement, *args):
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    def on_commit(conn):
+        commits.append(conn)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    event.listen(db.engine, "commit", on_commit)
+    try:
+        threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(5)])
+        writer._queue[0].woken.set()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+        event.remove(db.engine, "commit", on_commit)
+    assert len(commits) == 1
+    if database_url.startswith("postgresql"):  # SQLite returns rows in order one by one
+        assert len(inserts) == 1
+    stored = {e.seq: e.target_id for e in factories.events("client.view")}
+    assert {seq: f"c{i}" for i, seq in enumerate(results)} == stored
+
+
+def test_a_bad_entry_in_a_group_fails_alone(app):
+    writer = GroupWriter()
+    entries = [_values("c0"), _values("c1", actor=None), _values("c2")]
+    threads, results = _queue_behind_a_leader(writer, entries)
+    writer._queue[0].woken.set()
+    for thread in threads:
+        thread.join(10)
+    assert isinstance(results[1], SQLAlchemyError)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert sorted(e.target_id for e in factories.events("client.view")) == ["c0", "c2"]
+
+
+def test_many_threads_writing_at_once_lose_nothing_and_mix_nothing_up(app):
+    """Each writer gets back the seq of its own entry, whatever groups formed."""
+    flask_app = app
+    seqs: dict[str, int] = {}
+
+    def work(slot: int) -> None:
+        with flask_app.app_context():
+            for n in range(15):
+                name = f"t{slot}-{n}"
+                seqs[name] = record("client.view", actor=ACTOR, target_id=name).seq
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stored = {e.target_id: e.seq for e in factories.events("client.view")}
+    assert len(stored) == 8 * 15
+    assert stored == seqs
