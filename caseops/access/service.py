@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 
 import consent
 from caseops.access.decision import Facts, SectionDecision, SectionFacts, decide_view
@@ -54,29 +54,20 @@ def _check_purpose(purpose: str) -> None:
         )
 
 
-def has_relationship(user_id: int | None, client_id: str, at: datetime) -> bool:
-    if user_id is None:
-        return False
-    return (
-        db.session.scalar(
-            select(CareTeamMember.id)
-            .where(
-                CareTeamMember.client_id == client_id,
-                CareTeamMember.user_id == user_id,
-                CareTeamMember.starts_at <= at,
-                or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > at),
-            )
-            .limit(1)
-        )
-        is not None
+def _relationship(user_id: int | None, client_id: str, at: datetime):
+    """The worker is on the client's care team at ``at`` (an SQL condition)."""
+    return exists().where(
+        CareTeamMember.client_id == client_id,
+        CareTeamMember.user_id == user_id,
+        CareTeamMember.starts_at <= at,
+        or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > at),
     )
 
 
-def active_grant(user_id: int | None, client_id: str, at: datetime) -> BreakGlassGrant | None:
-    if user_id is None:
-        return None
-    return db.session.scalar(
-        select(BreakGlassGrant)
+def _active_grant_id(user_id: int | None, client_id: str, at: datetime):
+    """The worker's break-the-glass grant for the client running at ``at`` (a subquery)."""
+    return (
+        select(BreakGlassGrant.id)
         .where(
             BreakGlassGrant.client_id == client_id,
             BreakGlassGrant.user_id == user_id,
@@ -85,14 +76,28 @@ def active_grant(user_id: int | None, client_id: str, at: datetime) -> BreakGlas
         )
         .order_by(BreakGlassGrant.expires_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
 
 
 def gather_facts(
     actor: Actor, client_id: str, at: datetime
-) -> tuple[Facts, BreakGlassGrant | None, dict[int, SourceRecord]]:
+) -> tuple[Client, Facts, BreakGlassGrant | None, dict[int, SourceRecord]]:
     """Everything the decision needs, read fresh (never cached past a revocation), and the
-    records themselves so shown sections need no second round trip."""
+    records themselves so shown sections need no second round trip. Three queries: the
+    client with the worker's relationship and grant, the records, the consents."""
+    found = db.session.execute(
+        select(Client, _relationship(actor.user_id, client_id, at), BreakGlassGrant)
+        .outerjoin(
+            BreakGlassGrant, BreakGlassGrant.id == _active_grant_id(actor.user_id, client_id, at)
+        )
+        .where(Client.id == client_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"No client {client_id!r}.")
+    client, relationship, grant = found
+    if actor.user_id is None:
+        relationship, grant = False, None
     records = {
         record.id: record
         for record in db.session.scalars(
@@ -107,7 +112,6 @@ def gather_facts(
         for r in records.values()
     ]
     domain_consents, revocations = consents.consents_of(client_id).domain
-    grant = active_grant(actor.user_id, client_id, at)
     facts = Facts(
         client_id=client_id,
         sections=sections,
@@ -116,10 +120,10 @@ def gather_facts(
         birth_date=consents.client_birth_date(client_id)
         if any(s.category == "education" for s in sections)
         else None,
-        relationship=has_relationship(actor.user_id, client_id, at),
+        relationship=bool(relationship),
         break_glass=grant is not None,
     )
-    return facts, grant, records
+    return client, facts, grant, records
 
 
 def _key(decision: SectionDecision) -> str:
@@ -141,9 +145,8 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     _check_purpose(purpose)
     permits = policy.permissions(actor)
     _require_worker(actor, permits)
-    client = _client(client_id)
     at = utcnow()
-    facts, grant, records = gather_facts(actor, client_id, at)
+    client, facts, grant, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
     audit(
@@ -182,9 +185,8 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     _check_purpose(purpose)
     permits = policy.permissions(actor)
     _require_worker(actor, permits)
-    _client(client_id)
     at = utcnow()
-    facts, _grant, records = gather_facts(actor, client_id, at)
+    _, facts, _, records = gather_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
     ]

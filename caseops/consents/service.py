@@ -85,25 +85,19 @@ class ClientConsents:
 
 
 def consents_of(client_id: str) -> ClientConsents:
-    """Every version and revocation of a client's consents, read fresh (never cached)."""
-    rows = list(
-        db.session.scalars(
-            select(ConsentRecord)
-            .where(ConsentRecord.client_id == client_id)
-            .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-        )
-    )
-    revocations = (
-        list(
-            db.session.scalars(
-                select(ConsentRevocation).where(
-                    ConsentRevocation.consent_id.in_([r.id for r in rows])
-                )
-            )
-        )
-        if rows
-        else []
-    )
+    """Every version and revocation of a client's consents, read fresh (never cached),
+    in one round trip (a consent has at most one revocation)."""
+    rows: list[ConsentRecord] = []
+    revocations: list[ConsentRevocation] = []
+    for row, revocation in db.session.execute(
+        select(ConsentRecord, ConsentRevocation)
+        .outerjoin(ConsentRevocation, ConsentRevocation.consent_id == ConsentRecord.id)
+        .where(ConsentRecord.client_id == client_id)
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+    ):
+        rows.append(row)
+        if revocation is not None:
+            revocations.append(revocation)
     return ClientConsents(rows, revocations)
 
 
