@@ -258,6 +258,17 @@ def main() -> int:
             f"{'met' if ratio >= 0.6 else 'MISSED'}); view p99 {view_p99:.1f} ms "
             f"(target <= 25 ms: {'met' if view_p99 <= 25 else 'MISSED'})"
         )
+        # With every connection busy, a request waits for the ones ahead of it: the mean
+        # latency is connections / throughput (Little's law), whatever the code does.
+        print(
+            f"  queueing floor at {args.connections} connections: mean latency >= "
+            f"{args.connections / view_rps * 1000:.1f} ms at {view_rps:.0f} req/s; "
+            f"p99 <= 25 ms needs >= {args.connections / 0.025:.0f} req/s"
+        )
+        alone_rps, alone_p99 = wrk(base, token, ids, paths["view"], args.seconds, 1, workdir)
+        print(
+            f"view with 1 connection (no queueing): {alone_rps:.0f} req/s, p99 {alone_p99:.1f} ms"
+        )
         return 0
     finally:
         if process is not None:

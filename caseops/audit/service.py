@@ -120,8 +120,14 @@ class GroupWriter:
             with engine.connect() as connection:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
                 seqs = [connection.execute(_INSERT, group[0].values).scalar_one()]
+        elif engine.dialect.name == "postgresql":
+            # One multi-row INSERT (a group stays far below the driver's page size and
+            # parameter limit), committing by itself: still one round trip.
+            with engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                seqs = connection.execute(_INSERT, [p.values for p in group]).scalars().all()
         else:
-            # A transaction, so the group commits whole even if the driver splits it.
+            # SQLite writes the rows one by one: a transaction, so they commit together.
             with engine.begin() as connection:
                 seqs = connection.execute(_INSERT, [p.values for p in group]).scalars().all()
         for pending, seq in zip(group, seqs, strict=True):
