@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exists, or_, select
+from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy.orm import aliased
 
 import consent
 from caseops.access.decision import Facts, SectionDecision, SectionFacts, decide_view
@@ -54,30 +55,43 @@ def _check_purpose(purpose: str) -> None:
         )
 
 
-def _relationship(user_id: int | None, client_id: str, at: datetime):
-    """The worker is on the client's care team at ``at`` (an SQL condition)."""
-    return exists().where(
-        CareTeamMember.client_id == client_id,
-        CareTeamMember.user_id == user_id,
-        CareTeamMember.starts_at <= at,
-        or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > at),
-    )
-
-
-def _active_grant_id(user_id: int | None, client_id: str, at: datetime):
-    """The worker's break-the-glass grant for the client running at ``at`` (a subquery)."""
-    return (
-        select(BreakGlassGrant.id)
+def _client_facts():
+    """The client, whether the worker is on its care team at ``at``, and the worker's
+    break-the-glass grant running at ``at``: one statement, built once (parameters
+    ``client_id``, ``user_id``, ``at``), as the view runs it on every request."""
+    grant = aliased(BreakGlassGrant)
+    running_grant = (
+        select(grant.id)
         .where(
-            BreakGlassGrant.client_id == client_id,
-            BreakGlassGrant.user_id == user_id,
-            BreakGlassGrant.starts_at <= at,
-            BreakGlassGrant.expires_at > at,
+            grant.client_id == bindparam("client_id"),
+            grant.user_id == bindparam("user_id"),
+            grant.starts_at <= bindparam("at"),
+            grant.expires_at > bindparam("at"),
         )
-        .order_by(BreakGlassGrant.expires_at.desc())
+        .order_by(grant.expires_at.desc())
         .limit(1)
         .scalar_subquery()
     )
+    on_care_team = exists().where(
+        CareTeamMember.client_id == bindparam("client_id"),
+        CareTeamMember.user_id == bindparam("user_id"),
+        CareTeamMember.starts_at <= bindparam("at"),
+        or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > bindparam("at")),
+    )
+    return (
+        select(Client, on_care_team, BreakGlassGrant)
+        .outerjoin(BreakGlassGrant, BreakGlassGrant.id == running_grant)
+        .where(Client.id == bindparam("client_id"))
+    )
+
+
+_CLIENT_FACTS = _client_facts()
+_CLIENT_RECORDS = (
+    select(SourceRecord)
+    .join(Agency, SourceRecord.agency_id == Agency.id)
+    .where(SourceRecord.client_id == bindparam("client_id"), SourceRecord.withdrawn_at.is_(None))
+    .order_by(Agency.code, SourceRecord.category, SourceRecord.id)
+)
 
 
 def gather_facts(
@@ -87,11 +101,7 @@ def gather_facts(
     records themselves so shown sections need no second round trip. Three queries: the
     client with the worker's relationship and grant, the records, the consents."""
     found = db.session.execute(
-        select(Client, _relationship(actor.user_id, client_id, at), BreakGlassGrant)
-        .outerjoin(
-            BreakGlassGrant, BreakGlassGrant.id == _active_grant_id(actor.user_id, client_id, at)
-        )
-        .where(Client.id == client_id)
+        _CLIENT_FACTS, {"client_id": client_id, "user_id": actor.user_id, "at": at}
     ).one_or_none()
     if found is None:
         raise NotFound(f"No client {client_id!r}.")
@@ -100,12 +110,7 @@ def gather_facts(
         relationship, grant = False, None
     records = {
         record.id: record
-        for record in db.session.scalars(
-            select(SourceRecord)
-            .join(Agency, SourceRecord.agency_id == Agency.id)
-            .where(SourceRecord.client_id == client_id, SourceRecord.withdrawn_at.is_(None))
-            .order_by(Agency.code, SourceRecord.category, SourceRecord.id)
-        )
+        for record in db.session.scalars(_CLIENT_RECORDS, {"client_id": client_id})
     }
     sections = [
         SectionFacts(r.id, r.agency.code, r.agency.part2_program, r.category)

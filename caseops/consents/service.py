@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 import consent
 from caseops.agencies.models import Agency
@@ -84,17 +84,20 @@ class ClientConsents:
         ]
 
 
+_CLIENT_CONSENTS = (
+    select(ConsentRecord, ConsentRevocation)
+    .outerjoin(ConsentRevocation, ConsentRevocation.consent_id == ConsentRecord.id)
+    .where(ConsentRecord.client_id == bindparam("client_id"))
+    .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+)
+
+
 def consents_of(client_id: str) -> ClientConsents:
     """Every version and revocation of a client's consents, read fresh (never cached),
     in one round trip (a consent has at most one revocation)."""
     rows: list[ConsentRecord] = []
     revocations: list[ConsentRevocation] = []
-    for row, revocation in db.session.execute(
-        select(ConsentRecord, ConsentRevocation)
-        .outerjoin(ConsentRevocation, ConsentRevocation.consent_id == ConsentRecord.id)
-        .where(ConsentRecord.client_id == client_id)
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-    ):
+    for row, revocation in db.session.execute(_CLIENT_CONSENTS, {"client_id": client_id}):
         rows.append(row)
         if revocation is not None:
             revocations.append(revocation)
