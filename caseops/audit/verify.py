@@ -27,12 +27,22 @@ import hashlib
 import itertools
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, create_engine, exists, func, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    create_engine,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.pool import NullPool
 
 from caseops.audit.canonical import canonical_values
@@ -141,10 +151,10 @@ def _checkpoints(
             CHECKPOINTS.c.low_watermark,
         ).order_by(CHECKPOINTS.c.tree_size)
     )
-    for size, root, kid, text, signature, low in rows:
+    for size, root, kid, body, signature, low in rows:
         root = bytes(root)
         try:
-            parsed = verify_checkpoint(text, signature, public_key, origin=origin)
+            parsed = verify_checkpoint(body, signature, public_key, origin=origin)
             good = parsed.tree_size == size and parsed.root_hash == root and kid == expected_key
             if not good:
                 problems.add(Problem(f"checkpoint {size}: stored size, root or key id differ"))
@@ -152,9 +162,9 @@ def _checkpoints(
             good = False
             problems.add(Problem(f"checkpoint {size}: {exc}"))
         signed[size] = _Signed(size, root, good, low)
-    for text, signature in trusted:
+    for body, signature in trusted:
         try:
-            parsed = verify_checkpoint(text, signature, public_key, origin=origin)
+            parsed = verify_checkpoint(body, signature, public_key, origin=origin)
         except CheckpointError as exc:
             raise ValueError(f"the trusted checkpoint does not verify: {exc}") from exc
         known = signed.get(parsed.tree_size)
@@ -242,15 +252,18 @@ def _workers_for(engine: Engine, tree_size: int, workers: int | None) -> int:
 
 
 def _leaves(
-    conn: Connection, engine: Engine, tree_size: int, workers: int
+    conn: Connection, engine: Engine, tree_size: int, workers: int, meanwhile: Callable[[], None]
 ) -> tuple[list[bytes], list[int | None], list[Problem]]:
-    """Recompute the leaf hashes ``[0, tree_size)``, in ``workers`` processes if > 1."""
+    """Recompute the leaf hashes ``[0, tree_size)``, in ``workers`` processes if > 1;
+    ``meanwhile`` runs in this process while they work."""
     if workers <= 1 or tree_size < 2 * workers:
+        meanwhile()
         return _leaves_range(conn, 0, tree_size)
     bounds = [tree_size * i // workers for i in range(workers + 1)]
     url = engine.url.render_as_string(hide_password=False)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         jobs = [pool.submit(_leaves_job, url, a, b) for a, b in itertools.pairwise(bounds)]
+        meanwhile()
         parts = [job.result() for job in jobs]
     hashes: list[bytes] = []
     seqs: list[int | None] = []
@@ -262,23 +275,84 @@ def _leaves(
     return hashes, seqs, found
 
 
-def _nodes(conn: Connection, levels: _Levels, tree_size: int, problems: _Collector) -> None:
-    expected = {level: tree_size >> level for level in range(1, max(tree_size, 1).bit_length())}
-    seen = dict.fromkeys(expected, 0)
-    rows = conn.execution_options(stream_results=True, yield_per=_STREAM).execute(
-        select(NODES.c.level, NODES.c.node_index, NODES.c.hash).order_by(
-            NODES.c.level, NODES.c.node_index
+@dataclass(frozen=True)
+class _StoredLevel:
+    """One level of the stored tree up to the latest checkpoint, summarised."""
+
+    count: int
+    lowest: int | None
+    highest: int | None
+    hashes: bytes  # the node hashes concatenated in index order
+
+
+_LEVEL_SUMMARIES = text(
+    "SELECT level, count(*), min(node_index), max(node_index), "
+    "string_agg(hash, ''::bytea ORDER BY node_index) "
+    "FROM audit_nodes WHERE node_index < (:size >> level) GROUP BY level"
+)
+
+
+def _stored_levels(conn: Connection, tree_size: int) -> dict[int, _StoredLevel]:
+    """The stored nodes a level at a time: on PostgreSQL aggregated by the server (a row
+    per level instead of a row per node), elsewhere gathered from the rows."""
+    if conn.dialect.name == "postgresql":
+        return {
+            level: _StoredLevel(count, low, high, bytes(joined or b""))
+            for level, count, low, high, joined in conn.execute(
+                _LEVEL_SUMMARIES, {"size": tree_size}
+            )
+        }
+    found: dict[int, list[tuple[int, bytes]]] = {}
+    for level, index, digest in _node_rows(conn, tree_size):
+        found.setdefault(level, []).append((index, bytes(digest)))
+    return {
+        level: _StoredLevel(
+            len(nodes), nodes[0][0], nodes[-1][0], b"".join(digest for _, digest in nodes)
         )
+        for level, nodes in found.items()
+    }
+
+
+def _node_rows(conn: Connection, tree_size: int, level: int | None = None):
+    query = select(NODES.c.level, NODES.c.node_index, NODES.c.hash).where(
+        NODES.c.node_index < literal(tree_size, BigInteger).op(">>")(NODES.c.level)
     )
-    for level, index, digest in rows:
-        if index >= expected.get(level, 0):
-            continue  # beyond the latest checkpoint (a seal run in progress)
-        seen[level] += 1
-        if bytes(digest) != levels.get_node(level, index):
-            problems.add(Problem(f"stored tree node ({level}, {index}) does not match its leaves"))
-    for level, count in expected.items():
-        if seen[level] != count:
-            problems.add(Problem(f"stored tree level {level} has {seen[level]} of {count} nodes"))
+    if level is not None:
+        query = query.where(NODES.c.level == level)
+    return conn.execution_options(stream_results=True, yield_per=_STREAM).execute(
+        query.order_by(NODES.c.level, NODES.c.node_index)
+    )
+
+
+def _nodes(
+    conn: Connection,
+    levels: _Levels,
+    stored: dict[int, _StoredLevel],
+    tree_size: int,
+    problems: _Collector,
+) -> None:
+    """Every stored node up to the latest checkpoint equals the recomputed one; a level
+    that differs is compared node by node to name what differs."""
+    for level in range(1, max(tree_size, 1).bit_length()):
+        expected = tree_size >> level
+        summary = stored.get(level, _StoredLevel(0, None, None, b""))
+        recomputed = b"".join(levels.levels[level][:expected])
+        if (
+            summary.count == expected
+            and summary.lowest in (0, None)
+            and summary.highest in (expected - 1, None)
+            and summary.hashes == recomputed
+        ):
+            continue
+        seen = 0
+        for _, index, digest in _node_rows(conn, tree_size, level):
+            seen += 1
+            if bytes(digest) != levels.get_node(level, index):
+                problems.add(
+                    Problem(f"stored tree node ({level}, {index}) does not match its leaves")
+                )
+        if seen != expected:
+            problems.add(Problem(f"stored tree level {level} has {seen} of {expected} nodes"))
 
 
 def verify(
@@ -314,11 +388,16 @@ def _verify(
     signed = _checkpoints(conn, public_key, origin, trusted, problems)
     tree_size = signed[-1].tree_size if signed else 0
     workers = _workers_for(engine, tree_size, workers)
-    hashes, seqs, entry_problems = _leaves(conn, engine, tree_size, workers)
+    stored: dict[int, _StoredLevel] = {}
+
+    def read_stored_levels() -> None:
+        stored.update(_stored_levels(conn, tree_size))
+
+    hashes, seqs, entry_problems = _leaves(conn, engine, tree_size, workers, read_stored_levels)
     for problem in entry_problems:
         problems.add(problem)
     levels = _Levels(hashes)
-    _nodes(conn, levels, tree_size, problems)
+    _nodes(conn, levels, stored, tree_size, problems)
 
     # Signed roots against the entries. A mismatch with no altered leaf before it means
     # the leaf hashes were rewritten too: the culprit is among the leaves that

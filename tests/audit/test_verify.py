@@ -214,6 +214,13 @@ def test_a_rewritten_stored_node_is_reported(sealed, database_url):
     assert not report.ok and "node (1, 2)" in report.reason
 
 
+def test_a_deleted_stored_node_is_reported(sealed, database_url):
+    with unguarded(database_url) as conn:
+        conn.execute(text("DELETE FROM audit_nodes WHERE level = 2 AND node_index = 0"))
+    report = run_verify()
+    assert not report.ok and "level 2 has 1 of 2 nodes" in report.reason
+
+
 def test_a_log_cut_back_together_with_its_checkpoints_fails_against_a_kept_checkpoint(
     sealed, database_url
 ):
