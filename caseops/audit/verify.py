@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -233,7 +234,8 @@ def _leaves_range(
 
 @gc_paused()
 def _leaves_job(url: str, start: int, stop: int) -> tuple[bytes, list[int | None], list[Problem]]:
-    """One worker process's share of ``_leaves`` (spawned: nothing inherited)."""
+    """One worker process's share of ``_leaves``, on its own connection (nothing of the
+    parent's engine is used)."""
     engine = create_engine(url, poolclass=NullPool, json_deserializer=json_loads)
     try:
         with engine.connect() as conn:
@@ -261,7 +263,11 @@ def _leaves(
         return _leaves_range(conn, 0, tree_size)
     bounds = [tree_size * i // workers for i in range(workers + 1)]
     url = engine.url.render_as_string(hide_password=False)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Forking copies a process that has already imported everything (about a second
+    # saved per worker), but is safe only while this process runs a single thread; a
+    # web worker with threads spawns fresh interpreters instead.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
         jobs = [pool.submit(_leaves_job, url, a, b) for a, b in itertools.pairwise(bounds)]
         meanwhile()
         parts = [job.result() for job in jobs]

@@ -270,8 +270,13 @@ def test_cli_verify_fails_with_the_first_bad_seq(sealed, database_url, app):
     assert f"first bad seq {sealed[2]}" in result.output
 
 
-def test_parallel_verify_agrees_with_the_single_process_one(sealed, database_url):
-    """Large logs are rehashed by several processes, each over a range of leaves."""
+@pytest.mark.parametrize("threads", [1, 2], ids=["forked", "spawned"])
+def test_parallel_verify_agrees_with_the_single_process_one(
+    sealed, database_url, monkeypatch, threads
+):
+    """Large logs are rehashed by several processes, each over a range of leaves (forked
+    from a single-threaded process, spawned fresh from one with threads)."""
+    monkeypatch.setattr("caseops.audit.verify.threading.active_count", lambda: threads)
     key = log_key()
     assert verify(db.engine, key.public_key, key.origin, workers=3).as_dict() == (
         run_verify().as_dict()
