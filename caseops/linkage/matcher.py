@@ -86,7 +86,9 @@ class Linker:
     by how common the name is among the indexed records, or by ``frequencies`` when the
     caller keeps the counts (a database indexing a few candidates at a time should:
     without them a common "Jose Garcia" with the same birth date weighs like a rare
-    name, see ``NameFrequencies``).
+    name, see ``NameFrequencies``). With ``blocking=False`` the caller has done the
+    blocking itself (a database indexes only the candidates its blocking keys found),
+    so every indexed record is compared and no keys are computed.
     """
 
     def __init__(
@@ -98,8 +100,10 @@ class Linker:
         max_block_size: int = 500,
         name_frequencies: bool = True,
         frequencies: Frequencies | None = None,
+        blocking: bool = True,
     ) -> None:
         self._key = key
+        self._blocking = blocking
         self.params = params
         self.thresholds = thresholds
         self._kept_apart = kept_apart
@@ -116,7 +120,7 @@ class Linker:
     def add(self, record_id: str, client_id: str, features: Features) -> None:
         """Index a record under a client, replacing an earlier version of it."""
         self.remove(record_id)
-        keys = frozenset(blocking_keys(features, self._key))
+        keys = frozenset(blocking_keys(features, self._key)) if self._blocking else frozenset()
         self._records[record_id] = _Indexed(client_id, features, keys)
         self._clients[client_id].add(record_id)
         if self._counts is not None:
@@ -138,7 +142,9 @@ class Linker:
             if not self._blocks[block]:
                 del self._blocks[block]
 
-    def _candidate_records(self, record_id: str, features: Features) -> set[str]:
+    def _candidate_records(self, record_id: str, features: Features) -> Iterable[str]:
+        if not self._blocking:  # in the order they were added, so ties go to the first
+            return [other for other in self._records if other != record_id]
         found: set[str] = set()
         for block in blocking_keys(features, self._key):
             members = self._blocks.get(block)

@@ -131,12 +131,19 @@ class Features:
     email: str | None = None
 
 
+_APOSTROPHES: Final = re.compile(r"['\u2019`]")
+_NOT_ALNUM: Final = re.compile(r"[^a-z0-9]+")
+
+
 def _ascii_words(value: str) -> list[str]:
-    """Casefold, strip accents, drop apostrophes (O'Brien), split on anything else."""
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"['\u2019`]", "", plain)
-    return re.sub(r"[^a-z0-9]+", " ", plain).split()
+    """Casefold, strip accents, drop apostrophes (O'Brien), split on anything else.
+    (Plain ASCII, most names, has no accents to strip: lower-casing is casefolding.)"""
+    if value.isascii():
+        plain = value.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", value.casefold())
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_ALNUM.sub(" ", _APOSTROPHES.sub("", plain)).split()
 
 
 def name_tokens(value: str | None) -> list[str]:

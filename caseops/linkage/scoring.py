@@ -167,6 +167,7 @@ def _given_level(a: str, a_canon: frozenset[str], b: str, b_canon: frozenset[str
         _fuzzy(x, y) == "typo"
         for x, others in ((a, given_variants(b)), (b, given_variants(a)))
         for y in others
+        if abs(len(x) - len(y)) <= 1  # a typo is one edit: skip the comparison otherwise
     ):
         return "typo"  # a typo in one form of the name, the other form on the other side
     return level
@@ -272,6 +273,14 @@ def _names(given: GivenPair | None, family: FamilyPair | None, swapped: bool) ->
     return _Names(given_level, family_level, swapped, agreeing)
 
 
+def _crossed(given: GivenPair, family: FamilyPair) -> _Names | None:
+    """The levels of a crossed pair, or None as soon as one disagrees: such a pair is
+    never chosen, and most pairs of different people stop at the first comparison."""
+    if _given_level(*given) == "disagree" or _family_level(*family) == "disagree":
+        return None
+    return _names(given, family, swapped=True)
+
+
 def _name_rank(names: _Names) -> int:
     return _rank("given", names.given) + _rank("family", names.family)
 
@@ -288,18 +297,16 @@ def _name_levels(a: Features, b: Features) -> _Names:
         return straight
     # Either record may be the swapped one, so either crossed pair may hold the given names.
     crossed = (
-        _names(
+        _crossed(
             (a.given, a.given_canonical, b.family, canonical_given(b.family)),
             (a.family, a.family_parts, b.given, (b.given,)),
-            swapped=True,
         ),
-        _names(
+        _crossed(
             (a.family, canonical_given(a.family), b.given, b.given_canonical),
             (a.given, (a.given,), b.family, b.family_parts),
-            swapped=True,
         ),
     )
-    plausible = [n for n in crossed if "disagree" not in (n.given, n.family)]
+    plausible = [n for n in crossed if n is not None]
     return min([straight, *plausible], key=_name_rank)
 
 

@@ -96,3 +96,17 @@ def test_name_frequencies_from_the_index_or_from_the_caller():
     unweighted, young_index, common = weights
     assert common < unweighted - 5
     assert young_index == pytest.approx(unweighted, abs=0.5)  # few records: the prior rules
+
+
+def test_without_blocking_every_indexed_record_is_compared():
+    """A database hands over only the candidates its blocking found; the answer is the
+    one blocking in memory gives, and records sharing no key are compared too."""
+    blocked, prefiltered = Linker(KEY), Linker(KEY, blocking=False)
+    for linker in (blocked, prefiltered):
+        linker.add("r1", "c1", JESSICA)
+    assert prefiltered.match("r2", JESICA) == blocked.match("r2", JESICA)
+    assert blocked.match("r3", TUAN).candidates == ()
+    assert [m.record_id for m in prefiltered.match("r3", TUAN).candidates] == ["r1"]
+    # of two equally good clients, the one added first wins, whatever the string hashes
+    prefiltered.add("r4", "c4", JESSICA)
+    assert prefiltered.match("r2", JESICA).client_id == "c1"
