@@ -152,7 +152,6 @@ def run_import(
     get_agency(agency_code)  # an unknown agency fails before anything is read or written
     decided: list[dict[str, Any]] = []
     warnings: dict[int, list[str]] = {}
-    fed: list[tuple[int, str]] = []  # the line bulk is working on
 
     def feed() -> Iterator[tuple[int, str]]:
         for item in source.items:
@@ -163,19 +162,9 @@ def run_import(
                 if progress is not None:
                     progress(item.entry)
             elif item.text is not None:
-                fed[:] = [(item.line, item.text)]
                 yield item.line, item.text
 
-    def done(entry: dict[str, Any]) -> None:
-        # bulk names the record only once its line passed validation; name it anyway.
-        if "source_record_id" not in entry and fed and fed[0][0] == entry["line"]:
-            srid = _source_record_id(fed[0][1])
-            if srid is not None:
-                entry["source_record_id"] = srid
-        if progress is not None:
-            progress(entry)
-
-    report = service.bulk(integration_actor(agency_code), agency_code, feed(), done)
+    report = service.bulk(integration_actor(agency_code), agency_code, feed(), progress)
     lines = sorted(decided + report.lines, key=lambda entry: entry["line"])
     for entry in lines:
         if entry["line"] in warnings:
@@ -191,14 +180,6 @@ def run_import(
         detail={"file": source.path.name, "format": source.format, "counts": result.counts},
     )
     return result
-
-
-def _source_record_id(text: str) -> str | None:
-    try:
-        value = json.loads(text).get("source_record_id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
 
 
 def guess_format(path: Path) -> str:

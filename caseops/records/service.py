@@ -1,25 +1,28 @@
-"""Record ingest from agency systems: one transaction per record, history kept.
+"""Record ingest from agency systems: one transaction per write, history kept.
 
 Only an integration account of the agency itself may write its records. Replaying the
 same body changes nothing; an older ``source_version`` is refused with the current one;
-a withdrawal keeps the history.
+a withdrawal keeps the history. A PUT and a bulk load share ``_write``, which writes a
+chunk of records with a fixed number of statements, however many records it holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from caseops.agencies.models import Agency
 from caseops.agencies.service import get_agency
 from caseops.audit.service import record as audit
+from caseops.audit.service import record_many
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.clients import linking
@@ -37,17 +40,22 @@ class WriteResult:
     record: SourceRecord
     status: str  # created | updated | unchanged | withdrawn
     link: dict[str, str] | None = None
+    # Taken before the commit expires the record, so answering costs no query.
+    summary: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        record = self.record
+        summary = {
+            "client_id": record.client_id,
+            "agency": record.agency.code,
+            "source_record_id": record.source_record_id,
+            "category": record.category,
+            "source_version": record.source_version,
+        }
+        object.__setattr__(self, "summary", summary)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "client_id": self.record.client_id,
-            "agency": self.record.agency.code,
-            "source_record_id": self.record.source_record_id,
-            "category": self.record.category,
-            "source_version": self.record.source_version,
-            "status": self.status,
-            "link": self.link,
-        }
+        return self.summary | {"status": self.status, "link": self.link}
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,98 +117,159 @@ def upsert(
 ) -> WriteResult:
     """Create or update one record, link it to a client, log it: one transaction."""
     authorize_agency_write(actor, agency_code, "record.write")
+    agency = get_agency(agency_code)
     try:
-        result = _upsert(actor, agency_code, source_record_id, body)
+        [result] = _write(actor, agency, [(source_record_id, body)])
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict(
             "The record was written concurrently; send it again.", code="concurrent_write"
         ) from exc
+    if isinstance(result, DomainError):
+        raise result
     if result.status != "unchanged":
         db.session.commit()
     return result
 
 
-def _upsert(
-    actor: Actor, agency_code: str, source_record_id: str, body: dict[str, Any]
-) -> WriteResult:
-    """The write itself, flushed but not committed (bulk ingest commits in batches)."""
-    agency = get_agency(agency_code)
-    digest = body_digest(body)
-    version = body["source_version"]
-    existing = _find(agency.id, source_record_id, lock=True)
-    if existing is not None:
-        if version < existing.source_version or (
-            version == existing.source_version
-            and (digest != existing.body_digest or existing.withdrawn_at is not None)
-        ):
-            raise Conflict(
-                f"source_version {version} is not newer than the stored version "
-                f"{existing.source_version}.",
-                details={"source_version": [f"Current version is {existing.source_version}."]},
-                code="stale_version",
-            )
-        if version == existing.source_version:
-            return WriteResult(existing, "unchanged")
-    person_ct, data_ct = _encrypt(agency.code, source_record_id, body["person"], body["data"])
-    now = utcnow()
-    if existing is None:
-        record = SourceRecord(
-            agency_id=agency.id,
-            agency=agency,
-            source_record_id=source_record_id,
-            category=body["category"],
-            source_version=version,
-            person_encrypted=person_ct,
-            data_encrypted=data_ct,
-            body_digest=digest,
-            created_at=now,
-            updated_at=now,
+@dataclass(eq=False)
+class _Change:
+    """A record of a chunk that is created or updated, encrypted, not yet stored."""
+
+    placement: linking.Placement
+    body: dict[str, Any]
+    digest: str
+    person_encrypted: str
+    data_encrypted: str
+
+    @property
+    def record(self) -> SourceRecord:
+        return self.placement.record
+
+    @property
+    def status(self) -> str:
+        return "created" if self.placement.new else "updated"
+
+    @property
+    def link(self) -> dict[str, str] | None:
+        return self.placement.link if self.placement.new else None
+
+
+def _stale(existing: SourceRecord, version: int, digest: str) -> Conflict | None:
+    if version < existing.source_version or (
+        version == existing.source_version
+        and (digest != existing.body_digest or existing.withdrawn_at is not None)
+    ):
+        return Conflict(
+            f"source_version {version} is not newer than the stored version "
+            f"{existing.source_version}.",
+            details={"source_version": [f"Current version is {existing.source_version}."]},
+            code="stale_version",
         )
-        link = linking.place_new_record(record, body["person"], actor.username)
-        status = "created"
-    else:
-        record = existing
-        record.category = body["category"]
-        record.source_version = version
-        record.person_encrypted = person_ct
-        record.data_encrypted = data_ct
-        record.body_digest = digest
+    return None
+
+
+def _write(
+    actor: Actor, agency: Agency, items: Sequence[tuple[str, dict[str, Any]]]
+) -> list[WriteResult | Conflict]:
+    """Write records with distinct ids, in order, flushed but not committed; a stale
+    version comes back as its Conflict. However many records: one query finds the
+    stored ones, a few link the new ones, one statement per table writes them."""
+    query = (
+        select(SourceRecord)
+        .where(
+            SourceRecord.agency_id == agency.id,
+            linking.among(SourceRecord.source_record_id, [srid for srid, _ in items]),
+        )
+        .with_for_update(of=SourceRecord)
+    )
+    stored = {record.source_record_id: record for record in db.session.scalars(query)}
+    results: list[WriteResult | Conflict | _Change] = []
+    for srid, body in items:
+        digest = body_digest(body)
+        existing = stored.get(srid)
+        if existing is not None:
+            stale = _stale(existing, body["source_version"], digest)
+            if stale is not None or body["source_version"] == existing.source_version:
+                results.append(stale or WriteResult(existing, "unchanged"))
+                continue
+        person_ct, data_ct = _encrypt(agency.code, srid, body["person"], body["data"])
+        record = existing or SourceRecord(agency_id=agency.id, agency=agency, source_record_id=srid)
+        placement = linking.Placement(record, body["person"], new=existing is None)
+        results.append(_Change(placement, body, digest, person_ct, data_ct))
+    changes = [result for result in results if isinstance(result, _Change)]
+    if changes:
+        _store(actor, agency, changes)
+    return [
+        WriteResult(r.record, r.status, r.link) if isinstance(r, _Change) else r for r in results
+    ]
+
+
+_BUMP = (
+    update(Client.__table__)
+    .where(Client.__table__.c.id == bindparam("client"))
+    .values(version=Client.__table__.c.version + 1)
+)
+
+
+def _store(actor: Actor, agency: Agency, changes: list[_Change]) -> None:
+    """Link the new records, then write the chunk with one statement per table."""
+    placements = [change.placement for change in changes]
+    linking.place(placements)
+    linking.create_clients(placements)
+    now = utcnow()
+    for change in changes:
+        record = change.record
+        record.category = change.body["category"]
+        record.source_version = change.body["source_version"]
+        record.person_encrypted = change.person_encrypted
+        record.data_encrypted = change.data_encrypted
+        record.body_digest = change.digest
         record.withdrawn_at = None
         record.updated_at = now
-        link = None
-        status = "updated"
-        _bump_client(record.client_id)
+        if change.placement.new:
+            record.created_at = now
+            db.session.add(record)
     db.session.flush()
-    linking.store_identifiers(record, body["person"])
-    db.session.add(
-        SourceRecordVersion(
-            record_id=record.id,
-            source_version=version,
-            action="upsert",
-            category=record.category,
-            person_encrypted=person_ct,
-            data_encrypted=data_ct,
-            body_digest=digest,
-            recorded_by=actor.username,
-        )
+    linking.store_placements(placements, actor.username)
+    bumps = [{"client": c.record.client_id} for c in changes if not c.placement.new]
+    if bumps:
+        db.session.execute(_BUMP, bumps)
+    db.session.execute(
+        insert(SourceRecordVersion.__table__),
+        [
+            {
+                "record_id": c.record.id,
+                "source_version": c.record.source_version,
+                "action": "upsert",
+                "category": c.record.category,
+                "person_encrypted": c.person_encrypted,
+                "data_encrypted": c.data_encrypted,
+                "body_digest": c.digest,
+                "recorded_by": actor.username,
+            }
+            for c in changes
+        ],
     )
-    audit(
-        "record.write",
-        actor=actor,
-        target_type="record",
-        target_id=f"{agency.code}/{source_record_id}",
-        client_id=record.client_id,
-        detail={
-            "status": status,
-            "category": record.category,
-            "source_version": version,
-            "link": link,
-        },
+    record_many(
+        [
+            {
+                "action": "record.write",
+                "actor": actor,
+                "target_type": "record",
+                "target_id": f"{agency.code}/{c.record.source_record_id}",
+                "client_id": c.record.client_id,
+                "detail": {
+                    "status": c.status,
+                    "category": c.record.category,
+                    "source_version": c.record.source_version,
+                    "link": c.link,
+                },
+            }
+            for c in changes
+        ],
         session=db.session,
     )
-    db.session.flush()
-    return WriteResult(record, status, link)
 
 
 def withdraw(actor: Actor, agency_code: str, source_record_id: str) -> WriteResult:
@@ -231,11 +300,12 @@ def withdraw(actor: Actor, agency_code: str, source_record_id: str) -> WriteResu
         client_id=record.client_id,
         session=db.session,
     )
+    result = WriteResult(record, "withdrawn")
     db.session.commit()
-    return WriteResult(record, "withdrawn")
+    return result
 
 
-BULK_COMMIT_EVERY = 500
+BULK_CHUNK = 500
 
 
 @dataclass
@@ -250,41 +320,103 @@ class BulkReport:
         return counts
 
 
+Line = tuple[dict[str, Any], dict[str, Any]]  # (report entry, validated body)
+
+
 def bulk(
     actor: Actor, agency_code: str, lines: Iterable[tuple[int, str]], progress=None
 ) -> BulkReport:
-    """Ingest NDJSON lines; each line is written whole or not at all (a savepoint each),
-    committed in batches. Returns one report entry per non-blank line."""
+    """Ingest NDJSON lines, ``BULK_CHUNK`` at a time, one transaction per chunk.
+
+    Every line of a chunk is validated first, so a bad line never reaches the
+    database; the valid ones are written together. If the database refuses that
+    write, the chunk's lines are written one by one, each in a savepoint, so only the
+    line it refuses is reported and nothing is half written. Returns one report entry
+    per non-blank line.
+    """
     authorize_agency_write(actor, agency_code, "record.bulk_write")
+    agency = get_agency(agency_code)
     schema = BulkLineSchema()
     report: list[dict[str, Any]] = []
-    pending = 0
-    for number, text in lines:
-        if not text.strip():
-            continue
-        entry: dict[str, Any] = {"line": number}
-        try:
-            raw = json.loads(text)
-            body = schema.load(raw)
-            srid = body.pop("source_record_id")
-            entry["source_record_id"] = srid
-            with db.session.begin_nested():
-                result = _upsert(actor, agency_code, srid, body)
-            entry.update(status=result.status, client_id=result.record.client_id)
-            pending += result.status != "unchanged"
-        except json.JSONDecodeError as exc:
-            entry.update(status="error", errors={"_line": [f"Not JSON: {exc.msg}."]})
-        except ValidationError as exc:
-            entry.update(status="error", errors=flatten_messages(exc.messages))
-        except IntegrityError:
-            entry.update(status="error", errors={"_line": ["Written concurrently; send again."]})
-        except DomainError as exc:
-            entry.update(status="error", errors=exc.details or {"_line": [exc.message]})
-        report.append(entry)
-        if progress is not None:
-            progress(entry)
-        if pending >= BULK_COMMIT_EVERY:
-            db.session.commit()
-            pending = 0
-    db.session.commit()
+    for chunk in _chunks(lines):
+        entries = [{"line": number} for number, _ in chunk]
+        valid: list[Line] = []
+        for entry, (_, raw) in zip(entries, chunk, strict=True):
+            body = _validate(schema, raw, entry)
+            if body is not None:
+                valid.append((entry, body))
+        for run in _runs(valid):
+            _write_lines(actor, agency, run)
+        db.session.commit()
+        for entry in entries:
+            report.append(entry)
+            if progress is not None:
+                progress(entry)
     return BulkReport(report)
+
+
+def _chunks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    for number, raw in lines:
+        if raw.strip():
+            chunk.append((number, raw))
+        if len(chunk) == BULK_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _validate(schema: BulkLineSchema, line: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The line's PUT body, or None with the errors in ``entry``; the entry names the
+    record whenever the line does, valid or not."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        entry.update(status="error", errors={"_line": [f"Not JSON: {exc.msg}."]})
+        return None
+    if isinstance(raw, dict) and isinstance(raw.get("source_record_id"), str):
+        entry["source_record_id"] = raw["source_record_id"]
+    try:
+        body = schema.load(raw)
+    except ValidationError as exc:
+        entry.update(status="error", errors=flatten_messages(exc.messages))
+        return None
+    body.pop("source_record_id")
+    return body
+
+
+def _runs(lines: list[Line]) -> Iterator[list[Line]]:
+    """Consecutive lines with distinct record ids: a record sent twice in one chunk is
+    written the second time after the first, as one by one."""
+    run: list[Line] = []
+    seen: set[str] = set()
+    for line in lines:
+        srid = line[0]["source_record_id"]
+        if srid in seen:
+            yield run
+            run, seen = [], set()
+        run.append(line)
+        seen.add(srid)
+    if run:
+        yield run
+
+
+def _write_lines(actor: Actor, agency: Agency, lines: list[Line]) -> None:
+    """Write lines together in a savepoint; if the database refuses, one by one."""
+    try:
+        with db.session.begin_nested():
+            results = _write(actor, agency, [(e["source_record_id"], body) for e, body in lines])
+    except (IntegrityError, DomainError) as exc:
+        if len(lines) > 1:
+            for line in lines:
+                _write_lines(actor, agency, [line])
+            return
+        results = [exc]
+    for (entry, _), result in zip(lines, results, strict=True):
+        if isinstance(result, WriteResult):
+            entry.update(status=result.status, client_id=result.summary["client_id"])
+        elif isinstance(result, DomainError):
+            entry.update(status="error", errors=result.details or {"_line": [result.message]})
+        else:
+            entry.update(status="error", errors={"_line": ["Written concurrently; send again."]})

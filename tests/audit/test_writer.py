@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from caseops.audit.service import GroupWriter, record
+from caseops.audit.service import GroupWriter, record, record_many
 from caseops.authz.actor import Actor
 from caseops.context import Origin, origin_scope
 from caseops.db_types import utcnow
@@ -249,3 +249,18 @@ def test_many_threads_writing_at_once_lose_nothing_and_mix_nothing_up(app):
     stored = {e.target_id: e.seq for e in factories.events("client.view")}
     assert len(stored) == 8 * 15
     assert stored == seqs
+
+
+def test_many_entries_join_the_callers_transaction_and_roll_back_with_it(app):
+    entries = [{"action": "record.write", "actor": ACTOR, "target_id": f"r{i}"} for i in range(3)]
+    assert record_many(entries, session=db.session) == 3
+    db.session.rollback()
+    assert factories.events("record.write") == []
+    record_many(entries, session=db.session)
+    db.session.commit()
+    assert sorted(e.target_id for e in factories.events("record.write")) == ["r0", "r1", "r2"]
+
+
+def test_many_entries_fail_closed(broken_log):
+    with pytest.raises(AuditUnavailable):
+        record_many([{"action": "record.write", "actor": ACTOR}], session=db.session)

@@ -1,0 +1,252 @@
+"""Bulk ingest writes a chunk of lines at a time: the same answers as one line at a time,
+one access-log entry per written record, and nothing half written when the database
+refuses a line."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+
+from sqlalchemy import event, func, select, text
+
+from bench.ingest import line
+from bench.synthetic import generate
+from caseops import create_app
+from caseops.audit.models import AccessEvent
+from caseops.clients import linking
+from caseops.clients.models import Client, LinkEvent, RecordIdentifier, ReviewItem
+from caseops.extensions import db
+from caseops.records import service
+from caseops.records.importers import integration_actor
+from caseops.records.models import SourceRecord, SourceRecordVersion
+from caseops.records.schemas import BulkLineSchema
+from tests import factories
+from tests.records.test_ingest import MARIA
+
+
+def ndjson(bodies) -> list[tuple[int, str]]:
+    return [(n, json.dumps(body)) for n, body in enumerate(bodies, start=1)]
+
+
+WITHDRAWN = 3  # the first load's record withdrawn before the second
+
+
+def linked_lines() -> tuple[list[dict], list[dict]]:
+    """A first load, then a second whose records link to each other and to the first:
+    the same people from a second file; a record sent twice; records of the first load
+    (one of them withdrawn) changed into people that later lines of the chunk match;
+    lines that change nothing or fail."""
+    people = generate(80, agencies=2, seed=7)
+    first, second = people.files["A1"], people.files["A2"]
+    before = [line(r, "housing", n) for n, r in enumerate(first[:25])]
+    after = [line(r, "housing", n, srid=f"B-{r.record_id}") for n, r in enumerate(second)]
+    after += [line(r, "housing", n) for n, r in enumerate(first[25:])]
+    again = copy.deepcopy(after[1]) | {"source_version": 2}
+    again["data"]["notes"] = "Second version in the same chunk."
+    after.insert(3, again)
+    for n, changed in enumerate(before[: WITHDRAWN + 1]):
+        update = copy.deepcopy(changed) | {"source_version": 2}
+        update["person"] = after[-1 - n]["person"]
+        after.insert(5 + n, update)
+    after.append(before[5])  # unchanged
+    after.append(before[6] | {"source_version": 0})  # stale
+    after.append(before[7] | {"category": "astrology"})  # invalid
+    return before, after
+
+
+def ingest(databases, monkeypatch, chunk: int) -> dict:
+    """Load both parts into a fresh database, ``chunk`` lines at a time; return the
+    report, the clients (as groups of records), link events and review items."""
+    url = databases.migrated()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    monkeypatch.setattr(service, "BULK_CHUNK", chunk)
+    monkeypatch.setattr(linking, "_totals_cache", {})
+    before, after = linked_lines()
+    try:
+        with app.app_context():
+            factories.make_agency("hha")
+            actor = integration_actor("hha")
+            service.bulk(actor, "hha", ndjson(before))
+            service.withdraw(actor, "hha", before[WITHDRAWN]["source_record_id"])
+            report = service.bulk(actor, "hha", ndjson(after))
+            records = {r.id: r.source_record_id for r in db.session.scalars(select(SourceRecord))}
+            clients: dict[str, set[str]] = {}
+            for record in db.session.scalars(select(SourceRecord)):
+                clients.setdefault(record.client_id, set()).add(record.source_record_id)
+            group = {srid: min(ids) for ids in clients.values() for srid in ids}
+            lines = [
+                {k: v for k, v in entry.items() if k != "client_id"}
+                | ({"client": group[entry["source_record_id"]]} if "client_id" in entry else {})
+                for entry in report.lines
+            ]
+            events = sorted(
+                (records[e.record_id], e.action, e.score, e.reason, group[records[e.record_id]])
+                for e in db.session.scalars(select(LinkEvent))
+            )
+            reviews = sorted(
+                (records[i.record_id], records[i.candidate_record_id], i.score)
+                for i in db.session.scalars(select(ReviewItem))
+            )
+            identifiers = sorted(
+                (records[record_id], kind, value)
+                for record_id, kind, value in db.session.execute(
+                    select(
+                        RecordIdentifier.record_id, RecordIdentifier.kind, RecordIdentifier.value
+                    )
+                )
+            )
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        databases.drop(url)
+    return {
+        "lines": lines,
+        "clients": sorted(sorted(ids) for ids in clients.values()),
+        "events": events,
+        "reviews": reviews,
+        "identifiers": identifiers,
+    }
+
+
+def test_a_chunk_links_within_itself_exactly_as_one_line_at_a_time(databases, monkeypatch):
+    together = ingest(databases, monkeypatch, chunk=500)
+    one_by_one = ingest(databases, monkeypatch, chunk=1)
+    assert together == one_by_one
+    statuses = [entry["status"] for entry in together["lines"]]
+    assert statuses.count("updated") == 5 and statuses[-3:] == ["unchanged", "error", "error"]
+    actions = {action for _, action, *_ in together["events"]}
+    assert {"auto_link", "new_client"} <= actions
+    # records of the second load joined clients that the same chunk made
+    first = {body["source_record_id"] for body in linked_lines()[0]}
+    assert any(len(ids) > 1 and not first & set(ids) for ids in together["clients"])
+
+
+def people(count: int, start: int = 0) -> list[dict]:
+    """Different people, born in different years: no blocking key in common."""
+    return [
+        {
+            "source_record_id": f"P-{n}",
+            "category": "housing",
+            "person": {
+                "given_name": f"Given{chr(97 + n % 26)}{chr(97 + n // 26)}x",
+                "family_name": f"Family{chr(97 + n // 26)}{chr(97 + n % 26)}q",
+                "birth_date": date(1901 + n, 1 + n % 12, 1 + n % 28).isoformat(),
+            },
+            "data": {},
+            "source_version": 1,
+        }
+        for n in range(start, start + count)
+    ]
+
+
+def test_a_chunk_is_written_with_as_many_statements_as_one_record(world, monkeypatch):
+    actor = integration_actor("hha")
+    service.bulk(actor, "hha", ndjson(people(1)))  # caches the policy
+    statements = []
+
+    def count(*_args):
+        statements[-1] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for bodies in (people(1, start=1), people(40, start=2)):
+            monkeypatch.setattr(linking, "_totals_cache", {})
+            statements.append(0)
+            report = service.bulk(actor, "hha", ndjson(bodies))
+            assert report.counts == {"created": len(bodies)}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    one, forty = statements
+    # SQLite does not return the ids of a multi-row INSERT in order, so the ORM inserts
+    # records one at a time there; everything else is one statement per table.
+    per_record = 1 if db.engine.dialect.name == "sqlite" else 0
+    assert forty == one + 39 * per_record
+
+
+def refuse_versions_with_digest(digest: str) -> None:
+    """Make the database refuse one record's history row: the last write of a record,
+    so everything else of it has been written by then."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            text(
+                "CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.body_digest = '{digest}' THEN RAISE EXCEPTION 'refused' "
+                "USING ERRCODE = 'unique_violation'; END IF; RETURN NEW; END $$"
+            )
+        )
+        db.session.execute(
+            text(
+                "CREATE TRIGGER refuse_line BEFORE INSERT ON source_record_versions "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_line()"
+            )
+        )
+    else:
+        db.session.execute(
+            text(
+                "CREATE TRIGGER refuse_line BEFORE INSERT ON source_record_versions "
+                f"WHEN NEW.body_digest = '{digest}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    db.session.commit()
+
+
+def test_a_line_the_database_refuses_is_reported_alone_and_nothing_of_it_is_written(world):
+    bodies = people(6)
+    bodies[3] = MARIA | {"source_record_id": "P-3"}
+    again = copy.deepcopy(MARIA) | {"source_record_id": "P-33"}  # the same person
+    again["data"]["notes"] = "Another record of hers."
+    bodies.insert(5, again)
+    refused = BulkLineSchema().load(bodies[3])
+    refused.pop("source_record_id")
+    refuse_versions_with_digest(service.body_digest(refused))
+
+    report = service.bulk(integration_actor("hha"), "hha", ndjson(bodies))
+
+    errors = [entry for entry in report.lines if entry["status"] == "error"]
+    assert errors == [
+        {
+            "line": 4,
+            "source_record_id": "P-3",
+            "status": "error",
+            "errors": {"_line": ["Written concurrently; send again."]},
+        }
+    ]
+    assert report.counts == {"created": 6, "error": 1}
+    stored = {r.source_record_id: r for r in db.session.scalars(select(SourceRecord))}
+    assert set(stored) == {b["source_record_id"] for b in bodies} - {"P-3"}
+    ids = {r.id for r in stored.values()}
+    assert set(db.session.scalars(select(RecordIdentifier.record_id).distinct())) == ids
+    assert set(db.session.scalars(select(LinkEvent.record_id))) == ids
+    assert set(db.session.scalars(select(SourceRecordVersion.record_id))) == ids
+    assert db.session.scalar(select(func.count()).select_from(Client)) == len(
+        {r.client_id for r in stored.values()}
+    )
+    # P-33 was placed again without P-3: a client of its own, not the one P-3 would have had
+    linked = db.session.scalar(
+        select(LinkEvent.action).where(LinkEvent.record_id == stored["P-33"].id)
+    )
+    assert linked == "new_client"
+    logged = [e.target_id for e in factories.events("record.write")]
+    assert sorted(logged) == sorted(f"hha/{srid}" for srid in stored)
+
+
+def test_every_written_record_gets_one_access_log_entry(world):
+    actor = integration_actor("hha")
+    service.bulk(actor, "hha", ndjson(people(3)))
+    before = db.session.scalar(select(func.max(AccessEvent.seq)))
+    changed = people(2) + people(2, start=10)
+    changed[0] = changed[0] | {"source_version": 2}  # updated; P-1 unchanged
+    report = service.bulk(actor, "hha", ndjson([*changed, {"source_record_id": "bad"}]))
+    assert report.counts == {"updated": 1, "unchanged": 1, "created": 2, "error": 1}
+    entries = db.session.scalars(
+        select(AccessEvent).where(AccessEvent.seq > before).order_by(AccessEvent.seq)
+    ).all()
+    assert [(e.action, e.target_id, e.detail["status"]) for e in entries] == [
+        ("record.write", "hha/P-0", "updated"),
+        ("record.write", "hha/P-10", "created"),
+        ("record.write", "hha/P-11", "created"),
+    ]
+    clients = {entry["source_record_id"]: entry.get("client_id") for entry in report.lines}
+    assert [e.client_id for e in entries] == [clients["P-0"], clients["P-10"], clients["P-11"]]
+    assert {e.actor for e in entries} == {actor.username}
