@@ -232,7 +232,9 @@ def _store(actor: Actor, agency: Agency, changes: list[_Change]) -> None:
             db.session.add(record)
     db.session.flush()
     linking.store_placements(placements, actor.username)
-    bumps = [{"client": c.record.client_id} for c in changes if not c.placement.new]
+    # A client's version moves whenever one of its records is written or joins it (the
+    # view reports it); a client made for this record starts at its first version.
+    bumps = [{"client": c.record.client_id} for c in changes if not c.placement.fresh_client]
     if bumps:
         db.session.execute(_BUMP, bumps)
     db.session.execute(

@@ -80,6 +80,22 @@ def test_newer_version_updates_and_keeps_history(client, feeds):
     assert sorted(versions) == [1, 2]
 
 
+def test_a_clients_version_moves_when_a_record_joins_it_or_changes(client, feeds):
+    from caseops.clients.models import Client
+
+    first = put(client, feeds["hha"], MARIA).get_json()
+    client_id = first["client_id"]
+    assert db.session.get(Client, client_id).version == 1
+    health = copy.deepcopy(MARIA) | {"category": "health", "data": {}}
+    joined = put(client, feeds["cchc"], health, agency="cchc", srid="C-1").get_json()
+    assert joined["client_id"] == client_id and joined["link"]["decision"] == "link"
+    db.session.expire_all()
+    assert db.session.get(Client, client_id).version == 2
+    put(client, feeds["hha"], copy.deepcopy(MARIA) | {"source_version": 2})
+    db.session.expire_all()
+    assert db.session.get(Client, client_id).version == 3
+
+
 @pytest.mark.parametrize("version", [0, 1])
 def test_stale_or_reused_version_conflicts_with_the_current_one(client, feeds, version):
     put(client, feeds["hha"], MARIA | {"source_version": 1})
