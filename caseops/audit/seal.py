@@ -39,11 +39,11 @@ from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 
 from caseops.audit.canonical import canonical_values
 from caseops.audit.checkpoint import Checkpoint
-from caseops.audit.gcpause import gc_paused
 from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import utcnow
+from caseops.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 

@@ -48,10 +48,10 @@ from sqlalchemy.pool import NullPool
 
 from caseops.audit.canonical import canonical_values
 from caseops.audit.checkpoint import CheckpointError, key_id, verify_checkpoint
-from caseops.audit.gcpause import gc_paused
 from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import json_loads
+from caseops.gcpause import gc_paused
 
 EVENTS = AccessEvent.__table__
 LEAVES = AuditLeaf.__table__

@@ -31,6 +31,7 @@ from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, DomainError, Forbidden, NotFound, flatten_messages
 from caseops.extensions import db
+from caseops.gcpause import gc_paused
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.schemas import BulkLineSchema
 
@@ -342,14 +343,15 @@ def bulk(
     report: list[dict[str, Any]] = []
     for chunk in _chunks(lines):
         entries = [{"line": number} for number, _ in chunk]
-        valid: list[Line] = []
-        for entry, (_, raw) in zip(entries, chunk, strict=True):
-            body = _validate(schema, raw, entry)
-            if body is not None:
-                valid.append((entry, body))
-        for run in _runs(valid):
-            _write_lines(actor, agency, run)
-        db.session.commit()
+        with gc_paused():
+            valid: list[Line] = []
+            for entry, (_, raw) in zip(entries, chunk, strict=True):
+                body = _validate(schema, raw, entry)
+                if body is not None:
+                    valid.append((entry, body))
+            for run in _runs(valid):
+                _write_lines(actor, agency, run)
+            db.session.commit()
         for entry in entries:
             report.append(entry)
             if progress is not None:

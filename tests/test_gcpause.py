@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from caseops.audit.gcpause import gc_paused
+from caseops.gcpause import gc_paused
 
 
 def test_the_collector_is_paused_inside_and_restored_after_nested_blocks():
