@@ -180,7 +180,7 @@ def _queue_behind_a_leader(writer: GroupWriter, entries: list[dict]) -> tuple[li
         except SQLAlchemyError as exc:
             results[slot] = exc
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(entries))]
+    threads = [threading.Thread(target=write, args=(i,), daemon=True) for i in range(len(entries))]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
@@ -264,3 +264,45 @@ def test_many_entries_join_the_callers_transaction_and_roll_back_with_it(app):
 def test_many_entries_fail_closed(broken_log):
     with pytest.raises(AuditUnavailable):
         record_many([{"action": "record.write", "actor": ACTOR}], session=db.session)
+
+
+def test_a_long_queue_is_written_in_groups_and_the_lead_passes_on(app, monkeypatch):
+    """More waiting entries than one group holds: the leader writes the first group and
+    hands the lead to the next waiter, until the queue is empty."""
+    monkeypatch.setattr("caseops.audit.service._MAX_GROUP", 2)
+    writer = GroupWriter()
+    threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(5)])
+    writer._queue[0].woken.set()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    stored = {e.seq: e.target_id for e in factories.events("client.view")}
+    assert {seq: f"c{i}" for i, seq in enumerate(results)} == stored
+    assert writer._queue == [] and not writer._leading
+
+
+def test_writers_waiting_on_a_leader_that_crashes_get_an_error_not_a_hang(app, monkeypatch):
+    def crash(engine, group):
+        raise RuntimeError("leader died")
+
+    monkeypatch.setattr(GroupWriter, "_insert", staticmethod(crash))
+    writer = GroupWriter()
+    threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(3)])
+    errors = []
+    engine = db.engine
+
+    def lead() -> None:
+        try:
+            writer.write(engine, _values("leader"))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    writer._leading = False
+    leader = threading.Thread(target=lead, daemon=True)
+    leader.start()
+    leader.join(10)
+    for thread in threads:
+        thread.join(10)
+    assert [str(e) for e in errors] == ["leader died"]
+    assert all(isinstance(result, SQLAlchemyError) for result in results)
+    assert not writer._leading
