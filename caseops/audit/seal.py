@@ -43,6 +43,7 @@ from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import utcnow
+from caseops.dbcopy import insert_rows
 from caseops.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,6 @@ CHECKPOINTS = AuditCheckpoint.__table__
 ADVISORY_LOCK_KEY = int.from_bytes(b"caseops\x01", "big")
 DEFAULT_BATCH = 20_000
 DEFAULT_GRACE_SECONDS = 60
-_INSERT_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -101,21 +101,6 @@ def _take_leadership(conn: Connection) -> bool:
     # everything this run reads is current until it commits.
     conn.execute(text("UPDATE audit_checkpoints SET tree_size = tree_size WHERE 1 = 0"))
     return True
-
-
-def _store(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert many rows: COPY on PostgreSQL (several times faster), executemany elsewhere."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in chunk])
 
 
 def seal_once(
@@ -168,8 +153,8 @@ def seal_once(
             digest = leaf_hash(canonical_values(row))
             leaves.append((appender.size, row.seq, digest))
             nodes.extend((n.level, n.index, n.hash) for n in appender.append(digest)[1:])
-        _store(conn, LEAVES, ("leaf_index", "event_seq", "leaf_hash"), leaves)
-        _store(conn, NODES, ("level", "node_index", "hash"), nodes)
+        insert_rows(conn, LEAVES, ("leaf_index", "event_seq", "leaf_hash"), leaves)
+        insert_rows(conn, NODES, ("level", "node_index", "hash"), nodes)
 
         now = utcnow()
         settled_high = conn.scalar(
