@@ -115,21 +115,18 @@ class GroupWriter:
 
     @staticmethod
     def _insert(engine: Engine, group: list[_Pending]) -> None:
-        if len(group) == 1:
-            # One INSERT ... RETURNING that commits by itself: one round trip.
+        values = [pending.values for pending in group]
+        if len(group) == 1 or engine.dialect.name == "postgresql":
+            # One INSERT ... RETURNING (multi-row on PostgreSQL: a group stays far below
+            # the driver's page size and parameter limit) that commits by itself: one
+            # round trip.
             with engine.connect() as connection:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-                seqs = [connection.execute(_INSERT, group[0].values).scalar_one()]
-        elif engine.dialect.name == "postgresql":
-            # One multi-row INSERT (a group stays far below the driver's page size and
-            # parameter limit), committing by itself: still one round trip.
-            with engine.connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-                seqs = connection.execute(_INSERT, [p.values for p in group]).scalars().all()
+                seqs = connection.execute(_INSERT, values).scalars().all()
         else:
             # SQLite writes the rows one by one: a transaction, so they commit together.
             with engine.begin() as connection:
-                seqs = connection.execute(_INSERT, [p.values for p in group]).scalars().all()
+                seqs = connection.execute(_INSERT, values).scalars().all()
         for pending, seq in zip(group, seqs, strict=True):
             pending.seq = seq
 
@@ -222,10 +219,7 @@ def record(
             event.seq = group_writer(db.engine).write(db.engine, values)
             make_transient_to_detached(event)
     except SQLAlchemyError as exc:
-        log.error("access log write failed for action %s: %s", action, exc.__class__.__name__)
-        raise AuditUnavailable(
-            "The access log could not be written, so the request was refused."
-        ) from exc
+        raise _unavailable(action, 1, exc) from exc
     return event
 
 
@@ -239,13 +233,13 @@ def record_many(entries: list[dict[str, Any]], *, session: Session) -> int:
         try:
             session.execute(insert(AccessEvent.__table__), rows)
         except SQLAlchemyError as exc:
-            log.error(
-                "access log write failed for %d entries (%s): %s",
-                len(rows),
-                rows[0]["action"],
-                exc.__class__.__name__,
-            )
-            raise AuditUnavailable(
-                "The access log could not be written, so the request was refused."
-            ) from exc
+            raise _unavailable(rows[0]["action"], len(rows), exc) from exc
     return len(rows)
+
+
+def _unavailable(action: str, entries: int, exc: SQLAlchemyError) -> AuditUnavailable:
+    """Log why the access log refused a write; the error that refuses the request."""
+    log.error(
+        "access log write failed for %d entries (%s): %s", entries, action, exc.__class__.__name__
+    )
+    return AuditUnavailable("The access log could not be written, so the request was refused.")
