@@ -286,8 +286,8 @@ class _StoredLevel:
     """One level of the stored tree up to the latest checkpoint, summarised."""
 
     count: int
-    lowest: int | None
-    highest: int | None
+    lowest: int
+    highest: int
     hashes: bytes  # the node hashes concatenated in index order
 
 
@@ -341,13 +341,11 @@ def _nodes(
     that differs is compared node by node to name what differs."""
     for level in range(1, max(tree_size, 1).bit_length()):
         expected = tree_size >> level
-        summary = stored.get(level, _StoredLevel(0, None, None, b""))
-        recomputed = b"".join(levels.levels[level][:expected])
+        summary = stored.get(level)
         if (
-            summary.count == expected
-            and summary.lowest in (0, None)
-            and summary.highest in (expected - 1, None)
-            and summary.hashes == recomputed
+            summary is not None
+            and (summary.count, summary.lowest, summary.highest) == (expected, 0, expected - 1)
+            and summary.hashes == b"".join(levels.levels[level][:expected])
         ):
             continue
         seen = 0
