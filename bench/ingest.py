@@ -14,6 +14,11 @@ half new people. The database is dropped at the end unless ``--keep``.
 
     python -m bench.ingest --existing 10000 --records 3000 --puts 300
     python -m bench.ingest                     # 100k existing records
+
+The pre-load of 100k records takes minutes. ``--snapshot FILE`` keeps the pre-loaded
+database as a template and writes its throw-away secrets to FILE; ``--from-snapshot
+FILE`` then measures on a fresh copy of it (``CREATE DATABASE ... TEMPLATE``), with the
+same ``--existing`` and ``--seed``, so changes to the code path can be compared quickly.
 """
 
 from __future__ import annotations
@@ -134,12 +139,13 @@ def workload(existing: int, records: int, puts: int, seed: int) -> Workload:
 
 
 @contextmanager
-def throwaway_database(server_url: str, keep: bool) -> Iterator[str]:
+def throwaway_database(server_url: str, keep: bool, template: str | None = None) -> Iterator[str]:
     server = make_url(server_url)
     admin = create_engine(server, isolation_level="AUTOCOMMIT", pool_size=1)
     name = f"caseops_bench_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     url = server.set(database=name).render_as_string(hide_password=False)
     print(f"database {name} created", flush=True)
     try:
@@ -154,16 +160,19 @@ def throwaway_database(server_url: str, keep: bool) -> Iterator[str]:
         admin.dispose()
 
 
-def bench_environment(url: str) -> dict[str, str]:
-    """Production mode with throw-away secrets, shared by this process and gunicorn."""
-    return {
-        "CASEOPS_ENV": "production",
-        "CASEOPS_DATABASE_URL": url,
+def bench_environment(url: str, keys: dict[str, str] | None = None) -> dict[str, str]:
+    """Production mode with throw-away secrets (``keys``: a snapshot's), shared by this
+    process and gunicorn."""
+    keys = keys or {
         "CASEOPS_SECRET_KEY": secrets.token_urlsafe(48),
         "CASEOPS_ENCRYPTION_KEYS": "b1:"
         + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "CASEOPS_PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    return keys | {
+        "CASEOPS_ENV": "production",
+        "CASEOPS_DATABASE_URL": url,
         "CASEOPS_AUDIT_SEAL_INTERVAL": "0",
         "CASEOPS_LOG_LEVEL": "WARNING",
         "CASEOPS_INSTANCE_PATH": tempfile.mkdtemp(prefix="caseops-bench-"),
@@ -195,34 +204,30 @@ class SqlMeter:
 # -- phases -----------------------------------------------------------------------------
 
 
-def setup_accounts() -> dict[str, Any]:
+def setup_accounts(existing: bool = False) -> dict[str, Any]:
+    """Two agencies with integration accounts (made unless ``existing``, as in a
+    snapshot) and an API token for the second one's feed."""
     from caseops.agencies.service import create_agency
     from caseops.authz.actor import Actor
     from caseops.users import service as users
 
     operator = Actor.operator()
     actors: dict[str, Any] = {}
-    token = ""
     for code, kind in (("b1", "housing"), ("b2", "health")):
-        create_agency(operator, {"code": code, "name": f"Bench {kind}", "kind": kind})
-        created = users.create_user(
-            operator,
-            {
-                "username": f"{code}.feed",
-                "agency": code,
-                "roles": ["integration"],
-                "password": None,
-            },
-        )
+        username = f"{code}.feed"
+        if not existing:
+            create_agency(operator, {"code": code, "name": f"Bench {kind}", "kind": kind})
+            users.create_user(
+                operator,
+                {"username": username, "agency": code, "roles": ["integration"], "password": None},
+            )
         actors[code] = Actor(
-            username=f"{code}.feed",
-            user_id=created.user.id,
+            username=username,
+            user_id=users.get_user(username).id,
             agency=code,
             roles=frozenset({"integration"}),
         )
-        if code == "b2":
-            token = users.create_token(operator, f"{code}.feed", {"name": "bench"}).plaintext
-    actors["token"] = token
+    actors["token"] = users.create_token(operator, "b2.feed", {"name": "bench"}).plaintext
     return actors
 
 
@@ -276,6 +281,41 @@ def vacuum(engine: Engine) -> float:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM (ANALYZE)"))
     return time.perf_counter() - started
+
+
+def pre_load(actor, lines: list[dict[str, Any]]) -> None:
+    from caseops.clients.models import Client
+    from caseops.extensions import db
+
+    autovacuum = db.session.scalar(text("SHOW autovacuum"))
+    print(
+        f"pre-loading {len(lines)} records through records.service.bulk (autovacuum {autovacuum})"
+    )
+    seconds = preload(actor, lines)
+    clients = db.session.scalar(select(func.count()).select_from(Client))
+    print(
+        f"pre-load: {len(lines)} records, {clients} clients in {seconds:.0f} s "
+        f"({len(lines) / seconds:.0f} records/s)",
+        flush=True,
+    )
+    db.session.commit()
+    if autovacuum == "off":
+        print(f"VACUUM (ANALYZE), as autovacuum would have: {vacuum(db.engine):.1f} s")
+
+
+def save_snapshot(args: argparse.Namespace, url: str, env: dict[str, str]) -> None:
+    """Copy the pre-loaded database (no connection may be open to it) and write what
+    ``--from-snapshot`` needs to FILE: the copy's name and the secrets it was made with."""
+    server = make_url(url)
+    name = f"{server.database}_snapshot"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.database}"'))
+    admin.dispose()
+    keys = {k: v for k, v in env.items() if k.endswith("_KEY") or k.endswith("_KEYS")}
+    snapshot = {"database": name, "existing": args.existing, "seed": args.seed, "keys": keys}
+    Path(args.snapshot).write_text(json.dumps(snapshot, indent=1))
+    print(f"snapshot {name} written to {args.snapshot} (drop the database when done)")
 
 
 def measure_bulk(actor, lines: list[dict[str, Any]], meter: SqlMeter, profile: str | None):
@@ -420,13 +460,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", metavar="FILE", help="cProfile the bulk run into FILE")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--snapshot", metavar="FILE", help="keep the pre-loaded database")
+    parser.add_argument("--from-snapshot", metavar="FILE", help="start from a snapshot")
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgresql"):
         parser.error("the benchmark runs on PostgreSQL (--database-url postgresql+psycopg://...)")
+    snapshot = json.loads(Path(args.from_snapshot).read_text()) if args.from_snapshot else None
+    if snapshot:
+        args.existing, args.seed = snapshot["existing"], snapshot["seed"]
 
     work = workload(args.existing, args.records, args.puts, args.seed)
-    with throwaway_database(args.database_url, args.keep) as url:
-        env = bench_environment(url)
+    template = snapshot["database"] if snapshot else None
+    with throwaway_database(args.database_url, args.keep, template) as url:
+        env = bench_environment(url, snapshot["keys"] if snapshot else None)
         os.environ.update(env)
         from alembic import command
 
@@ -435,26 +481,22 @@ def main(argv: list[str] | None = None) -> int:
         from caseops.extensions import db
         from caseops.migrations_state import alembic_config
 
-        command.upgrade(alembic_config(url), "head")
+        if not snapshot:
+            command.upgrade(alembic_config(url), "head")
         app = create_app()
         with app.app_context():
             meter = SqlMeter(db.engine)
-            accounts = setup_accounts()
-            autovacuum = db.session.scalar(text("SHOW autovacuum"))
-            print(
-                f"pre-loading {len(work.preload)} records through records.service.bulk "
-                f"(server autovacuum {autovacuum})"
-            )
-            seconds = preload(accounts["b1"], work.preload)
+            accounts = setup_accounts(existing=bool(snapshot))
+            if snapshot:
+                print(f"pre-loaded {args.existing} records: a copy of {template}")
+            else:
+                pre_load(accounts["b1"], work.preload)
             clients = db.session.scalar(select(func.count()).select_from(Client))
-            print(
-                f"pre-load: {len(work.preload)} records, {clients} clients in {seconds:.0f} s "
-                f"({len(work.preload) / seconds:.0f} records/s)",
-                flush=True,
-            )
             db.session.commit()
-            if autovacuum == "off":
-                print(f"VACUUM (ANALYZE), as autovacuum would have: {vacuum(db.engine):.1f} s")
+            if args.snapshot:
+                db.session.remove()
+                db.engine.dispose()
+                save_snapshot(args, url, env)
             elapsed, counts, decisions, sql = measure_bulk(
                 accounts["b2"], work.bulk, meter, args.profile
             )
