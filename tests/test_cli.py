@@ -160,3 +160,6 @@ def test_link_rebuild_keeps_links_and_steward_decisions(database_url, app, clien
     assert "2 records: 0 moved" in result.stdout
     exported = run(database_url, "export", "links").stdout
     assert f"hha,H-1,{first}" in exported and f"hha,H-2,{second}" in exported
+    reindexed = run(database_url, "link", "reindex")
+    assert reindexed.returncode == 0, reindexed.stderr
+    assert "2 records: 0 with new identifiers" in reindexed.stdout

@@ -18,19 +18,21 @@ import json
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import joinedload
 
 from caseops.agencies.models import Agency
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.crypto import keyring_from_config
 from caseops.dbcopy import insert_rows
 from caseops.extensions import db
+from caseops.gcpause import gc_paused
 from caseops.linkage import Decision, Features, Linker, blocking_keys, normalize_person
 from caseops.linkage.normalize import name_tokens
 from caseops.linkage.pseudonym import identifier_pseudonyms, pseudonym
@@ -149,23 +151,6 @@ def identifier_rows(
     rows |= set(identifier_pseudonyms(features, key).items())
     rows |= {("name", value) for value in search_terms(person, key, features)}
     return rows
-
-
-def store_identifiers(record: SourceRecord, person: Mapping[str, Any]) -> None:
-    """Replace the record's pseudonymous identifiers (inside the caller's transaction)."""
-    key = pseudonym_key()
-    wanted = identifier_rows(person, key)
-    existing = {
-        (row.kind, row.value): row
-        for row in db.session.scalars(
-            select(RecordIdentifier).where(RecordIdentifier.record_id == record.id)
-        )
-    }
-    for pair, row in existing.items():
-        if pair not in wanted:
-            db.session.delete(row)
-    for kind, value in wanted - set(existing):
-        db.session.add(RecordIdentifier(record_id=record.id, kind=kind, value=value))
 
 
 def new_client_id() -> str:
@@ -448,10 +433,9 @@ def create_clients(placements: Sequence[Placement]) -> None:
 _ACTIONS = {Decision.LINK: "auto_link", Decision.REVIEW: "review_new"}
 
 
-def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
-    """Identifiers, link events and review items of a placed chunk whose records have
-    ids (a statement per table)."""
-    ids = {p.label: p.record.id for p in placements}
+def store_identifiers(placements: Sequence[Placement]) -> None:
+    """Replace the stored identifiers of the chunk's records that changed with the ones
+    they have now (a statement to delete, one to insert)."""
     stale = [row_id for p in placements for pair, row_id in p.stored.items() if pair not in p.rows]
     for part in _slices(stale):
         db.session.execute(delete(_IDENTIFIERS).where(among(_IDENTIFIERS.c.id, part)))
@@ -461,6 +445,13 @@ def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
         ("record_id", "kind", "value"),
         [(p.record.id, kind, value) for p in placements for kind, value in p.rows - set(p.stored)],
     )
+
+
+def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
+    """Identifiers, link events and review items of a placed chunk whose records have
+    ids (a statement per table)."""
+    store_identifiers(placements)
+    ids = {p.label: p.record.id for p in placements}
     events, reviews = [], []
     for p in (p for p in placements if p.new):
         outcome = p.outcome
@@ -490,6 +481,49 @@ def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
         db.session.execute(insert(LinkEvent.__table__), events)
     if reviews:
         db.session.execute(insert(ReviewItem.__table__), reviews)
+
+
+REINDEX_CHUNK = 500
+
+
+def _reindex_chunk(records: Sequence[SourceRecord], people: Mapping[int, Mapping[str, Any]]) -> int:
+    """Bring the stored identifiers of ``records`` up to date (a statement per kind of
+    change, however many records); returns how many records had any change."""
+    placements = [Placement(record, people[record.id], new=False) for record in records]
+    for placement in placements:
+        placement.label = str(placement.record.id)
+    _stored_rows(placements)
+    store_identifiers(placements)
+    return sum(p.rows != set(p.stored) for p in placements)
+
+
+def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Recompute the pseudonymous identifiers of every record, withdrawn ones too,
+    without moving any: after a change of CASEOPS_PSEUDONYM_KEY or of the blocking
+    keys. One transaction per chunk of ``REINDEX_CHUNK`` records, so it can be stopped
+    and run again."""
+    counts = {"records": 0, "changed": 0}
+    last = 0
+    while True:
+        records = list(
+            db.session.scalars(
+                select(SourceRecord)
+                .options(joinedload(SourceRecord.agency))
+                .where(SourceRecord.id > last)
+                .order_by(SourceRecord.id)
+                .limit(REINDEX_CHUNK)
+            )
+        )
+        if not records:
+            return counts
+        with gc_paused():
+            people = {record.id: decrypt_person(record) for record in records}
+            counts["changed"] += _reindex_chunk(records, people)
+        db.session.commit()
+        counts["records"] += len(records)
+        last = records[-1].id
+        if progress is not None:
+            progress(len(records))
 
 
 def records_by_client(client_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
@@ -538,8 +572,9 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
     used = {r.client_id for r in pinned}
     pinned_ids = {r.id for r in pinned}
     counts = {"records": len(records), "moved": 0, "pinned": len(pinned)}
+    for start in range(0, len(records), REINDEX_CHUNK):
+        _reindex_chunk(records[start : start + REINDEX_CHUNK], people)
     for record in records:
-        store_identifiers(record, people[record.id])
         if progress is not None:
             progress(record)
         if record.id in pinned_ids:

@@ -55,7 +55,13 @@ def blocking_keys(features: Features, key: bytes) -> set[str]:
     every name part (typos, compound names, given/family swaps, nicknames through the
     canonical name); the exact birth date alone finds badly misspelt names; birth date
     with a name ignores day/month order; names with postcode find records whose birth
-    date is missing or wrong; SSN, phone and email find renamed people.
+    date is missing or wrong; one name with postcode and birth year finds a changed
+    other name with a wrong birth date; SSN, phone and email find renamed people.
+
+    Every key combines at least two identifiers, or one that nearly singles a person
+    out, so a block stays small as the index grows: a key of postcode and birth year
+    alone held about 14 records per block at 100k records (83 % of all compared pairs,
+    0.3 % of the pairs that matched) and would grow with every record.
     """
     given = (
         {phonetic(n) for n in features.given_canonical}
@@ -79,7 +85,7 @@ def blocking_keys(features: Features, key: bytes) -> set[str]:
         raw.update(("dob+name", f"{dob}|{n}") for n in names)
         raw.update(("names+year", f"{p}|{year}") for p in pairs)
         if features.postcode:
-            raw.add(("postcode+year", f"{features.postcode}|{year}"))
+            raw.update(("name+postcode+year", f"{n}|{features.postcode}|{year}") for n in names)
     if features.postcode:
         raw.update(("names+postcode", f"{p}|{features.postcode}") for p in pairs)
     return {pseudonym(key, "block:" + kind, value) for kind, value in raw}

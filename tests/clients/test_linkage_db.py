@@ -157,3 +157,29 @@ def test_unlink_moves_a_record_out_and_keeps_it_apart(client, feeds):
 def test_only_data_stewards_work_the_queue(client, feeds, role):
     token = factories.token_for(f"hha.{role}")
     assert client.get("/api/v1/linkage/review", headers=bearer(token)).status_code == 403
+
+
+def test_reindex_restores_the_identifiers_and_moves_no_record(client, feeds):
+    from sqlalchemy import delete, func
+
+    from caseops.clients import linking
+    from caseops.clients.models import RecordIdentifier
+
+    put(client, feeds["hha"], MARIA, srid="H-1")
+    other = person(given_name="Ana", ssn=None) | {"category": "health", "data": {}}
+    assert put(client, feeds["cchc"], other, agency="cchc", srid="C-1").status_code == 201
+    rows = select(RecordIdentifier.record_id, RecordIdentifier.kind, RecordIdentifier.value)
+    expected = set(db.session.execute(rows))
+    clients = {srid: client_of(srid) for srid in ("H-1", "C-1")}
+    damaged = db.session.scalar(
+        select(SourceRecord.id).where(SourceRecord.source_record_id == "H-1")
+    )
+    db.session.execute(delete(RecordIdentifier).where(RecordIdentifier.record_id == damaged))
+    db.session.add(RecordIdentifier(record_id=damaged, kind="block", value="0" * 32))
+    db.session.commit()
+
+    assert linking.reindex() == {"records": 2, "changed": 1}
+    assert set(db.session.execute(rows)) == expected
+    assert {srid: client_of(srid) for srid in clients} == clients
+    assert linking.reindex() == {"records": 2, "changed": 0}
+    assert db.session.scalar(select(func.count()).select_from(RecordIdentifier)) == len(expected)

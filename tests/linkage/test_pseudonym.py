@@ -62,6 +62,15 @@ def test_blocking_keys_survive_the_usual_errors():
                    {"given_name": "William", "family_name": "Ross", "birth_date": "1970-01-02"})
     assert not _shared(bare, {"given_name": "Ana", "family_name": "Smith",
                               "birth_date": date(1999, 9, 9), "address": {"postcode": "94602"}})
+    # A new family name and a wrong birth date: the given name, postcode and birth year.
+    assert _shared(bare, {**bare, "family_name": "Okafor", "birth_date": date(1980, 11, 30)})
+
+
+def test_neighbours_born_in_the_same_year_share_no_block():
+    """Postcode and birth year alone would put a growing crowd in one block."""
+    bare = {k: v for k, v in PERSON.items() if k not in {"ssn", "phone", "email"}}
+    assert not _shared(bare, {"given_name": "Ana", "family_name": "Smith",
+                              "birth_date": date(1980, 9, 9), "address": {"postcode": "94601"}})
 
 
 def test_blocking_keys_depend_on_the_key_and_are_opaque():
