@@ -481,8 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         from caseops.extensions import db
         from caseops.migrations_state import alembic_config
 
-        if not snapshot:
-            command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url), "head")  # a snapshot may predate a migration
         app = create_app()
         with app.app_context():
             meter = SqlMeter(db.engine)

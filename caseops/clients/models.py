@@ -27,12 +27,13 @@ class RecordIdentifier(db.Model):
 
     __tablename__ = "record_identifiers"
     __table_args__ = (
-        Index("ix_record_identifiers_kind_value", "kind", "value"),
+        # Blocking reads record ids by (kind, value) from the index alone (0008).
+        Index("ix_record_identifiers_kind_value_record_id", "kind", "value", "record_id"),
         UniqueConstraint("record_id", "kind", "value"),
     )
 
     id: Mapped[int] = mapped_column(Integer(), primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"), index=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"))
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(64))
 
