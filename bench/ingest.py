@@ -318,6 +318,53 @@ def save_snapshot(args: argparse.Namespace, url: str, env: dict[str, str]) -> No
     print(f"snapshot {name} written to {args.snapshot} (drop the database when done)")
 
 
+class _NoCandidates:
+    """A chunk index that finds nobody: every record becomes a new client."""
+
+    def __init__(self, _placements, _key) -> None:
+        pass
+
+    def candidates(self, _keys) -> list[str]:
+        return []
+
+    def write(self, _placement, _client_id) -> None:
+        pass
+
+
+def measure_baseline(url: str, actor, lines: list[dict[str, Any]]) -> float:
+    """Seconds for the same bulk load with linkage switched off, on a copy of the
+    database: validation, encryption, identifiers, history, link events and the access
+    log as written, but no candidate queries and no scoring. What the write path costs
+    on this machine without linkage, measured in the same run."""
+    from caseops import create_app
+    from caseops.clients import linking
+    from caseops.records import service
+
+    server = make_url(url)
+    name = f"{server.database}_baseline"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.database}"'))
+    copy_url = server.set(database=name).render_as_string(hide_password=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": copy_url})
+    index, linking._ChunkIndex = linking._ChunkIndex, _NoCandidates
+    try:
+        with app.app_context():
+            started = time.perf_counter()
+            service.bulk(actor, actor.agency, ndjson(lines))
+            elapsed = time.perf_counter() - started
+            from caseops.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        linking._ChunkIndex = index
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return elapsed
+
+
 def measure_bulk(actor, lines: list[dict[str, Any]], meter: SqlMeter, profile: str | None):
     from caseops.clients.models import LinkEvent
     from caseops.extensions import db
@@ -492,10 +539,11 @@ def main(argv: list[str] | None = None) -> int:
                 pre_load(accounts["b1"], work.preload)
             clients = db.session.scalar(select(func.count()).select_from(Client))
             db.session.commit()
+            db.session.remove()
+            db.engine.dispose()  # a database is copied only with nobody connected
             if args.snapshot:
-                db.session.remove()
-                db.engine.dispose()
                 save_snapshot(args, url, env)
+            baseline = measure_baseline(url, accounts["b2"], work.bulk)
             elapsed, counts, decisions, sql = measure_bulk(
                 accounts["b2"], work.bulk, meter, args.profile
             )
@@ -503,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"(a) bulk: {n} records in {elapsed:.1f} s = {n / elapsed:.0f} records/s "
                 f"(target >= 1000) with {clients} clients in the index"
+            )
+            print(
+                f"    baseline, same run, linkage off (every record a new client; no candidate "
+                f"queries, no scoring): {n / baseline:.0f} records/s; with linkage "
+                f"{baseline / elapsed:.2f}x of it"
             )
             print(f"    machine: {os.cpu_count()} CPUs, load average {load_average()}")
             print(f"    outcomes {dict(counts)}; link decisions {dict(decisions)}")
