@@ -443,6 +443,16 @@ def load_average() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
+def python_speed() -> float:
+    """Seconds for ten million additions in pure Python: machines of one kind differ
+    by 2-3x in this, and every figure here is mostly Python, so print it with them."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -557,7 +567,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"queries, no scoring): {n / baseline:.0f} records/s; with linkage "
                 f"{baseline / elapsed:.2f}x of it"
             )
-            print(f"    machine: {os.cpu_count()} CPUs, load average {load_average()}")
+            print(
+                f"    machine: {os.cpu_count()} CPUs, load average {load_average()}, "
+                f"pure-Python reference {python_speed():.2f} s per 10M additions"
+            )
             print(f"    outcomes {dict(counts)}; link decisions {dict(decisions)}")
             print(
                 f"    SQL: {sql.statements} statements ({sql.statements / n:.3f} per record, "
