@@ -516,12 +516,12 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
         )
         if not records:
             return counts
+        last = records[-1].id  # read before the commit expires it
         with gc_paused():
             people = {record.id: decrypt_person(record) for record in records}
             counts["changed"] += _reindex_chunk(records, people)
         db.session.commit()
         counts["records"] += len(records)
-        last = records[-1].id
         if progress is not None:
             progress(len(records))
 
