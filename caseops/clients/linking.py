@@ -486,15 +486,15 @@ def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
 REINDEX_CHUNK = 500
 
 
-def _reindex_chunk(records: Sequence[SourceRecord], people: Mapping[int, Mapping[str, Any]]) -> int:
+def _reindex_chunk(
+    records: Sequence[SourceRecord], people: Mapping[int, Mapping[str, Any]]
+) -> list[Placement]:
     """Bring the stored identifiers of ``records`` up to date (a statement per kind of
-    change, however many records); returns how many records had any change."""
+    change, however many records); each placement keeps the rows it had in ``stored``."""
     placements = [Placement(record, people[record.id], new=False) for record in records]
-    for placement in placements:
-        placement.label = str(placement.record.id)
     _stored_rows(placements)
     store_identifiers(placements)
-    return sum(p.rows != set(p.stored) for p in placements)
+    return placements
 
 
 def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
@@ -519,7 +519,8 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
         last = records[-1].id  # read before the commit expires it
         with gc_paused():
             people = {record.id: decrypt_person(record) for record in records}
-            counts["changed"] += _reindex_chunk(records, people)
+            placements = _reindex_chunk(records, people)
+        counts["changed"] += sum(p.rows != set(p.stored) for p in placements)
         db.session.commit()
         counts["records"] += len(records)
         if progress is not None:
@@ -566,21 +567,23 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
         max_block_size=MAX_BLOCK_SIZE,
     )
     people = {r.id: decrypt_person(r) for r in records}
+    features = {
+        placement.record.id: placement.features
+        for start in range(0, len(records), REINDEX_CHUNK)
+        for placement in _reindex_chunk(records[start : start + REINDEX_CHUNK], people)
+    }
     pinned = [r for r in records if latest.get(r.id) in ("steward_link", "steward_unlink", "undo")]
     for record in pinned:
-        linker.add(str(record.id), record.client_id, normalize_person(people[record.id]))
+        linker.add(str(record.id), record.client_id, features[record.id])
     used = {r.client_id for r in pinned}
     pinned_ids = {r.id for r in pinned}
     counts = {"records": len(records), "moved": 0, "pinned": len(pinned)}
-    for start in range(0, len(records), REINDEX_CHUNK):
-        _reindex_chunk(records[start : start + REINDEX_CHUNK], people)
     for record in records:
         if progress is not None:
             progress(record)
         if record.id in pinned_ids:
             continue
-        features = normalize_person(people[record.id])
-        result = linker.match(str(record.id), features)
+        result = linker.match(str(record.id), features[record.id])
         if result.decision is Decision.LINK and result.client_id is not None:
             target = result.client_id
         elif record.client_id not in used:
@@ -601,6 +604,6 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
             record.client_id = target
             counts["moved"] += 1
         used.add(target)
-        linker.add(str(record.id), target, features)
+        linker.add(str(record.id), target, features[record.id])
     db.session.commit()
     return counts
