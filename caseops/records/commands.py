@@ -94,19 +94,32 @@ def link_group() -> None:
     """The master client index."""
 
 
+def _pass_over_records(label: str, action: str, run) -> dict[str, int]:
+    """Run a pass over the stored records as the operator, with a progress bar on
+    stderr (``run(operator, advance)``, ``advance(n)`` per n records done), and log it
+    as ``action`` with the counts it returns."""
+    from caseops.audit.service import record as audit
+    from caseops.authz.actor import Actor
+
+    operator = Actor.operator()
+    total = db.session.scalar(select(db.func.count()).select_from(SourceRecord)) or 0
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        counts = run(operator, bar.update)
+    audit(action, actor=operator, detail=counts)
+    return counts
+
+
 @link_group.command("rebuild")
 @with_appcontext
 def link_rebuild() -> None:
     """Re-link every record with the current weights (stewards' decisions stand)."""
-    from caseops.audit.service import record as audit
-    from caseops.authz.actor import Actor
     from caseops.clients.linking import rebuild
 
-    operator = Actor.operator()
-    total = db.session.scalar(select(db.func.count()).select_from(SourceRecord)) or 0
-    with click.progressbar(length=total, label="re-linking", file=sys.stderr) as bar:
-        counts = rebuild(operator.username, progress=lambda _record: bar.update(1))
-    audit("linkage.rebuild", actor=operator, detail=counts)
+    counts = _pass_over_records(
+        "re-linking",
+        "linkage.rebuild",
+        lambda operator, advance: rebuild(operator.username, progress=lambda _r: advance(1)),
+    )
     click.echo(
         f"{counts['records']} records: {counts['moved']} moved, "
         f"{counts['pinned']} kept where a data steward put them"
@@ -117,13 +130,9 @@ def link_rebuild() -> None:
 @with_appcontext
 def link_reindex() -> None:
     """Recompute every record's pseudonymous identifiers without moving any record."""
-    from caseops.audit.service import record as audit
-    from caseops.authz.actor import Actor
     from caseops.clients.linking import reindex
 
-    operator = Actor.operator()
-    total = db.session.scalar(select(db.func.count()).select_from(SourceRecord)) or 0
-    with click.progressbar(length=total, label="re-indexing", file=sys.stderr) as bar:
-        counts = reindex(progress=bar.update)
-    audit("linkage.reindex", actor=operator, detail=counts)
+    counts = _pass_over_records(
+        "re-indexing", "linkage.reindex", lambda _operator, advance: reindex(progress=advance)
+    )
     click.echo(f"{counts['records']} records: {counts['changed']} with new identifiers")
