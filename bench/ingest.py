@@ -138,15 +138,32 @@ def workload(existing: int, records: int, puts: int, seed: int) -> Workload:
 # -- database ---------------------------------------------------------------------------
 
 
-@contextmanager
-def throwaway_database(server_url: str, keep: bool, template: str | None = None) -> Iterator[str]:
+def admin_engine(server_url: str) -> Engine:
+    """An engine on the server's maintenance database: a database is created from a
+    template, or dropped, only with nobody connected to it."""
+    server = make_url(server_url).set(database="postgres")
+    return create_engine(server, isolation_level="AUTOCOMMIT", pool_size=1)
+
+
+def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    """Create database ``name`` on the server (a copy of ``template``, which nobody may
+    be connected to) and return its URL."""
     server = make_url(server_url)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT", pool_size=1)
-    name = f"caseops_bench_{uuid.uuid4().hex[:10]}"
+    admin = admin_engine(server_url)
     copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-    url = server.set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def throwaway_database(
+    server_url: str, keep: bool, template: str | None = None, name: str | None = None
+) -> Iterator[str]:
+    name = name or f"caseops_bench_{uuid.uuid4().hex[:10]}"
+    url = create_database(server_url, name, template)
+    admin = admin_engine(server_url)
     print(f"database {name} created", flush=True)
     try:
         yield url
@@ -244,15 +261,19 @@ def chunks(total: int) -> Iterator[tuple[int, int]]:
         size = min(2 * size, CHUNK)
 
 
-def preload(actor, lines: list[dict[str, Any]]) -> float:
-    """Pre-load through ``records.service.bulk`` in growing chunks.
+def preload(actor, lines: list[dict[str, Any]]) -> None:
+    """Pre-load through ``records.service.bulk`` in growing chunks, committed.
 
     A database that grows from empty has no planner statistics until autovacuum analyzes
-    it (never, where autovacuum is off, as on many test servers); ``bulk`` analyzes the
-    linkage tables itself whenever a load has grown them by half; ``vacuum`` does the
-    rest of autovacuum's work once the pre-load is done."""
+    it (never, where autovacuum is off, as on many test servers); where it is off,
+    ``vacuum`` does autovacuum's work once the pre-load is done."""
+    from caseops.extensions import db
     from caseops.records import service
 
+    autovacuum = db.session.scalar(text("SHOW autovacuum"))
+    print(
+        f"pre-loading {len(lines)} records through records.service.bulk (autovacuum {autovacuum})"
+    )
     started = time.perf_counter()
     done = 0
     for offset, size in chunks(len(lines)):
@@ -271,7 +292,11 @@ def preload(actor, lines: list[dict[str, Any]]) -> float:
             f"overall {done / elapsed:.0f} records/s",
             flush=True,
         )
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    print(f"pre-load: {len(lines)} records in {seconds:.0f} s ({len(lines) / seconds:.0f}/s)")
+    db.session.commit()
+    if autovacuum == "off":
+        print(f"VACUUM (ANALYZE), as autovacuum would have: {vacuum(db.engine):.1f} s")
 
 
 def vacuum(engine: Engine) -> float:
@@ -283,35 +308,12 @@ def vacuum(engine: Engine) -> float:
     return time.perf_counter() - started
 
 
-def pre_load(actor, lines: list[dict[str, Any]]) -> None:
-    from caseops.clients.models import Client
-    from caseops.extensions import db
-
-    autovacuum = db.session.scalar(text("SHOW autovacuum"))
-    print(
-        f"pre-loading {len(lines)} records through records.service.bulk (autovacuum {autovacuum})"
-    )
-    seconds = preload(actor, lines)
-    clients = db.session.scalar(select(func.count()).select_from(Client))
-    print(
-        f"pre-load: {len(lines)} records, {clients} clients in {seconds:.0f} s "
-        f"({len(lines) / seconds:.0f} records/s)",
-        flush=True,
-    )
-    db.session.commit()
-    if autovacuum == "off":
-        print(f"VACUUM (ANALYZE), as autovacuum would have: {vacuum(db.engine):.1f} s")
-
-
 def save_snapshot(args: argparse.Namespace, url: str, env: dict[str, str]) -> None:
     """Copy the pre-loaded database (no connection may be open to it) and write what
     ``--from-snapshot`` needs to FILE: the copy's name and the secrets it was made with."""
-    server = make_url(url)
-    name = f"{server.database}_snapshot"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.database}"'))
-    admin.dispose()
+    database = make_url(url).database
+    name = f"{database}_snapshot"
+    create_database(url, name, template=database)
     keys = {k: v for k, v in env.items() if k.endswith("_KEY") or k.endswith("_KEYS")}
     snapshot = {"database": name, "existing": args.existing, "seed": args.seed, "keys": keys}
     Path(args.snapshot).write_text(json.dumps(snapshot, indent=1))
@@ -338,30 +340,22 @@ def measure_baseline(url: str, actor, lines: list[dict[str, Any]]) -> float:
     on this machine without linkage, measured in the same run."""
     from caseops import create_app
     from caseops.clients import linking
+    from caseops.extensions import db
     from caseops.records import service
 
-    server = make_url(url)
-    name = f"{server.database}_baseline"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.database}"'))
-    copy_url = server.set(database=name).render_as_string(hide_password=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": copy_url})
-    index, linking._ChunkIndex = linking._ChunkIndex, _NoCandidates
-    try:
-        with app.app_context():
-            started = time.perf_counter()
-            service.bulk(actor, actor.agency, ndjson(lines))
-            elapsed = time.perf_counter() - started
-            from caseops.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        linking._ChunkIndex = index
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    database = make_url(url).database
+    with throwaway_database(url, False, template=database, name=f"{database}_baseline") as copy:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": copy})
+        index, linking._ChunkIndex = linking._ChunkIndex, _NoCandidates
+        try:
+            with app.app_context():
+                started = time.perf_counter()
+                service.bulk(actor, actor.agency, ndjson(lines))
+                elapsed = time.perf_counter() - started
+                db.session.remove()
+                db.engine.dispose()
+        finally:
+            linking._ChunkIndex = index
     return elapsed
 
 
@@ -546,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             if snapshot:
                 print(f"pre-loaded {args.existing} records: a copy of {template}")
             else:
-                pre_load(accounts["b1"], work.preload)
+                preload(accounts["b1"], work.preload)
             clients = db.session.scalar(select(func.count()).select_from(Client))
             db.session.commit()
             db.session.remove()
