@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import UTC, date, datetime
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
+from caseops.linkage.pseudonym import birth_date_key, pseudonym
 from caseops.migrations_state import alembic_config
 from caseops.models import metadata
 
@@ -54,3 +59,71 @@ def test_models_and_migrations_agree(database_url):
         differences = compare_metadata(context, metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(databases):
+    """Identifiers stored as 128-bit hex before 0009 come out as the 64-bit pseudonyms
+    the code now computes for the same input; the kinds nothing reads are dropped."""
+    key = b"migration-test-key"
+
+    def old_pseudonym(field: str, value: str) -> str:
+        message = field.encode() + b"\x00" + value.encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+    stored = [
+        ("block", "block:dob", "1980-05-03"),
+        ("block", "block:ssn", "536221234"),
+        ("name", "name", "maria"),
+        ("nf_given", "nf_given", "maria"),
+        ("ssn", "ssn", "536221234"),
+        ("birth_date", "birth_date", "1980-05-03"),
+        ("phone", "phone", "5105550123"),
+        ("email", "email", "maria@example.org"),
+    ]
+    url = databases.empty()
+    engine = create_engine(url)
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "0008")
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO agencies (id, code, name, kind, part2_program, "
+                    "ferpa_institution, created_at) VALUES (1, 'hha', 'H', 'housing', "
+                    ":no, :no, :now)"
+                ),
+                {"no": False, "now": now},
+            )
+            connection.execute(
+                text("INSERT INTO clients (id, created_at, version) VALUES ('c1', :now, 1)"),
+                {"now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO source_records (id, agency_id, source_record_id, client_id, "
+                    "category, source_version, person_encrypted, data_encrypted, body_digest, "
+                    "created_at, updated_at) VALUES (7, 1, 'H-1', 'c1', 'housing', 1, 'p', "
+                    "'d', 'x', :now, :now)"
+                ),
+                {"now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO record_identifiers (record_id, kind, value) "
+                    "VALUES (7, :kind, :value)"
+                ),
+                [{"kind": kind, "value": old_pseudonym(f, v)} for kind, f, v in stored],
+            )
+        command.upgrade(config, "0009")
+        with engine.connect() as connection:
+            rows = set(
+                connection.execute(text("SELECT record_id, kind, value FROM record_identifiers"))
+            )
+        assert rows == {(7, kind, pseudonym(key, f, v)) for kind, f, v in stored[:4]}
+        assert (7, "block", birth_date_key(key, date(1980, 5, 3))) in rows
+        command.downgrade(config, "0008")
+        command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+        databases.drop(url)

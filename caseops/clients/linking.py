@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 
@@ -35,7 +35,7 @@ from caseops.extensions import db
 from caseops.gcpause import gc_paused
 from caseops.linkage import Decision, Features, Linker, blocking_keys, normalize_person
 from caseops.linkage.normalize import name_tokens
-from caseops.linkage.pseudonym import identifier_pseudonyms, pseudonym
+from caseops.linkage.pseudonym import pseudonym
 from caseops.linkage.scoring import DEFAULT_PARAMS
 from caseops.records.models import SourceRecord
 
@@ -76,7 +76,7 @@ def decrypt_person(record: SourceRecord) -> dict[str, Any]:
 
 def search_terms(
     person: Mapping[str, Any], key: bytes, features: Features | None = None
-) -> set[str]:
+) -> set[int]:
     """Pseudonyms of every name word (and canonical given name) for client search."""
     features = features or normalize_person(person)
     words = set(features.given_canonical) | set(features.family_parts)
@@ -102,7 +102,7 @@ def _name_values(features: Features) -> set[tuple[str, str]]:
     return values
 
 
-def _frequency_rows(features: Features, key: bytes) -> set[tuple[str, str]]:
+def _frequency_rows(features: Features, key: bytes) -> set[tuple[str, int]]:
     return {
         (FREQUENCY_KINDS[kind], pseudonym(key, FREQUENCY_KINDS[kind], value))
         for kind, value in _name_values(features)
@@ -144,11 +144,13 @@ def _created(count: int) -> None:
 
 def identifier_rows(
     person: Mapping[str, Any], key: bytes, features: Features | None = None
-) -> set[tuple[str, str]]:
+) -> set[tuple[str, int]]:
+    """(kind, pseudonym) of everything a record is found by: its blocking keys, the
+    name counts it adds to, its name words for search (which finds a birth date by
+    its blocking key)."""
     features = features or normalize_person(person)
     rows = {("block", value) for value in blocking_keys(features, key)}
     rows |= _frequency_rows(features, key)
-    rows |= set(identifier_pseudonyms(features, key).items())
     rows |= {("name", value) for value in search_terms(person, key, features)}
     return rows
 
@@ -187,19 +189,19 @@ class Placement:
     person: Mapping[str, Any]
     new: bool
     features: Features = field(init=False)
-    rows: set[tuple[str, str]] = field(init=False)  # identifier pseudonyms to store
+    rows: set[tuple[str, int]] = field(init=False)  # identifier pseudonyms to store
     label: str = ""
     fresh_client: bool = False
     outcome: LinkOutcome | None = None
-    # An updated record's identifiers as stored: (kind, value) -> row id.
-    stored: dict[tuple[str, str], int] = field(default_factory=dict)
+    # An updated record's identifiers as stored.
+    stored: set[tuple[str, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.features = normalize_person(self.person)
         self.rows = identifier_rows(self.person, pseudonym_key(), self.features)
 
     @property
-    def keys(self) -> set[str]:
+    def keys(self) -> set[int]:
         return {value for kind, value in self.rows if kind == "block"}
 
     @property
@@ -229,21 +231,18 @@ def _stored_rows(placements: Sequence[Placement]) -> None:
     """The identifiers the updated records of a chunk have now (one query)."""
     updated = {p.record.id: p for p in placements if not p.new}
     for ids in _slices(updated):
-        for row_id, record_id, kind, value in db.session.execute(
-            select(
-                _IDENTIFIERS.c.id,
-                _IDENTIFIERS.c.record_id,
-                _IDENTIFIERS.c.kind,
-                _IDENTIFIERS.c.value,
-            ).where(among(_IDENTIFIERS.c.record_id, ids))
+        for record_id, kind, value in db.session.execute(
+            select(_IDENTIFIERS.c.record_id, _IDENTIFIERS.c.kind, _IDENTIFIERS.c.value).where(
+                among(_IDENTIFIERS.c.record_id, ids)
+            )
         ):
-            updated[record_id].stored[(kind, value)] = row_id
+            updated[record_id].stored.add((kind, value))
 
 
-def _blocks(keys: set[str], limit: int) -> dict[str, set[str]]:
+def _blocks(keys: set[int], limit: int) -> dict[int, set[str]]:
     """Members of each blocking key that holds at most ``limit`` records, in one query;
     keys holding more are left out (each answers with one row, to say so)."""
-    members: dict[str, set[str]] = {key: set() for key in keys}
+    members: dict[int, set[str]] = {key: set() for key in keys}
     for part in _slices(keys):
         block = _IDENTIFIERS.c.value
         inner = (
@@ -253,7 +252,7 @@ def _blocks(keys: set[str], limit: int) -> dict[str, set[str]]:
                 func.count().over(partition_by=block).label("size"),
                 func.row_number().over(partition_by=block).label("n"),
             )
-            .where(_IDENTIFIERS.c.kind == "block", among(block, part))
+            .where(among(block, part))
             .subquery()
         )
         query = select(inner.c.value, inner.c.record_id, inner.c.size).where(
@@ -290,20 +289,17 @@ def _current_people(labels: set[str]) -> dict[str, tuple[str, Features]]:
     return people
 
 
-def _name_counts(rows: set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-    """How many records carry each of these name pseudonyms (one query)."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for values in _slices({value for _, value in rows}):
+def _name_counts(values: set[int]) -> Counter[int]:
+    """How many records carry each of these name-count pseudonyms (one query)."""
+    counts: Counter[int] = Counter()
+    for part in _slices(values):
         query = (
-            select(_IDENTIFIERS.c.kind, _IDENTIFIERS.c.value, func.count())
-            .where(
-                _IDENTIFIERS.c.kind.in_(list(FREQUENCY_KINDS.values())),
-                among(_IDENTIFIERS.c.value, values),
-            )
-            .group_by(_IDENTIFIERS.c.kind, _IDENTIFIERS.c.value)
+            select(_IDENTIFIERS.c.value, func.count())
+            .where(among(_IDENTIFIERS.c.value, part))
+            .group_by(_IDENTIFIERS.c.value)
         )
-        for kind, value, count in db.session.execute(query):
-            counts[(kind, value)] = count
+        for value, count in db.session.execute(query):
+            counts[value] = count
     return counts
 
 
@@ -327,11 +323,11 @@ class _ChunkIndex:
         )
         asked = set().union(*(_lookups(p.features) for p in incoming)) & carried
         self.counts = _name_counts(
-            {(FREQUENCY_KINDS[kind], pseudonym(key, FREQUENCY_KINDS[kind], v)) for kind, v in asked}
+            {pseudonym(key, FREQUENCY_KINDS[kind], v) for kind, v in asked}
         )
         self.total = _record_total()
 
-    def candidates(self, keys: set[str]) -> list[str]:
+    def candidates(self, keys: set[int]) -> list[str]:
         """Current records sharing a usable key, stored ones first, oldest first (the
         engine gives a tie to the first)."""
         found: set[str] = set()
@@ -354,7 +350,7 @@ class _ChunkIndex:
             if stored is None:
                 return None
             seen = (kind, value) in names
-            count = self.counts[(stored, pseudonym(self._key, stored, value))] if seen else 0
+            count = self.counts[pseudonym(self._key, stored, value)] if seen else 0
             default = CHANCE_AGREEMENT[kind]
             return (count + PRIOR_RECORDS * default) / (self.total + PRIOR_RECORDS)
 
@@ -362,7 +358,7 @@ class _ChunkIndex:
 
     def write(self, placement: Placement, client_id: str) -> None:
         """Apply one record's identifiers as storing them would."""
-        before, after = set(placement.stored), placement.rows
+        before, after = placement.stored, placement.rows
         for rows, step in ((before - after, -1), (after - before, 1)):
             for kind, value in rows:
                 members = self.members.get(value) if kind == "block" else None
@@ -371,7 +367,7 @@ class _ChunkIndex:
                 elif members is not None:
                     members.discard(placement.label)
                 elif kind in FREQUENCY_KINDS.values():
-                    self.counts[(kind, value)] += step
+                    self.counts[value] += step
         self.people[placement.label] = (client_id, placement.features)
         self.total += placement.new
 
@@ -436,14 +432,15 @@ _ACTIONS = {Decision.LINK: "auto_link", Decision.REVIEW: "review_new"}
 def store_identifiers(placements: Sequence[Placement]) -> None:
     """Replace the stored identifiers of the chunk's records that changed with the ones
     they have now (a statement to delete, one to insert)."""
-    stale = [row_id for p in placements for pair, row_id in p.stored.items() if pair not in p.rows]
+    stale = [(p.record.id, value) for p in placements for _, value in p.stored - p.rows]
     for part in _slices(stale):
-        db.session.execute(delete(_IDENTIFIERS).where(among(_IDENTIFIERS.c.id, part)))
+        key = tuple_(_IDENTIFIERS.c.record_id, _IDENTIFIERS.c.value)
+        db.session.execute(delete(_IDENTIFIERS).where(key.in_(part)))
     insert_rows(
         db.session.connection(),
         _IDENTIFIERS,
         ("record_id", "kind", "value"),
-        [(p.record.id, kind, value) for p in placements for kind, value in p.rows - set(p.stored)],
+        [(p.record.id, kind, value) for p in placements for kind, value in p.rows - p.stored],
     )
 
 
@@ -520,7 +517,7 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
         with gc_paused():
             people = {record.id: decrypt_person(record) for record in records}
             placements = _reindex_chunk(records, people)
-        counts["changed"] += sum(p.rows != set(p.stored) for p in placements)
+        counts["changed"] += sum(p.rows != p.stored for p in placements)
         db.session.commit()
         counts["records"] += len(records)
         if progress is not None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caseops.db_types import UTCDateTime, utcnow
@@ -23,19 +31,19 @@ class Client(db.Model):
 
 
 class RecordIdentifier(db.Model):
-    """A keyed HMAC pseudonym of one normalised identifier or blocking key of a record."""
+    """A keyed HMAC pseudonym (64 bits, see caseops.linkage.pseudonym) of one normalised
+    name, name count key or blocking key of a record. The value alone is unique per
+    kind (the kind is part of the MAC input), so look-ups need no kind."""
 
     __tablename__ = "record_identifiers"
     __table_args__ = (
-        # Blocking reads record ids by (kind, value) from the index alone (0008).
-        Index("ix_record_identifiers_kind_value_record_id", "kind", "value", "record_id"),
-        UniqueConstraint("record_id", "kind", "value"),
+        # Blocking and name counts read record ids by value from the index alone (0009).
+        Index("ix_record_identifiers_value_record_id", "value", "record_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(16))
-    value: Mapped[str] = mapped_column(String(64))
 
 
 class LinkEvent(db.Model):

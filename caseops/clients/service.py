@@ -24,7 +24,7 @@ from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.linkage.normalize import name_tokens
-from caseops.linkage.pseudonym import pseudonym
+from caseops.linkage.pseudonym import birth_date_key, pseudonym
 from caseops.records.models import SourceRecord
 from caseops.vocabulary import PART2_CATEGORY
 
@@ -56,15 +56,13 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
         .join(Agency, SourceRecord.agency_id == Agency.id)
         .where(SourceRecord.withdrawn_at.is_(None), _visible_to(actor))
     )
-    required = [("name", pseudonym(key, "name", w)) for w in words]
+    required = [pseudonym(key, "name", w) for w in words]
     if birth_date is not None:
-        required.append(("birth_date", pseudonym(key, "birth_date", birth_date.isoformat())))
-    for kind, value in required:
+        required.append(birth_date_key(key, birth_date))
+    for value in required:
         query = query.where(
             SourceRecord.id.in_(
-                select(RecordIdentifier.record_id).where(
-                    RecordIdentifier.kind == kind, RecordIdentifier.value == value
-                )
+                select(RecordIdentifier.record_id).where(RecordIdentifier.value == value)
             )
         )
     records = list(db.session.scalars(query.limit(SEARCH_LIMIT * 8)))

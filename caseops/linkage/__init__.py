@@ -23,7 +23,7 @@ from caseops.linkage.matcher import (
     LinkResult,
 )
 from caseops.linkage.normalize import Features, normalize_person
-from caseops.linkage.pseudonym import blocking_keys, identifier_pseudonyms, pseudonym
+from caseops.linkage.pseudonym import birth_date_key, blocking_keys, pseudonym
 from caseops.linkage.scoring import (
     DEFAULT_PARAMS,
     FIELDS,
@@ -57,12 +57,12 @@ __all__ = [
     "MatchScore",
     "NameFrequencies",
     "Thresholds",
+    "birth_date_key",
     "blocking_keys",
     "classify",
     "compare",
     "estimate_mu",
     "estimate_u",
-    "identifier_pseudonyms",
     "normalize_person",
     "pseudonym",
     "score",

@@ -175,7 +175,7 @@ def test_reindex_restores_the_identifiers_and_moves_no_record(client, feeds):
         select(SourceRecord.id).where(SourceRecord.source_record_id == "H-1")
     )
     db.session.execute(delete(RecordIdentifier).where(RecordIdentifier.record_id == damaged))
-    db.session.add(RecordIdentifier(record_id=damaged, kind="block", value="0" * 32))
+    db.session.add(RecordIdentifier(record_id=damaged, kind="block", value=0))
     db.session.commit()
 
     assert linking.reindex() == {"records": 2, "changed": 1}
