@@ -33,7 +33,6 @@ branch_labels = None
 depends_on = None
 
 TABLE = "record_identifiers"
-UNREAD_KINDS = "('ssn', 'phone', 'email', 'birth_date')"
 # The first 16 hex digits of a 32-digit pseudonym, read as a signed 64-bit integer.
 PG_CONVERT = "('x' || substr(value, 1, 16))::bit(64)::bigint"
 
@@ -43,7 +42,9 @@ def _signed64(hex_value: str) -> int:
 
 
 def upgrade() -> None:
-    op.execute(f"DELETE FROM {TABLE} WHERE kind IN {UNREAD_KINDS}")
+    op.execute(
+        "DELETE FROM record_identifiers WHERE kind IN ('ssn', 'phone', 'email', 'birth_date')"
+    )
     if op.get_bind().dialect.name == "postgresql":
         _upgrade_postgresql()
     else:
@@ -51,7 +52,7 @@ def upgrade() -> None:
     op.create_index("ix_record_identifiers_value_record_id", TABLE, ["value", "record_id"])
     if op.get_bind().dialect.name == "postgresql":
         # The rewrite dropped the column's statistics; the planner needs them at once.
-        op.execute(f"ANALYZE {TABLE}")
+        op.execute("ANALYZE record_identifiers")
 
 
 def _upgrade_postgresql() -> None:
@@ -67,10 +68,10 @@ def _upgrade_sqlite() -> None:
     """SQLite cannot parse hex: convert here and store the integers as text for now (the
     column is still text); the rebuilt BIGINT column takes them as integers."""
     bind = op.get_bind()
-    rows = bind.execute(sa.text(f"SELECT id, value FROM {TABLE}")).all()
+    rows = bind.execute(sa.text("SELECT id, value FROM record_identifiers")).all()
     if rows:
         bind.execute(
-            sa.text(f"UPDATE {TABLE} SET value = :value WHERE id = :id"),
+            sa.text("UPDATE record_identifiers SET value = :value WHERE id = :id"),
             [{"id": row_id, "value": str(_signed64(value))} for row_id, value in rows],
         )
     with op.batch_alter_table(TABLE, recreate="always") as batch:
