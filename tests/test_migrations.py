@@ -71,12 +71,13 @@ def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(data
         return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
     stored = [
-        ("block", "block:dob", "1980-05-03"),
+        ("block", "block:dob+name", "1980-03-05|MAR"),
         ("block", "block:ssn", "536221234"),
         ("name", "name", "maria"),
         ("nf_given", "nf_given", "maria"),
-        ("ssn", "ssn", "536221234"),
+        ("nf_part", "nf_part", "lopez"),
         ("birth_date", "birth_date", "1980-05-03"),
+        ("ssn", "ssn", "536221234"),
         ("phone", "phone", "5105550123"),
         ("email", "email", "maria@example.org"),
     ]
@@ -120,8 +121,8 @@ def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(data
             rows = set(
                 connection.execute(text("SELECT record_id, kind, value FROM record_identifiers"))
             )
-        assert rows == {(7, kind, pseudonym(key, f, v)) for kind, f, v in stored[:4]}
-        assert (7, "block", birth_date_key(key, date(1980, 5, 3))) in rows
+        assert rows == {(7, kind, pseudonym(key, f, v)) for kind, f, v in stored[:6]}
+        assert (7, "birth_date", birth_date_key(key, date(1980, 5, 3))) in rows
         command.downgrade(config, "0008")
         command.upgrade(config, "head")
     finally:

@@ -14,7 +14,6 @@ changes so far, so records of one chunk link to each other exactly as one by one
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import Counter, defaultdict
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from flask import current_app
 from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -35,7 +35,7 @@ from caseops.extensions import db
 from caseops.gcpause import gc_paused
 from caseops.linkage import Decision, Features, Linker, blocking_keys, normalize_person
 from caseops.linkage.normalize import name_tokens
-from caseops.linkage.pseudonym import pseudonym
+from caseops.linkage.pseudonym import birth_date_key, pseudonym
 from caseops.linkage.scoring import DEFAULT_PARAMS
 from caseops.records.models import SourceRecord
 
@@ -67,7 +67,7 @@ def person_context(agency_code: str, source_record_id: str) -> str:
 
 def _decrypt(agency_code: str, source_record_id: str, ciphertext: str) -> dict[str, Any]:
     keyring = keyring_from_config(current_app.config)
-    return json.loads(keyring.decrypt(ciphertext, person_context(agency_code, source_record_id)))
+    return orjson.loads(keyring.decrypt(ciphertext, person_context(agency_code, source_record_id)))
 
 
 def decrypt_person(record: SourceRecord) -> dict[str, Any]:
@@ -146,12 +146,13 @@ def identifier_rows(
     person: Mapping[str, Any], key: bytes, features: Features | None = None
 ) -> set[tuple[str, int]]:
     """(kind, pseudonym) of everything a record is found by: its blocking keys, the
-    name counts it adds to, its name words for search (which finds a birth date by
-    its blocking key)."""
+    name counts it adds to, its name words and birth date for search."""
     features = features or normalize_person(person)
     rows = {("block", value) for value in blocking_keys(features, key)}
     rows |= _frequency_rows(features, key)
     rows |= {("name", value) for value in search_terms(person, key, features)}
+    if features.birth_date:
+        rows.add(("birth_date", birth_date_key(key, features.birth_date)))
     return rows
 
 

@@ -11,8 +11,12 @@ was an index page read from the operating system, most of a bulk load's database
   (record_id, kind, value) constraint, which only repeated it, are gone. The look-up
   index is (value, record_id): the kind is part of the MAC input, so the value alone
   finds a kind's rows.
-* The exact SSN, phone, e-mail and birth-date pseudonyms were read by nothing but
-  client search's birth date, which now looks up the exact birth date's blocking key.
+* The exact SSN, phone and e-mail pseudonyms were read by nothing (blocking has its
+  own keys for them) and are dropped.
+
+The release with this migration also changes the blocking keys (the exact birth date
+alone is no longer one): run ``caseops link reindex`` after upgrading, so that the
+records stored before are found by the new keys.
 
 Downgrading restores the old table empty: the old pseudonyms cannot be rebuilt from
 64 bits, so run ``caseops link reindex`` with the older release after it.
@@ -43,7 +47,7 @@ def _signed64(hex_value: str) -> int:
 
 def upgrade() -> None:
     op.execute(
-        "DELETE FROM record_identifiers WHERE kind IN ('ssn', 'phone', 'email', 'birth_date')"
+        "DELETE FROM record_identifiers WHERE kind IN ('ssn', 'phone', 'email')"
     )
     if op.get_bind().dialect.name == "postgresql":
         _upgrade_postgresql()
