@@ -30,6 +30,7 @@ from caseops.audit.models import OUTCOMES, AccessEvent
 from caseops.authz.actor import Actor
 from caseops.context import current_origin
 from caseops.db_types import utcnow
+from caseops.dbcopy import insert_rows
 from caseops.errors import AuditUnavailable
 from caseops.extensions import db
 
@@ -226,12 +227,19 @@ def record(
 def record_many(entries: list[dict[str, Any]], *, session: Session) -> int:
     """Append one entry per item of ``entries`` (each holds ``record``'s keyword
     arguments, ``action`` and ``actor`` at least) inside the caller's transaction, in
-    one executemany: bulk ingest logs hundreds of writes per transaction. Fails closed
+    one statement (COPY on PostgreSQL): bulk ingest logs hundreds of writes per
+    transaction. Fails closed
     like ``record``; returns the number of entries."""
     rows = [entry_values(**entry) for entry in entries]
     if rows:
+        columns = tuple(rows[0])
         try:
-            session.execute(insert(AccessEvent.__table__), rows)
+            insert_rows(
+                session.connection(),
+                AccessEvent.__table__,
+                columns,
+                [tuple(row[name] for name in columns) for row in rows],
+            )
         except SQLAlchemyError as exc:
             raise _unavailable(rows[0]["action"], len(rows), exc) from exc
     return len(rows)

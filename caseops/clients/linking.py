@@ -23,14 +23,14 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import ColumnElement, any_, bindparam, delete, func, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, any_, bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 
 from caseops.agencies.models import Agency
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.crypto import keyring_from_config
-from caseops.dbcopy import insert_rows
+from caseops.dbcopy import insert_mappings, insert_rows
 from caseops.extensions import db
 from caseops.gcpause import gc_paused
 from caseops.linkage import Decision, Features, Linker, blocking_keys, normalize_person
@@ -423,8 +423,7 @@ def _decide(index: _ChunkIndex, placement: Placement, key: bytes) -> LinkOutcome
 def create_clients(placements: Sequence[Placement]) -> None:
     """Insert the clients ``place`` made up for new people (before their records)."""
     fresh = [{"id": p.record.client_id} for p in placements if p.fresh_client]
-    if fresh:
-        db.session.execute(insert(Client.__table__), fresh)
+    insert_mappings(db.session.connection(), Client.__table__, fresh)
 
 
 _ACTIONS = {Decision.LINK: "auto_link", Decision.REVIEW: "review_new"}
@@ -475,10 +474,8 @@ def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
                     "score": outcome.score or 0.0,
                 }
             )
-    if events:
-        db.session.execute(insert(LinkEvent.__table__), events)
-    if reviews:
-        db.session.execute(insert(ReviewItem.__table__), reviews)
+    insert_mappings(db.session.connection(), LinkEvent.__table__, events)
+    insert_mappings(db.session.connection(), ReviewItem.__table__, reviews)
 
 
 REINDEX_CHUNK = 500
