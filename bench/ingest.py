@@ -323,13 +323,13 @@ def save_snapshot(args: argparse.Namespace, url: str, env: dict[str, str]) -> No
 class _NoCandidates:
     """A chunk index that finds nobody: every record becomes a new client."""
 
-    def __init__(self, _placements, _key) -> None:
+    def __init__(self, *_args) -> None:
         pass
 
     def candidates(self, _keys) -> list[str]:
         return []
 
-    def write(self, _placement, _client_id) -> None:
+    def write(self, *_args, **_kwargs) -> None:
         pass
 
 

@@ -19,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from flask import current_app
@@ -117,10 +117,12 @@ def _lookups(features: Features) -> set[tuple[str, str]]:
     return {(kind, name) for kind in FREQUENCY_KINDS for name in names}
 
 
-def _record_total() -> int:
+def _record_total(unseen: int = 0) -> int:
     """Current records, recounted at most once a minute per process (a share, not a
     fact); the records this process creates meanwhile count at once (``_created``), so
-    a fast load into a young index does not weigh names against a stale total."""
+    a fast load into a young index does not weigh names against a stale total.
+    ``unseen``: records this process placed that the count cannot see yet (a chunk
+    being written), added to a fresh count."""
     cached = _totals_cache.get("records")
     if cached is None or time.monotonic() - cached[0] > FREQUENCY_TOTALS_TTL:
         total = (
@@ -131,7 +133,7 @@ def _record_total() -> int:
             )
             or 0
         )
-        cached = (time.monotonic(), total)
+        cached = (time.monotonic(), total + unseen)
         _totals_cache["records"] = cached
     return cached[1]
 
@@ -177,6 +179,13 @@ class LinkOutcome:
     candidate: str  # label of the best candidate record (see Placement.label)
 
 
+class LinkedRecord(Protocol):
+    """What linkage reads and sets of a record: a stored row or a plain copy of one."""
+
+    id: int | None
+    client_id: str | None
+
+
 @dataclass(eq=False)
 class Placement:
     """One written record of a chunk, as linkage sees it.
@@ -186,7 +195,7 @@ class Placement:
     chunk must see.
     """
 
-    record: SourceRecord
+    record: LinkedRecord
     person: Mapping[str, Any]
     new: bool
     features: Features = field(init=False)
@@ -304,29 +313,54 @@ def _name_counts(values: set[int]) -> Counter[int]:
     return counts
 
 
+def _label_order(label: str) -> tuple[int, int]:
+    """Stored records by id, then an earlier chunk's new ones, then this chunk's, each
+    in order: the order in which they were (or would be) stored."""
+    if label[0] == "^":
+        return 1, int(label[1:])
+    if label[0] == "+":
+        return 2, int(label[1:])
+    return 0, int(label)
+
+
+def _earlier_label(index: int, placement: Placement) -> str:
+    return str(placement.record.id) if not placement.new else f"^{index}"
+
+
 class _ChunkIndex:
     """The blocking index and name counts as the database shows them after every
     earlier record of the chunk was written: the database's figures plus the chunk's
-    changes, applied in order."""
+    changes, applied in order.
 
-    def __init__(self, placements: Sequence[Placement], key: bytes) -> None:
+    ``earlier`` holds the placements of a chunk placed but not yet visible to the
+    database reads (its write is under way, see records.pipeline): they are applied
+    first, as if stored, so the result is the one the database would give once that
+    chunk is committed."""
+
+    def __init__(
+        self, placements: Sequence[Placement], key: bytes, earlier: Sequence[Placement] = ()
+    ) -> None:
         self._key = key
         incoming = [p for p in placements if p.new]
-        updates = sum(not p.new for p in placements)
-        # Keys crowded beyond this stay crowded whatever the chunk's updates remove.
+        updates = sum(not p.new for p in (*earlier, *placements))
+        # Keys crowded beyond this stay crowded whatever the chunks' updates remove.
         self.members = _blocks({k for p in incoming for k in p.keys}, MAX_BLOCK_SIZE + updates)
         self.people = _current_people({m for ms in self.members.values() for m in ms})
         # Counted are the names the engine may ask for that a record of the chunk or a
         # candidate carries; any other name counts as unseen (see ``frequencies``).
         carried = set().union(
-            *(_name_values(p.features) for p in placements),
+            *(_name_values(p.features) for p in (*earlier, *placements)),
             *(_name_values(features) for _, features in self.people.values()),
         )
         asked = set().union(*(_lookups(p.features) for p in incoming)) & carried
         self.counts = _name_counts(
             {pseudonym(key, FREQUENCY_KINDS[kind], v) for kind, v in asked}
         )
-        self.total = _record_total()
+        self.total = _record_total(unseen=sum(p.new for p in earlier))
+        for index, placement in enumerate(earlier):
+            # The record total counts them already (see ``_record_total``).
+            label = _earlier_label(index, placement)
+            self.write(placement, placement.record.client_id, label, count=False)
 
     def candidates(self, keys: set[int]) -> list[str]:
         """Current records sharing a usable key, stored ones first, oldest first (the
@@ -336,10 +370,7 @@ class _ChunkIndex:
             members = self.members.get(key)
             if members is not None and len(members) <= MAX_BLOCK_SIZE:
                 found |= members
-        return sorted(
-            (label for label in found if label in self.people),
-            key=lambda label: (label[0] == "+", int(label.lstrip("+"))),
-        )
+        return sorted((label for label in found if label in self.people), key=_label_order)
 
     def frequencies(self, names: set[tuple[str, str]]):
         """The engine's name-frequency function. ``names`` are the names of the record
@@ -357,32 +388,33 @@ class _ChunkIndex:
 
         return frequency
 
-    def write(self, placement: Placement, client_id: str) -> None:
+    def write(self, placement: Placement, client_id: str, label: str, count: bool = True) -> None:
         """Apply one record's identifiers as storing them would."""
         before, after = placement.stored, placement.rows
         for rows, step in ((before - after, -1), (after - before, 1)):
             for kind, value in rows:
                 members = self.members.get(value) if kind == "block" else None
                 if members is not None and step > 0:
-                    members.add(placement.label)
+                    members.add(label)
                 elif members is not None:
-                    members.discard(placement.label)
+                    members.discard(label)
                 elif kind in FREQUENCY_KINDS.values():
                     self.counts[value] += step
-        self.people[placement.label] = (client_id, placement.features)
-        self.total += placement.new
+        self.people[label] = (client_id, placement.features)
+        self.total += count and placement.new
 
 
-def place(placements: Sequence[Placement]) -> None:
+def place(placements: Sequence[Placement], earlier: Sequence[Placement] = ()) -> None:
     """Decide the client of every new record of a chunk (reads only; see the module
-    docstring). A new record has no kept-apart pairs yet, so none are consulted."""
+    docstring), after the ``earlier`` chunk's placements (see ``_ChunkIndex``). A new
+    record has no kept-apart pairs yet, so none are consulted."""
     for index, placement in enumerate(placements):
         placement.label = f"+{index}" if placement.new else str(placement.record.id)
     _stored_rows(placements)
     if not any(p.new for p in placements):
         return
     key = pseudonym_key()
-    index = _ChunkIndex(placements, key)
+    index = _ChunkIndex(placements, key, earlier)
     for placement in placements:
         if placement.new:
             placement.outcome = _decide(index, placement, key)
@@ -391,7 +423,7 @@ def place(placements: Sequence[Placement]) -> None:
             else:
                 placement.record.client_id = new_client_id()
                 placement.fresh_client = True
-        index.write(placement, placement.record.client_id)
+        index.write(placement, placement.record.client_id, placement.label)
     _created(sum(p.new for p in placements))
 
 
@@ -444,11 +476,14 @@ def store_identifiers(placements: Sequence[Placement]) -> None:
     )
 
 
-def store_placements(placements: Sequence[Placement], actor_name: str) -> None:
+def store_placements(
+    placements: Sequence[Placement], actor_name: str, earlier: Sequence[Placement] = ()
+) -> None:
     """Identifiers, link events and review items of a placed chunk whose records have
-    ids (a statement per table)."""
+    ids (a statement per table); ``earlier`` as given to ``place``, stored by now."""
     store_identifiers(placements)
-    ids = {p.label: p.record.id for p in placements}
+    ids = {_earlier_label(i, p): p.record.id for i, p in enumerate(earlier)}
+    ids |= {p.label: p.record.id for p in placements}
     events, reviews = [], []
     for p in (p for p in placements if p.new):
         outcome = p.outcome

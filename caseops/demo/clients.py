@@ -167,7 +167,7 @@ def _write_records() -> dict[str, str]:
             srid,
             {"category": category, "person": person, "data": data, "source_version": 1},
         )
-        clients[srid] = result.record.client_id
+        clients[srid] = result.client_id
     return clients
 
 

@@ -14,21 +14,46 @@ any two distinct values collide is below 0.1 %, and a collision costs one extra
 comparison in blocking, or a name counted one time too many.
 """
 
-import hmac
+import functools
+import hashlib
 from datetime import date
+from typing import Any
 
 import jellyfish
 
 from caseops.linkage.normalize import Features
 
 PSEUDONYM_BYTES = 8
+_BLOCK = 64  # SHA-256's block size
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with the padded key already absorbed
+    (RFC 2104). A record needs about seventeen pseudonyms, and starting from these
+    costs a quarter of a one-shot ``hmac.digest``, which redoes the key every time."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """``hmac.digest(key, message, "sha256")``, from the key's precomputed state."""
+    inner, outer = _keyed(key)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def pseudonym(key: bytes, field: str, value: str) -> int:
     """Pseudonym of ``value`` as an identifier of kind ``field``."""
     if not key:
         raise ValueError("pseudonym key must not be empty")
-    mac = hmac.digest(key, field.encode() + b"\x00" + value.encode(), "sha256")
+    mac = hmac_sha256(key, field.encode() + b"\x00" + value.encode())
     return int.from_bytes(mac[:PSEUDONYM_BYTES], "big", signed=True)
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from caseops.linkage.normalize import normalize_person
-from caseops.linkage.pseudonym import birth_date_key, blocking_keys, pseudonym
+from caseops.linkage.pseudonym import birth_date_key, blocking_keys, hmac_sha256, pseudonym
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -27,6 +27,11 @@ def test_pseudonym_is_keyed_deterministic_and_domain_separated():
     assert pseudonym(KEY, "ssn", "536221234") != pseudonym(OTHER_KEY, "ssn", "536221234")
     assert pseudonym(KEY, "ssn", "5105550123") != pseudonym(KEY, "phone", "5105550123")
     assert -(2**63) <= pseudonym(KEY, "ssn", "536221234") < 2**63  # fits a BIGINT
+
+
+@given(st.binary(min_size=1, max_size=100), st.binary(max_size=200))
+def test_hmac_from_the_precomputed_key_state_is_hmac_sha256(key, message):
+    assert hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
 
 
 def test_empty_key_is_refused():

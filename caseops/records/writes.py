@@ -1,0 +1,364 @@
+"""Writing a chunk of records: plan (decide and link), then apply (one statement per
+table), in one transaction.
+
+Planning reads the stored records and the linkage index and decides everything: which
+records are new, updated, unchanged or stale, and the client of every new one. Applying
+writes that decision. ``write`` does both under row locks, as a PUT and a sequential
+bulk load do; records.pipeline plans a bulk load's next chunk while the previous one is
+applied, then applies the plan only if the rows it read are still as it saw them.
+
+Plans hold plain values, never ORM objects, so a plan made in one session (and thread)
+can be applied in another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from flask import current_app
+from sqlalchemy import bindparam, select, update
+
+from caseops.agencies.models import Agency
+from caseops.audit.service import record_many
+from caseops.authz.actor import Actor
+from caseops.clients import linking
+from caseops.clients.models import Client
+from caseops.crypto import keyring_from_config
+from caseops.db_types import utcnow
+from caseops.dbcopy import insert_mappings
+from caseops.errors import Conflict
+from caseops.extensions import db
+from caseops.records.models import SourceRecord, SourceRecordVersion
+
+
+@dataclass(frozen=True)
+class AgencyRef:
+    id: int
+    code: str
+
+    @classmethod
+    def of(cls, agency: Agency) -> AgencyRef:
+        return cls(agency.id, agency.code)
+
+
+@dataclass
+class RecordRow:
+    """A source record's identity and state, as read or as about to be written."""
+
+    id: int | None
+    source_record_id: str
+    client_id: str | None
+    category: str | None = None
+    source_version: int | None = None
+    body_digest: str | None = None
+    withdrawn_at: datetime | None = None
+
+
+_STATE = (
+    SourceRecord.id,
+    SourceRecord.source_record_id,
+    SourceRecord.client_id,
+    SourceRecord.category,
+    SourceRecord.source_version,
+    SourceRecord.body_digest,
+    SourceRecord.withdrawn_at,
+)
+
+
+def read_stored(
+    agency: AgencyRef, source_record_ids: Sequence[str], *, lock: bool
+) -> dict[str, RecordRow]:
+    """The stored records among these ids (one query), locked for the transaction if
+    ``lock``."""
+    query = select(*_STATE).where(
+        SourceRecord.agency_id == agency.id,
+        linking.among(SourceRecord.source_record_id, list(source_record_ids)),
+    )
+    if lock:
+        query = query.with_for_update(of=SourceRecord)
+    return {row.source_record_id: RecordRow(*row) for row in db.session.execute(query)}
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    summary: dict[str, Any]
+    status: str  # created | updated | unchanged | withdrawn
+    link: dict[str, str] | None = None
+
+    @classmethod
+    def of(
+        cls, agency_code: str, record: Any, status: str, link: dict[str, str] | None = None
+    ) -> WriteResult:
+        summary = {
+            "client_id": record.client_id,
+            "agency": agency_code,
+            "source_record_id": record.source_record_id,
+            "category": record.category,
+            "source_version": record.source_version,
+        }
+        return cls(summary, status, link)
+
+    @property
+    def client_id(self) -> str:
+        return self.summary["client_id"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.summary | {"status": self.status, "link": self.link}
+
+
+def body_digest(body: dict[str, Any]) -> str:
+    """SHA-256 of the body's canonical JSON (sorted keys, no spaces, ASCII, dates as
+    ISO strings). Stored with every record, so the bytes must never change: a replayed
+    body would no longer be recognised as the same."""
+    canonical = json.dumps(body, default=str, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def data_context(agency_code: str, source_record_id: str) -> str:
+    return f"record:{agency_code}:{source_record_id}:data"
+
+
+def _plaintext(value: Any) -> bytes:
+    """JSON bytes to encrypt, dates as ISO strings: orjson, or the standard encoder for
+    what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str)
+    except TypeError:
+        return json.dumps(value, default=str).encode()
+
+
+def _encrypt(agency: str, source_record_id: str, person: Any, data: Any) -> tuple[str, str]:
+    keyring = keyring_from_config(current_app.config)
+    person_context = linking.person_context(agency, source_record_id)
+    person_ct = keyring.encrypt(_plaintext(person), person_context)
+    data_ct = keyring.encrypt(_plaintext(data), data_context(agency, source_record_id))
+    return person_ct, data_ct
+
+
+def _stale(existing: RecordRow, version: int, digest: str) -> Conflict | None:
+    if version < existing.source_version or (
+        version == existing.source_version
+        and (digest != existing.body_digest or existing.withdrawn_at is not None)
+    ):
+        return Conflict(
+            f"source_version {version} is not newer than the stored version "
+            f"{existing.source_version}.",
+            details={"source_version": [f"Current version is {existing.source_version}."]},
+            code="stale_version",
+        )
+    return None
+
+
+@dataclass(eq=False)
+class _Change:
+    """A record of a chunk that is created or updated, encrypted, not yet stored."""
+
+    placement: linking.Placement
+    body: dict[str, Any]
+    digest: str
+    person_encrypted: str
+    data_encrypted: str
+
+    @property
+    def record(self) -> RecordRow:
+        return self.placement.record
+
+    @property
+    def status(self) -> str:
+        return "created" if self.placement.new else "updated"
+
+    @property
+    def link(self) -> dict[str, str] | None:
+        return self.placement.link if self.placement.new else None
+
+
+@dataclass(eq=False)
+class Plan:
+    """Everything a chunk's write will do, decided from ``stored`` (the records read
+    when planning) and the placements of an ``earlier`` chunk not yet committed."""
+
+    agency: AgencyRef
+    source_record_ids: list[str]
+    stored: dict[str, RecordRow]
+    results: list[WriteResult | Conflict | _Change]
+    earlier: Sequence[linking.Placement] = ()
+    placements: list[linking.Placement] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.placements = [r.placement for r in self.results if isinstance(r, _Change)]
+
+    @property
+    def changes(self) -> list[_Change]:
+        return [r for r in self.results if isinstance(r, _Change)]
+
+
+def plan(
+    agency: AgencyRef,
+    items: Sequence[tuple[str, dict[str, Any]]],
+    stored: dict[str, RecordRow],
+    earlier: Sequence[linking.Placement] = (),
+) -> Plan:
+    """Decide the write of records with distinct ids, in order: a stale version comes
+    back as its Conflict, a replay as unchanged, the rest is encrypted and linked."""
+    results: list[WriteResult | Conflict | _Change] = []
+    for srid, body in items:
+        digest = body_digest(body)
+        existing = stored.get(srid)
+        if existing is not None:
+            stale = _stale(existing, body["source_version"], digest)
+            if stale is not None or body["source_version"] == existing.source_version:
+                results.append(stale or WriteResult.of(agency.code, existing, "unchanged"))
+                continue
+        person_ct, data_ct = _encrypt(agency.code, srid, body["person"], body["data"])
+        record = replace(existing) if existing else RecordRow(None, srid, None)
+        record.category = body["category"]
+        record.source_version = body["source_version"]
+        record.body_digest = digest
+        record.withdrawn_at = None
+        placement = linking.Placement(record, body["person"], new=existing is None)
+        results.append(_Change(placement, body, digest, person_ct, data_ct))
+    chunk = Plan(agency, [srid for srid, _ in items], stored, results, earlier)
+    if chunk.placements:
+        linking.place(chunk.placements, earlier)
+    return chunk
+
+
+_BUMP = (
+    update(Client.__table__)
+    .where(Client.__table__.c.id == bindparam("client"))
+    .values(version=Client.__table__.c.version + 1)
+)
+_RECORDS = SourceRecord.__table__
+_UPDATE = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("record"))
+    .values(
+        category=bindparam("category"),
+        source_version=bindparam("source_version"),
+        person_encrypted=bindparam("person_encrypted"),
+        data_encrypted=bindparam("data_encrypted"),
+        body_digest=bindparam("body_digest"),
+        withdrawn_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def apply(actor: Actor, chunk: Plan) -> list[WriteResult | Conflict]:
+    """Write a plan in the session's transaction, one statement per table however many
+    records (new records without the ORM: its unit of work costs more than the rest)."""
+    changes = chunk.changes
+    if changes:
+        _write_changes(actor, chunk.agency, changes, chunk.earlier)
+    return [
+        WriteResult.of(chunk.agency.code, r.record, r.status, r.link)
+        if isinstance(r, _Change)
+        else r
+        for r in chunk.results
+    ]
+
+
+def _write_changes(
+    actor: Actor,
+    agency: AgencyRef,
+    changes: list[_Change],
+    earlier: Sequence[linking.Placement],
+) -> None:
+    placements = [change.placement for change in changes]
+    linking.create_clients(placements)
+    now = utcnow()
+    connection = db.session.connection()
+    created = [c for c in changes if c.placement.new]
+    ids = insert_mappings(
+        connection,
+        _RECORDS,
+        [
+            {
+                "agency_id": agency.id,
+                "source_record_id": c.record.source_record_id,
+                "client_id": c.record.client_id,
+                "category": c.record.category,
+                "source_version": c.record.source_version,
+                "person_encrypted": c.person_encrypted,
+                "data_encrypted": c.data_encrypted,
+                "body_digest": c.digest,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in created
+        ],
+        ids=True,
+    )
+    for change, record_id in zip(created, ids, strict=True):
+        change.record.id = record_id
+    updated = [
+        {
+            "record": c.record.id,
+            "category": c.record.category,
+            "source_version": c.record.source_version,
+            "person_encrypted": c.person_encrypted,
+            "data_encrypted": c.data_encrypted,
+            "body_digest": c.digest,
+            "now": now,
+        }
+        for c in changes
+        if not c.placement.new
+    ]
+    if updated:
+        db.session.execute(_UPDATE, updated)
+    linking.store_placements(placements, actor.username, earlier)
+    # A client's version moves whenever one of its records is written or joins it (the
+    # view reports it); a client made for this record starts at its first version.
+    bumps = [{"client": c.record.client_id} for c in changes if not c.placement.fresh_client]
+    if bumps:
+        db.session.execute(_BUMP, bumps)
+    insert_mappings(
+        connection,
+        SourceRecordVersion.__table__,
+        [
+            {
+                "record_id": c.record.id,
+                "source_version": c.record.source_version,
+                "action": "upsert",
+                "category": c.record.category,
+                "person_encrypted": c.person_encrypted,
+                "data_encrypted": c.data_encrypted,
+                "body_digest": c.digest,
+                "recorded_by": actor.username,
+            }
+            for c in changes
+        ],
+    )
+    record_many(
+        [
+            {
+                "action": "record.write",
+                "actor": actor,
+                "target_type": "record",
+                "target_id": f"{agency.code}/{c.record.source_record_id}",
+                "client_id": c.record.client_id,
+                "detail": {
+                    "status": c.status,
+                    "category": c.record.category,
+                    "source_version": c.record.source_version,
+                    "link": c.link,
+                },
+            }
+            for c in changes
+        ],
+        session=db.session,
+    )
+
+
+def write(
+    actor: Actor, agency: AgencyRef, items: Sequence[tuple[str, dict[str, Any]]]
+) -> list[WriteResult | Conflict]:
+    """Plan and apply under row locks, flushed but not committed."""
+    stored = read_stored(agency, [srid for srid, _ in items], lock=True)
+    return apply(actor, plan(agency, items, stored))
