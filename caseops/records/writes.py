@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -229,11 +230,7 @@ def plan(
     return chunk
 
 
-_BUMP = (
-    update(Client.__table__)
-    .where(Client.__table__.c.id == bindparam("client"))
-    .values(version=Client.__table__.c.version + 1)
-)
+_CLIENTS = Client.__table__
 _RECORDS = SourceRecord.__table__
 _UPDATE = (
     update(_RECORDS)
@@ -315,9 +312,14 @@ def _write_changes(
     linking.store_placements(placements, actor.username, earlier)
     # A client's version moves whenever one of its records is written or joins it (the
     # view reports it); a client made for this record starts at its first version.
-    bumps = [{"client": c.record.client_id} for c in changes if not c.placement.fresh_client]
-    if bumps:
-        db.session.execute(_BUMP, bumps)
+    bumps = Counter(c.record.client_id for c in changes if not c.placement.fresh_client)
+    for times in sorted(set(bumps.values())):
+        clients = sorted(client for client, n in bumps.items() if n == times)
+        db.session.execute(
+            update(_CLIENTS)
+            .where(linking.among(_CLIENTS.c.id, clients))
+            .values(version=_CLIENTS.c.version + times)
+        )
     insert_mappings(
         connection,
         SourceRecordVersion.__table__,
