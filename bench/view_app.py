@@ -14,7 +14,7 @@ from caseops.auth.access import current_actor
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
-from caseops.records.service import data_context
+from caseops.records.prepare import data_context
 
 app = create_app()
 

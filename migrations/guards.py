@@ -3,7 +3,8 @@
 Kept beside the migrations (not in the app) so a migration's behaviour never changes
 after it has run. NOTE: SQLite batch-mode ALTERs recreate a table and drop its
 triggers; a later migration that alters an append-only table must call
-``append_only`` again.
+``append_only`` again. Recreating ``source_records`` there fails while the triggers
+of 0010 (on record_identifiers) name it: alter it in place, or drop those first.
 """
 
 from __future__ import annotations

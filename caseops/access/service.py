@@ -31,7 +31,7 @@ from caseops.db_types import utcnow
 from caseops.errors import Forbidden, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
-from caseops.records.service import data_context
+from caseops.records.prepare import data_context
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES
 

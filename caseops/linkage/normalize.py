@@ -276,3 +276,46 @@ def normalize_person(person: Mapping[str, Any]) -> Features:
         phone=normalize_phone(person.get("phone")),
         email=normalize_email(person.get("email")),
     )
+
+
+# Stored features carry this version; features of another version are ignored and
+# computed again from the person. Raise it whenever normalisation changes.
+FEATURES_VERSION: Final = 1
+
+
+def features_to_json(features: Features) -> list[Any]:
+    """A compact JSON form of ``features``, for storing them (encrypted) with a record so
+    that linkage need not normalise a candidate again."""
+    f = features
+    return [
+        FEATURES_VERSION,
+        f.given,
+        sorted(f.given_canonical),
+        f.middle,
+        f.family,
+        list(f.family_parts),
+        f.birth_date.isoformat() if f.birth_date else None,
+        f.ssn,
+        f.sex,
+        f.postcode,
+        f.street_number,
+        f.street,
+        f.phone,
+        f.email,
+    ]
+
+
+def features_from_json(value: Any) -> Features | None:
+    """Features from ``features_to_json``, or None if written by another version."""
+    if not isinstance(value, list) or not value or value[0] != FEATURES_VERSION:
+        return None
+    _, given, canonical, middle, family, parts, birth, *rest = value
+    return Features(
+        given,
+        frozenset(canonical),
+        middle,
+        family,
+        tuple(parts),
+        date.fromisoformat(birth) if birth else None,
+        *rest,
+    )

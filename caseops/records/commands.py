@@ -43,16 +43,16 @@ def keys_rotate() -> None:
     Append-only history (record versions, consent documents) keeps the key it was written
     with: keep old keys configured, after the newest, for as long as that history is kept.
     """
-    from caseops.clients.linking import person_context
-    from caseops.records.service import data_context
+    from caseops.records.prepare import data_context, linkage_context, person_context
 
     records = db.session.scalars(select(SourceRecord).join(Agency))
     changed = _rotate(
         records,
-        ("person_encrypted", "data_encrypted"),
+        ("person_encrypted", "data_encrypted", "linkage_encrypted"),
         lambda r: (
             person_context(r.agency.code, r.source_record_id),
             data_context(r.agency.code, r.source_record_id),
+            linkage_context(r.agency.code, r.source_record_id),
         ),
     )
     changed += _rotate(

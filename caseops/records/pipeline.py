@@ -40,9 +40,10 @@ from caseops.errors import DomainError
 from caseops.extensions import db
 from caseops.gcpause import gc_paused
 from caseops.records import writes
+from caseops.records.prepare import Item
 from caseops.records.writes import AgencyRef, Plan, WriteResult
 
-Line = tuple[dict[str, Any], dict[str, Any]]  # (report entry, validated body)
+Line = tuple[dict[str, Any], Item]  # (report entry, prepared record)
 
 
 _VISIBLE = text("SELECT pg_visible_in_snapshot(CAST(:xid AS xid8), pg_current_snapshot())")
@@ -68,8 +69,8 @@ def runs(lines: list[Line]) -> Iterator[list[Line]]:
         yield run
 
 
-def _items(lines: list[Line]) -> list[tuple[str, dict[str, Any]]]:
-    return [(entry["source_record_id"], body) for entry, body in lines]
+def _items(lines: list[Line]) -> list[Item]:
+    return [item for _, item in lines]
 
 
 def _report(lines: list[Line], results: list[WriteResult | Exception]) -> None:
@@ -134,6 +135,7 @@ class ChunkPipeline:
         self._agency = agency
         self._executor = ThreadPoolExecutor(1, "caseops-bulk-writer") if threaded else None
         self._in_flight: _Write | None = None
+        self.threaded = threaded
         if threaded:
             # Plans read in snapshots of their own; what the caller's session did so far
             # is committed, as the first chunk would have committed it.

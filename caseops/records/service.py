@@ -10,14 +10,11 @@ the previous one is written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from flask import current_app
-from marshmallow import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,16 +24,11 @@ from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.clients.models import Client
 from caseops.db_types import utcnow
-from caseops.errors import Conflict, DomainError, Forbidden, NotFound, flatten_messages
+from caseops.errors import Conflict, DomainError, Forbidden, NotFound
 from caseops.extensions import db
-from caseops.gcpause import gc_paused
-from caseops.records import pipeline, writes
+from caseops.records import pipeline, prepare, writes
 from caseops.records.models import SourceRecord, SourceRecordVersion
-from caseops.records.schemas import load_bulk_line
 from caseops.records.writes import AgencyRef, WriteResult
-
-body_digest = writes.body_digest
-data_context = writes.data_context
 
 
 def authorize_agency_write(actor: Actor, agency_code: str, action: str) -> None:
@@ -61,7 +53,10 @@ def upsert(
     authorize_agency_write(actor, agency_code, "record.write")
     agency = AgencyRef.of(get_agency(agency_code))
     try:
-        [result] = writes.write(actor, agency, [(source_record_id, body)])
+        item = prepare.item(
+            agency.code, source_record_id, body, prepare.Keys.from_config(current_app.config)
+        )
+        [result] = writes.write(actor, agency, [item])
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict(
@@ -154,18 +149,13 @@ def bulk(
                 progress(entry)
 
     app = current_app._get_current_object()
+    keys = prepare.Keys.from_config(app.config)
     with pipeline.bulk_writer(app, actor, agency) as writer:
-        for chunk in _chunks(lines):
-            entries = [{"line": number} for number, _ in chunk]
-            with gc_paused():
-                valid: list[pipeline.Line] = []
-                for entry, (_, raw) in zip(entries, chunk, strict=True):
-                    body = _validate(raw, entry)
-                    if body is not None:
-                        valid.append((entry, body))
-                writer.add(valid)  # returns once the previous chunk is written
-            done(written)
-            written = entries
+        preparer = prepare.Preparer(agency.code, keys, parallel=writer.threaded)
+        for chunk in preparer.prepared(_chunks(lines)):
+            writer.add([(entry, item) for entry, item in chunk if item is not None])
+            done(written)  # add returns once the previous chunk is written
+            written = [entry for entry, _ in chunk]
     done(written)
     return BulkReport(report)
 
@@ -180,32 +170,3 @@ def _chunks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]
             chunk = []
     if chunk:
         yield chunk
-
-
-def _parse(line: str) -> Any:
-    """orjson for speed; the standard parser where orjson refuses, for its answer and
-    its error message (it also takes integers beyond 64 bits, which validation then
-    names)."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
-
-
-def _validate(line: str, entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The line's PUT body, or None with the errors in ``entry``; the entry names the
-    record whenever the line does, valid or not."""
-    try:
-        raw = _parse(line)
-    except json.JSONDecodeError as exc:
-        entry.update(status="error", errors={"_line": [f"Not JSON: {exc.msg}."]})
-        return None
-    if isinstance(raw, dict) and isinstance(raw.get("source_record_id"), str):
-        entry["source_record_id"] = raw["source_record_id"]
-    try:
-        body = load_bulk_line(raw)
-    except ValidationError as exc:
-        entry.update(status="error", errors=flatten_messages(exc.messages))
-        return None
-    body.pop("source_record_id")
-    return body

@@ -160,7 +160,7 @@ def test_only_data_stewards_work_the_queue(client, feeds, role):
 
 
 def test_reindex_restores_the_identifiers_and_moves_no_record(client, feeds):
-    from sqlalchemy import delete, func
+    from sqlalchemy import delete, func, update
 
     from caseops.clients import linking
     from caseops.clients.models import RecordIdentifier
@@ -176,9 +176,16 @@ def test_reindex_restores_the_identifiers_and_moves_no_record(client, feeds):
     )
     db.session.execute(delete(RecordIdentifier).where(RecordIdentifier.record_id == damaged))
     db.session.add(RecordIdentifier(record_id=damaged, kind="block", value=0))
+    # A record stored before features were kept: reindex writes them.
+    db.session.execute(
+        update(SourceRecord)
+        .where(SourceRecord.source_record_id == "C-1")
+        .values(linkage_encrypted=None)
+    )
     db.session.commit()
 
-    assert linking.reindex() == {"records": 2, "changed": 1}
+    assert linking.reindex() == {"records": 2, "changed": 2}
+    assert None not in db.session.scalars(select(SourceRecord.linkage_encrypted)).all()
     assert set(db.session.execute(rows)) == expected
     assert {srid: client_of(srid) for srid in clients} == clients
     assert linking.reindex() == {"records": 2, "changed": 0}

@@ -1,3 +1,4 @@
+import json
 from datetime import date
 
 import pytest
@@ -6,7 +7,10 @@ from hypothesis import strategies as st
 
 from caseops.linkage.nicknames import NICKNAMES
 from caseops.linkage.normalize import (
+    FEATURES_VERSION,
     canonical_given,
+    features_from_json,
+    features_to_json,
     name_tokens,
     normalize_birth_date,
     normalize_email,
@@ -135,3 +139,27 @@ def test_ssn_is_none_or_nine_digits_in_an_issued_area(value):
 ))
 def test_any_text_normalises_without_error(person):
     normalize_person(person)
+
+
+PERSON_FIELDS = ["given_name", "middle_name", "family_name", "ssn", "sex", "phone", "email"]
+ADDRESS_FIELDS = ("street", "street_number", "postcode")
+ADDRESS = st.fixed_dictionaries({}, optional={k: names for k in ADDRESS_FIELDS})
+
+
+@given(
+    st.dictionaries(st.sampled_from(PERSON_FIELDS), names),
+    st.one_of(st.none(), st.dates()),
+    st.one_of(st.none(), ADDRESS),
+)
+def test_stored_features_come_back_as_computed(person, birth_date, address):
+    """Linkage reads a candidate's stored features instead of normalising it again: they
+    must be exactly what normalising gives."""
+    features = normalize_person(person | {"birth_date": birth_date, "address": address})
+    stored = json.loads(json.dumps(features_to_json(features)))
+    assert features_from_json(stored) == features
+
+
+def test_stored_features_of_another_version_are_not_used():
+    stored = features_to_json(normalize_person({"given_name": "Ana"}))
+    assert features_from_json([FEATURES_VERSION + 1, *stored[1:]]) is None
+    assert features_from_json(None) is None

@@ -17,7 +17,7 @@ from caseops.audit.models import AccessEvent
 from caseops.clients import linking
 from caseops.clients.models import Client, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.extensions import db
-from caseops.records import service
+from caseops.records import prepare, service
 from caseops.records.importers import integration_actor
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.schemas import BulkLineSchema
@@ -199,7 +199,7 @@ def test_a_line_the_database_refuses_is_reported_alone_and_nothing_of_it_is_writ
     bodies.insert(5, again)
     refused = BulkLineSchema().load(bodies[3])
     refused.pop("source_record_id")
-    refuse_versions_with_digest(service.body_digest(refused))
+    refuse_versions_with_digest(prepare.body_digest(refused))
 
     report = service.bulk(integration_actor("hha"), "hha", ndjson(bodies))
 

@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError, fields, post_load
 
 from bench.ingest import line
 from bench.synthetic import generate
-from caseops.records import service
+from caseops.records import prepare
 from caseops.records.fastload import compile_loader
 from caseops.records.schemas import DATA_SCHEMAS, BulkLineSchema, load_bulk_line
 from caseops.vocabulary import CATEGORIES
@@ -179,4 +179,4 @@ def test_body_digest_is_the_one_records_were_stored_with(raw):
         body = SCHEMA.load(raw)
     except ValidationError:
         return
-    assert service.body_digest(body) == _digest_as_first_stored(body)
+    assert prepare.body_digest(body) == _digest_as_first_stored(body)

@@ -22,7 +22,7 @@ from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.records import importers
 from caseops.records.models import SourceRecord, SourceRecordVersion
-from caseops.records.service import data_context
+from caseops.records.prepare import data_context
 from tests import factories
 from tests.records.test_ingest import MARIA
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text
 
 from caseops.clients.models import LinkEvent
 from caseops.extensions import db
-from caseops.records import pipeline, service, writes
+from caseops.records import pipeline, prepare, service, writes
 from caseops.records.importers import integration_actor
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.schemas import BulkLineSchema
@@ -119,7 +119,7 @@ def _load_with_a_refused_line() -> tuple[list[dict], service.BulkReport]:
     bodies.insert(2, _second_maria())
     refused = BulkLineSchema().load(bodies[1])
     refused.pop("source_record_id")
-    refuse_versions_with_digest(writes.body_digest(refused))
+    refuse_versions_with_digest(prepare.body_digest(refused))
     return bodies, service.bulk(integration_actor("hha"), "hha", ndjson(bodies))
 
 
