@@ -196,6 +196,17 @@ def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
         yield ordered[start : start + IN_LIST_SIZE]
 
 
+def _batches(values: Iterable[Any]) -> Iterator[list[Any]]:
+    """Values for ``among``: all at once on PostgreSQL (one array parameter, one
+    statement), in slices below the bind-parameter limit elsewhere."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        ordered = sorted(values)
+        if ordered:
+            yield ordered
+        return
+    yield from _slices(values)
+
+
 def among(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
     """``column IN values``; on PostgreSQL ``column = ANY(array)``, one parameter that
     the driver and the server handle once rather than once per value (thousands of
@@ -223,7 +234,7 @@ def _element(value: Any) -> str:
 def _stored_rows(placements: Sequence[Placement]) -> None:
     """The identifiers the updated records of a chunk have now (one query)."""
     updated = {p.record.id: p for p in placements if not p.new}
-    for ids in _slices(updated):
+    for ids in _batches(updated):
         for record_id, kind, value in db.session.execute(
             select(_IDENTIFIERS.c.record_id, _IDENTIFIERS.c.kind, _IDENTIFIERS.c.value).where(
                 among(_IDENTIFIERS.c.record_id, ids)
@@ -236,7 +247,7 @@ def _blocks(keys: set[int], limit: int) -> dict[int, set[str]]:
     """Members of each blocking key that holds at most ``limit`` records, in one query;
     keys holding more are left out (each answers with one row, to say so)."""
     members: dict[int, set[str]] = {key: set() for key in keys}
-    for part in _slices(keys):
+    for part in _batches(keys):
         block = _IDENTIFIERS.c.value
         inner = (
             select(
@@ -251,7 +262,7 @@ def _blocks(keys: set[int], limit: int) -> dict[int, set[str]]:
         query = select(inner.c.value, inner.c.record_id, inner.c.size).where(
             or_(inner.c.size <= limit, inner.c.n == 1)
         )
-        for value, record_id, size in db.session.execute(query):
+        for value, record_id, size in db.session.execute(query).all():
             if size > limit:
                 members.pop(value, None)
             else:
@@ -264,7 +275,7 @@ def _current_people(labels: set[str]) -> dict[str, tuple[str, Features]]:
     stored features where a record has them, else normalised from its person."""
     keyring = keyring_from_config(current_app.config)
     people: dict[str, tuple[str, Features]] = {}
-    for ids in _slices(int(label) for label in labels):
+    for ids in _batches(int(label) for label in labels):
         query = (
             select(
                 SourceRecord.id,
@@ -277,7 +288,8 @@ def _current_people(labels: set[str]) -> dict[str, tuple[str, Features]]:
             .join(Agency, SourceRecord.agency_id == Agency.id)
             .where(among(SourceRecord.id, ids), SourceRecord.withdrawn_at.is_(None))
         )
-        for record_id, client_id, linkage, person, srid, agency_code in db.session.execute(query):
+        rows = db.session.execute(query).all()
+        for record_id, client_id, linkage, person, srid, agency_code in rows:
             features = None
             if linkage is not None:
                 stored = keyring.decrypt(linkage, linkage_context(agency_code, srid))
@@ -291,13 +303,13 @@ def _current_people(labels: set[str]) -> dict[str, tuple[str, Features]]:
 def _name_counts(values: set[int]) -> Counter[int]:
     """How many records carry each of these name-count pseudonyms (one query)."""
     counts: Counter[int] = Counter()
-    for part in _slices(values):
+    for part in _batches(values):
         query = (
             select(_IDENTIFIERS.c.value, func.count())
             .where(among(_IDENTIFIERS.c.value, part))
             .group_by(_IDENTIFIERS.c.value)
         )
-        for value, count in db.session.execute(query):
+        for value, count in db.session.execute(query).all():
             counts[value] = count
     return counts
 

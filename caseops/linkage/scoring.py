@@ -135,18 +135,22 @@ def _jw(a: str, b: str) -> float:
     return JaroWinkler.similarity(a, b)
 
 
+def _is_typo(a: str, b: str) -> bool:
+    """One edit apart (insert, delete, substitute, transpose) and either Jaro-Winkler
+    >= 0.92 or neither name shorter than three letters and one of four (a first-letter
+    typo defeats Jaro-Winkler's prefix bonus; "ana"/"ava" are two names). Two edits are
+    never a typo: Patrick/Patricia, Daniel/Danielle. (The edit distance goes first,
+    told to stop past one: most pairs are not a typo.)"""
+    if OSA.distance(a, b, score_cutoff=1) > 1:
+        return False
+    return (min(len(a), len(b)) >= 3 and max(len(a), len(b)) >= 4) or _jw(a, b) >= 0.92
+
+
 def _fuzzy(a: str, b: str) -> str:
-    """ "typo": one edit apart (insert, delete, substitute, transpose) and either
-    Jaro-Winkler >= 0.92 or neither name shorter than three letters and one of four
-    (a first-letter typo defeats Jaro-Winkler's prefix bonus; "ana"/"ava" are two
-    names). Two edits are never a typo: Patrick/Patricia, Daniel/Danielle.
-    "similar": Jaro-Winkler >= 0.85."""
-    similarity = _jw(a, b)
-    if OSA.distance(a, b) <= 1 and (
-        similarity >= 0.92 or (min(len(a), len(b)) >= 3 and max(len(a), len(b)) >= 4)
-    ):
+    """ "typo" (see ``_is_typo``), "similar": Jaro-Winkler >= 0.85, else "disagree"."""
+    if _is_typo(a, b):
         return "typo"
-    return "similar" if similarity >= 0.85 else "disagree"
+    return "similar" if _jw(a, b) >= 0.85 else "disagree"
 
 
 def _given_level(a: str, a_canon: frozenset[str], b: str, b_canon: frozenset[str]) -> str:
@@ -164,7 +168,7 @@ def _given_level(a: str, a_canon: frozenset[str], b: str, b_canon: frozenset[str
         return "nickname"  # the table, or a short form: dani/daniela (not jose/joseph, juan/juana)
     level = _fuzzy(a, b)
     if level == "disagree" and any(
-        _fuzzy(x, y) == "typo"
+        _is_typo(x, y)
         for x, others in ((a, given_variants(b)), (b, given_variants(a)))
         for y in others
         if abs(len(x) - len(y)) <= 1  # a typo is one edit: skip the comparison otherwise
@@ -208,7 +212,8 @@ def _date_level(a: date, b: date) -> str:
     "near": one digit wrong (a keystroke error in one component)."""
     if a == b:
         return "exact"
-    digits_a, digits_b = a.strftime("%Y%m%d"), b.strftime("%Y%m%d")
+    digits_a = f"{a.year:04d}{a.month:02d}{a.day:02d}"
+    digits_b = f"{b.year:04d}{b.month:02d}{b.day:02d}"
     if (a.year == b.year and a.month == b.day and a.day == b.month) or _adjacent_swap(
         digits_a, digits_b
     ):

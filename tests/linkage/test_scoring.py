@@ -164,3 +164,16 @@ def test_scores_are_symmetric_unless_names_are_swapped(a, b):
     ab, ba = score(a, b), score(b, a)
     if not ab.comparison.swapped:
         assert ab.total_weight == pytest.approx(ba.total_weight)
+
+
+@given(st.text("abcdeilmnorsu", max_size=9), st.text("abcdeilmnorsu", max_size=9))
+def test_a_typo_is_one_edit_and_close_or_long_enough(a, b):
+    """The short cut in ``_is_typo`` (edit distance first, cut off past one) changes
+    nothing of what a typo is."""
+    from rapidfuzz.distance import OSA, JaroWinkler
+
+    from caseops.linkage.scoring import _is_typo
+
+    long_enough = min(len(a), len(b)) >= 3 and max(len(a), len(b)) >= 4
+    expected = OSA.distance(a, b) <= 1 and (JaroWinkler.similarity(a, b) >= 0.92 or long_enough)
+    assert _is_typo(a, b) == expected
