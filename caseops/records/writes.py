@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, select, update
 
 from caseops.agencies.models import Agency
 from caseops.audit.service import record_many
@@ -73,28 +72,11 @@ def read_stored(
     agency: AgencyRef, source_record_ids: Sequence[str], *, lock: bool
 ) -> dict[str, RecordRow]:
     """The stored records among these ids (one query), locked for the transaction if
-    ``lock``.
-
-    On PostgreSQL the ids are joined as a set, one index probe each: with ``IN`` (or
-    ``= ANY``) the planner, trusting statistics from before a load, scans all of an
-    agency it thinks small and tests every row against the whole list, which grew to
-    0.3 s per chunk within one load."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        wanted = func.unnest(
-            cast(
-                bindparam("srids", linking.array_literal(source_record_ids), Text()), ARRAY(Text())
-            )
-        ).table_valued("srid").render_derived()
-        query = (
-            select(*_STATE)
-            .join_from(wanted, SourceRecord, SourceRecord.source_record_id == wanted.c.srid)
-            .where(SourceRecord.agency_id == agency.id)
-        )
-    else:
-        query = select(*_STATE).where(
-            SourceRecord.agency_id == agency.id,
-            SourceRecord.source_record_id.in_(list(source_record_ids)),
-        )
+    ``lock``."""
+    query = select(*_STATE).where(
+        SourceRecord.agency_id == agency.id,
+        linking.among(SourceRecord.source_record_id, list(source_record_ids)),
+    )
     if lock:
         query = query.with_for_update(of=SourceRecord)
     return {row.source_record_id: RecordRow(*row) for row in db.session.execute(query)}

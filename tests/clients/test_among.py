@@ -1,4 +1,4 @@
-"""``among`` (IN on SQLite, = ANY of an array literal on PostgreSQL) finds exactly the
+"""``among`` (IN on SQLite, = ANY of an array on PostgreSQL) finds exactly the
 rows whose value is among the given ones, whatever characters the values hold."""
 
 from __future__ import annotations
