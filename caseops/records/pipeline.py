@@ -235,5 +235,7 @@ class ChunkPipeline:
 
 
 def bulk_writer(app: Flask, actor: Actor, agency: AgencyRef) -> ChunkPipeline:
+    """The pipeline for a bulk load: threaded where the database takes concurrent
+    writers (PostgreSQL)."""
     threaded = db.engine.dialect.name == "postgresql"
     return ChunkPipeline(app, actor, agency, threaded=threaded)

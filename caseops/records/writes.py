@@ -131,22 +131,6 @@ class _Change:
     item: Item
 
     @property
-    def body(self) -> dict[str, Any]:
-        return self.item.body
-
-    @property
-    def digest(self) -> str:
-        return self.item.digest
-
-    @property
-    def person_encrypted(self) -> str:
-        return self.item.person_encrypted
-
-    @property
-    def data_encrypted(self) -> str:
-        return self.item.data_encrypted
-
-    @property
     def record(self) -> RecordRow:
         return self.placement.record
 
@@ -264,10 +248,10 @@ def _write_changes(
                 "client_id": c.record.client_id,
                 "category": c.record.category,
                 "source_version": c.record.source_version,
-                "person_encrypted": c.person_encrypted,
-                "data_encrypted": c.data_encrypted,
+                "person_encrypted": c.item.person_encrypted,
+                "data_encrypted": c.item.data_encrypted,
                 "linkage_encrypted": c.item.linkage_encrypted,
-                "body_digest": c.digest,
+                "body_digest": c.item.digest,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -282,10 +266,10 @@ def _write_changes(
             "record": c.record.id,
             "category": c.record.category,
             "source_version": c.record.source_version,
-            "person_encrypted": c.person_encrypted,
-            "data_encrypted": c.data_encrypted,
+            "person_encrypted": c.item.person_encrypted,
+            "data_encrypted": c.item.data_encrypted,
             "linkage": c.item.linkage_encrypted,
-            "body_digest": c.digest,
+            "body_digest": c.item.digest,
             "now": now,
         }
         for c in changes
@@ -313,9 +297,9 @@ def _write_changes(
                 "source_version": c.record.source_version,
                 "action": "upsert",
                 "category": c.record.category,
-                "person_encrypted": c.person_encrypted,
-                "data_encrypted": c.data_encrypted,
-                "body_digest": c.digest,
+                "person_encrypted": c.item.person_encrypted,
+                "data_encrypted": c.item.data_encrypted,
+                "body_digest": c.item.digest,
                 "recorded_by": actor.username,
             }
             for c in changes
