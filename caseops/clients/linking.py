@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 
 from caseops.agencies.models import Agency
+from caseops.clients import serialize
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.crypto import keyring_from_config
 from caseops.dbcopy import insert_mappings, insert_rows
@@ -535,6 +536,7 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
     counts = {"records": 0, "changed": 0}
     last = 0
     while True:
+        serialize.claim_all()  # ingest reads the identifiers this rewrites
         records = list(
             db.session.scalars(
                 select(SourceRecord)
@@ -545,6 +547,7 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
             )
         )
         if not records:
+            db.session.rollback()  # gives the claim back
             return counts
         last = records[-1].id  # read before the commit expires it
         with gc_paused():
@@ -575,6 +578,7 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
     change of CASEOPS_PSEUDONYM_KEY). Moves are link events like any other.
     """
     key = pseudonym_key()
+    serialize.claim_all()  # records written meanwhile would be linked against the old index
     records = list(
         db.session.scalars(
             select(SourceRecord)

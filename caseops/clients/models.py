@@ -107,3 +107,14 @@ class KeptApart(db.Model):
     record_b_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"), index=True)
     decided_by: Mapped[str] = mapped_column(String(150))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LinkageClock(db.Model):
+    """One shard of the linkage clock (caseops.clients.serialize): every transaction that
+    places records ticks one, so the sum moves whenever anybody placed records. Sharded
+    so PUTs placing different people do not queue on one row."""
+
+    __tablename__ = "linkage_clock"
+
+    shard: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    ticks: Mapped[int] = mapped_column(BigInteger(), default=0)

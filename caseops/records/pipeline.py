@@ -11,8 +11,10 @@ other, which the tests check:
   If it is, chunk k is simply in the data read. If not, chunk k's placements are
   applied to the linkage index first (``linking.place(..., earlier=...)``), exactly as
   if they had been read.
-* The writer locks the chunk's stored rows and applies the plan only if they are as
-  the plan read them. Otherwise (a concurrent write) it plans again under the locks.
+* The writer claims all linkage (caseops.clients.serialize), locks the chunk's stored
+  rows and applies the plan only if nobody else placed records since the plan read
+  (the linkage clock says so) and the rows are as the plan read them. Otherwise (a
+  concurrent write) it plans again under the claim and the locks.
 * If chunk k was not written as planned (a line the database refused, a concurrent
   write), a plan of chunk k+1 made on top of it is thrown away and made again.
 * A chunk sharing a record id with the chunk being written, or holding one record id
@@ -36,6 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from caseops.authz.actor import Actor
+from caseops.clients import serialize
 from caseops.errors import DomainError
 from caseops.extensions import db
 from caseops.gcpause import gc_paused
@@ -100,8 +103,11 @@ def write_lines(actor: Actor, agency: AgencyRef, lines: list[Line]) -> bool:
 
 
 def _apply_planned(actor: Actor, chunk: Plan, lines: list[Line]) -> bool:
-    """Apply a plan if the rows it read are unchanged; True if written as planned."""
+    """Apply a plan if nobody placed records since it read and the rows it read are
+    unchanged; True if written as planned."""
     try:
+        if serialize.claim_all() != chunk.clock:
+            raise _NotAsPlanned
         with db.session.begin_nested():
             locked = writes.read_stored(chunk.agency, chunk.source_record_ids, lock=True)
             if locked != chunk.stored:
@@ -193,16 +199,21 @@ class ChunkPipeline:
         """Plan in one snapshot; on top of ``pending``'s plan if the snapshot does not
         show its transaction yet."""
         earlier = ()
+        hidden = False  # the pending chunk, and the tick of its claim, unseen here
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         try:
             if pending is not None:
                 pending.started.wait()
-                visible = db.session.scalar(_VISIBLE, {"xid": pending.xid})
-                if not visible:
+                hidden = not db.session.scalar(_VISIBLE, {"xid": pending.xid})
+                if hidden:
                     earlier = pending.plan.placements
             srids = [entry["source_record_id"] for entry, _ in lines]
             stored = writes.read_stored(self._agency, srids, lock=False)
-            return writes.plan(self._agency, _items(lines), stored, earlier)
+            planned = writes.plan(self._agency, _items(lines), stored, earlier)
+            # The write must find the clock as read here, plus the pending chunk's tick
+            # if this snapshot does not show it.
+            planned.clock = serialize.clock() + hidden
+            return planned
         finally:
             db.session.rollback()  # ends the snapshot; a plan holds no ORM objects
 
@@ -225,6 +236,7 @@ class ChunkPipeline:
             finally:
                 write.started.set()
             if write.plan is None:
+                serialize.claim_all()
                 for run in runs(write.lines):
                     write_lines(self._actor, self._agency, run)
                 as_planned = False

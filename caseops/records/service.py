@@ -62,10 +62,12 @@ def upsert(
         raise Conflict(
             "The record was written concurrently; send it again.", code="concurrent_write"
         ) from exc
+    if isinstance(result, WriteResult) and result.status != "unchanged":
+        db.session.commit()
+    else:
+        db.session.rollback()  # nothing written: give the linkage claim back at once
     if isinstance(result, DomainError):
         raise result
-    if result.status != "unchanged":
-        db.session.commit()
     return result
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from caseops.agencies.models import Agency
 from caseops.audit.service import record_many
 from caseops.authz.actor import Actor
-from caseops.clients import linking
+from caseops.clients import linking, serialize
 from caseops.clients.models import Client
 from caseops.db_types import utcnow
 from caseops.dbcopy import insert_mappings
@@ -153,6 +153,9 @@ class Plan:
     stored: dict[str, RecordRow]
     results: list[WriteResult | Conflict | _Change]
     earlier: Sequence[linking.Placement] = ()
+    # The linkage clock (caseops.clients.serialize) as the write must find it for the
+    # plan to stand: set by records.pipeline, which plans ahead of the write.
+    clock: int | None = None
     placements: list[linking.Placement] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -327,6 +330,8 @@ def _write_changes(
 
 
 def write(actor: Actor, agency: AgencyRef, items: Sequence[Item]) -> list[WriteResult | Conflict]:
-    """Plan and apply under row locks, flushed but not committed."""
+    """Plan and apply under the linkage claim of the items' blocking keys and row
+    locks, flushed but not committed."""
+    serialize.claim_keys(value for item in items for kind, value in item.rows if kind == "block")
     stored = read_stored(agency, [item.source_record_id for item in items], lock=True)
     return apply(actor, plan(agency, items, stored))
