@@ -19,6 +19,11 @@ from caseops.audit.verify import verify
 from caseops.authz.actor import Actor
 from caseops.extensions import db
 from caseops.migrations_state import alembic_config
+from caseops.records import service as records
+from caseops.records.importers import integration_actor
+from tests import factories
+from tests.records.test_bulk import ndjson, people
+from tests.records.test_ingest import MARIA
 
 PASSWORD = uuid.uuid4().hex
 ACTOR = Actor(username="ana", agency="hha", roles=frozenset({"case_worker"}))
@@ -134,6 +139,11 @@ def test_the_app_runs_as_its_role_and_cannot_rewrite_the_log(app, app_role, post
             with db.engine.begin() as conn:
                 conn.execute(text("UPDATE policy_version SET version = version WHERE id = 1"))
             assert seqs == sorted(seqs)
+            # Ingest claims the linkage (advisory locks; the clock table in EXCLUSIVE mode).
+            factories.make_agency("hha")
+            feed = integration_actor("hha")
+            assert records.bulk(feed, "hha", ndjson(people(2))).counts == {"created": 2}
+            assert records.upsert(feed, "hha", "H-1", MARIA).status == "created"
         finally:
             db.session.remove()
             db.engine.dispose()
