@@ -44,7 +44,12 @@ from caseops.dbcopy import insert_mappings, insert_rows
 from caseops.extensions import db
 from caseops.gcpause import gc_paused
 from caseops.linkage import Decision, Features, Linker, normalize_person
-from caseops.linkage.identifiers import FREQUENCY_KINDS, identifier_rows, name_values
+from caseops.linkage.identifiers import (
+    FREQUENCY_KINDS,
+    block_values,
+    identifier_rows,
+    name_values,
+)
 from caseops.linkage.normalize import features_from_json
 from caseops.linkage.pseudonym import pseudonym
 from caseops.linkage.scoring import DEFAULT_PARAMS
@@ -179,7 +184,7 @@ class Placement:
 
     @property
     def keys(self) -> set[int]:
-        return {value for kind, value in self.rows if kind == "block"}
+        return block_values(self.rows)
 
     @property
     def link(self) -> dict[str, str]:

@@ -4,7 +4,7 @@ in a worker process."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from caseops.linkage.normalize import Features, name_tokens, normalize_person
@@ -57,3 +57,8 @@ def identifier_rows(
     if features.birth_date:
         rows.add(("birth_date", birth_date_key(key, features.birth_date)))
     return rows
+
+
+def block_values(rows: Iterable[tuple[str, int]]) -> set[int]:
+    """The blocking keys among a record's ``identifier_rows``: what its candidates share."""
+    return {value for kind, value in rows if kind == "block"}

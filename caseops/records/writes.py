@@ -30,6 +30,7 @@ from caseops.db_types import utcnow
 from caseops.dbcopy import insert_mappings
 from caseops.errors import Conflict
 from caseops.extensions import db
+from caseops.linkage.identifiers import block_values
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.prepare import Item
 
@@ -332,6 +333,6 @@ def _write_changes(
 def write(actor: Actor, agency: AgencyRef, items: Sequence[Item]) -> list[WriteResult | Conflict]:
     """Plan and apply under the linkage claim of the items' blocking keys and row
     locks, flushed but not committed."""
-    serialize.claim_keys(value for item in items for kind, value in item.rows if kind == "block")
+    serialize.claim_keys(key for item in items for key in block_values(item.rows))
     stored = read_stored(agency, [item.source_record_id for item in items], lock=True)
     return apply(actor, plan(agency, items, stored))
