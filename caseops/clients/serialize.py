@@ -92,13 +92,12 @@ def claim_keys(keys: Iterable[int]) -> None:
 def claim_all() -> int:
     """Claim all linkage for the transaction; returns the clock as it was before it."""
     db.session.connection()
-    if _held() == "all":
-        return clock() - 1
-    if _postgresql():
-        db.session.execute(_LOCK_ALL)
-    _tick(0)
-    _hold("all")
-    return clock() - 1
+    if _held() != "all":
+        if _postgresql():
+            db.session.execute(_LOCK_ALL)
+        _tick(0)
+        _hold("all")
+    return clock() - 1  # less this transaction's one tick
 
 
 def clock() -> int:

@@ -67,6 +67,14 @@ class Writer(threading.Thread):
             self.error = exc
 
 
+@pytest.fixture
+def distinct_shards(monkeypatch) -> None:
+    """Every PUT ticks a shard of its own: two on one shard would queue on its row, and
+    whether their blocking keys order them would go untested."""
+    shards = itertools.count(1)
+    monkeypatch.setattr(serialize, "_shard", lambda: next(shards))
+
+
 def _clients_of(*srids: str) -> set[str]:
     db.session.expire_all()
     return set(
@@ -79,10 +87,8 @@ def _clients_of(*srids: str) -> set[str]:
 @pytest.mark.parametrize("second", ["put", "bulk"])
 @pytest.mark.parametrize("first", ["put", "bulk"])
 def test_the_same_person_written_twice_at_once_is_one_client(
-    world, app, monkeypatch, first, second
+    world, app, monkeypatch, distinct_shards, first, second
 ):
-    shards = itertools.count(1)  # PUTs on distinct shards: the blocking keys must order them
-    monkeypatch.setattr(serialize, "_shard", lambda: next(shards))
     held = HeldWrite(monkeypatch)
     one = Writer(app, first, "hha", "H-1", MARIA, first=True)
     one.start()
@@ -100,12 +106,12 @@ def test_the_same_person_written_twice_at_once_is_one_client(
     assert actions == ["auto_link"]
 
 
-def test_puts_of_different_people_do_not_wait_for_each_other(world, app, monkeypatch):
+def test_puts_of_different_people_do_not_wait_for_each_other(
+    world, app, monkeypatch, distinct_shards
+):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time")
     held = HeldWrite(monkeypatch)
-    shards = itertools.count(1)  # two PUTs on one shard would queue on its row
-    monkeypatch.setattr(serialize, "_shard", lambda: next(shards))
     [maria, other] = [MARIA, people(1)[0]]
     one = Writer(app, "put", "hha", "H-1", maria, first=True)
     one.start()
