@@ -50,6 +50,19 @@ if os.environ.get("CI"):
 _counter = itertools.count()
 
 
+class _SingleProcess:
+    """``worker_id`` as pytest-xdist names the only process, for runs with ``-p no:xdist``."""
+
+    @pytest.fixture(scope="session")
+    def worker_id(self) -> str:
+        return "master"
+
+
+def pytest_configure(config) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_SingleProcess(), "caseops-single-process")
+
+
 def pytest_report_header(config) -> str:
     return f"caseops test database: {BACKEND}"
 

@@ -8,18 +8,21 @@ from sqlalchemy import select
 
 from caseops.agencies.models import Agency
 from caseops.audit.service import record
-from caseops.authz import policy
+from caseops.authz import permissions
 from caseops.authz.actor import Actor
-from caseops.errors import Conflict, Forbidden, NotFound
+from caseops.authz.guard import refuse
+from caseops.errors import Conflict, NotFound
 from caseops.extensions import db
 
 
 def _require_agency_admin(actor: Actor) -> None:
-    if actor.is_operator:
-        return
-    if not policy.allowed(actor, "admin:agencies", "manage"):
-        record("admin.agency_denied", actor=actor, outcome="denied", target_type="agency")
-        raise Forbidden("Only a system administrator may manage agencies.")
+    if not permissions.may(actor, "admin:agencies", "manage"):
+        refuse(
+            actor,
+            "admin.agency_denied",
+            "Only a system administrator may manage agencies.",
+            target_type="agency",
+        )
 
 
 def list_agencies(actor: Actor) -> list[Agency]:

@@ -19,6 +19,14 @@ def audit_group() -> None:
     """The verifiable access log: sealing and verification."""
 
 
+@audit_group.command("actions")
+def audit_actions() -> None:
+    """Print the catalogue of action names as Markdown (docs/audit-actions.md is this)."""
+    from caseops.audit.actions import markdown
+
+    click.echo(markdown(), nl=False)
+
+
 @audit_group.command("seal")
 @click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True)
 @click.option(

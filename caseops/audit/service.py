@@ -26,6 +26,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from caseops.audit import actions
 from caseops.audit.models import OUTCOMES, AccessEvent
 from caseops.authz.actor import Actor
 from caseops.context import current_origin
@@ -164,6 +165,7 @@ def entry_values(
     operation's origin), now."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {outcome!r}")
+    actions.check(action)
     origin = current_origin()
     return {
         "occurred_at": utcnow(),

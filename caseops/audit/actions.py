@@ -1,0 +1,113 @@
+"""The catalogue of access-log action names: the one list the writer accepts, the privacy
+officer's ``action`` filter validates against, and the docs print (``docs/audit-actions.md``
+is generated from it by ``caseops audit actions``).
+
+Names are ``<area>.<what happened>``. A name is a public contract (auditors' scripts filter
+on it): add names, never rename one silently. The writer refuses a name not listed here,
+so a new feature cannot invent an action nobody can find.
+"""
+
+from __future__ import annotations
+
+ACTIONS: dict[str, str] = {
+    # administration
+    "admin.agency_created": "a system administrator created an agency",
+    "admin.agency_denied": "a refused attempt to manage agencies",
+    "admin.user_created": "an account was created",
+    "admin.user_deactivated": "an account was deactivated",
+    "admin.user_reactivated": "an account was reactivated",
+    "admin.second_factor_reset": "an account's second factor was reset",
+    "admin.user_unlocked": "a locked account was unlocked",
+    "admin.roles_changed": "an account's roles were changed",
+    "admin.token_created": "a refused attempt to issue a token for another account",
+    "admin.tokens_listed": "a refused attempt to list another account's tokens",
+    "admin.token_revoked": "a refused attempt to revoke another account's token",
+    "admin.grant_pending": (
+        "roles that read client records were granted from outside the account's agency "
+        "and await its approval (flagged for review)"
+    ),
+    "admin.grant_approved": "an agency approved roles granted from outside it (or a refusal)",
+    "admin.user_view": "a refused attempt to view an account the caller may not manage",
+    "admin.users_list": "a refused attempt to list another agency's accounts",
+    # the access log itself
+    "audit.activity": "a privacy officer read the activity report",
+    "audit.break_glass_queue": "a privacy officer read the break-the-glass queue",
+    "audit.break_glass_review": "a privacy officer reviewed a break-the-glass grant",
+    "audit.denied": "a refused attempt to use the access log",
+    "audit.disclosures": "a privacy officer produced a client's accounting of disclosures",
+    "audit.export": "the log was exported",
+    "audit.search": "the log was searched",
+    "audit.verify": "the log was verified",
+    # sign-in and tokens
+    "auth.lockout": "an account was locked after failed sign-ins",
+    "auth.login": "a sign-in (success or failure)",
+    "auth.logout": "a sign-out",
+    "auth.second_factor_enrolled": "a second factor was enrolled",
+    "auth.session_ended": "a session ended (idle or absolute timeout)",
+    "auth.token_created": "an API token was issued",
+    "auth.token_rejected": "a request with an unknown, expired or revoked token",
+    "auth.token_revoked": "an API token was revoked",
+    "auth.creator_used_account": (
+        "an account was used from the address or session of the administrator who "
+        "created it (flagged for review)"
+    ),
+    # need to know
+    "care_team.add": "a refused attempt to join a care team",
+    "care_team.added": "a worker joined a client's care team",
+    "client.break_glass": "emergency access was opened (flagged for review)",
+    "client.search": "a client search",
+    "client.view": "a client record view (sections shown and withheld)",
+    "client.view_check": "a check whether a client view changed",
+    # consents
+    "consent.amended": "a consent was amended (a new version)",
+    "consent.attested": "a source agency's consent officer stood behind a consent",
+    "consent.denied": "a refused attempt to record, amend, revoke, attest or read consents",
+    "consent.document_stored": "a signed consent form was stored",
+    "consent.recorded": "a consent was recorded",
+    "consent.revoked": "a consent was revoked",
+    "consent.sharing_viewed": "what may be shared with whom was read",
+    "consent.trust_rule_added": "an agency set a standing rule accepting a partner's consents",
+    "consent.trust_rule_ended": "an agency ended a standing trust rule",
+    "consent.viewed": "consents were read",
+    # the master client index
+    "linkage.keep_apart": "a data steward kept two records apart",
+    "linkage.link": "a data steward linked two records",
+    "linkage.rebuild": "the operator re-linked every record",
+    "linkage.reindex": "the operator recomputed identifiers",
+    "linkage.review_list": "a refused attempt to read the review queue",
+    "linkage.undo": "a data steward undid a link or unlink",
+    "linkage.unlink": "a data steward unlinked a record",
+    # the role policy
+    "policy.denied": "a refused attempt to change the policy",
+    "policy.rule_added": "a policy rule was added",
+    "policy.rule_removed": "a policy rule was removed",
+    # agency records
+    "record.bulk_write": "a refused bulk write",
+    "record.import": "the operator imported a file of records",
+    "record.withdraw": "a record was withdrawn",
+    "record.write": "a record was created or updated",
+}
+
+NAMES = frozenset(ACTIONS)
+
+
+def check(action: str) -> str:
+    """``action`` if it is catalogued; ValueError otherwise (a programming error)."""
+    if action not in NAMES:
+        raise ValueError(f"audit action {action!r} is not in caseops.audit.actions.ACTIONS")
+    return action
+
+
+def markdown() -> str:
+    """The catalogue as the Markdown table of ``docs/audit-actions.md``."""
+    lines = [
+        "# Access-log action names",
+        "",
+        "Generated by `caseops audit actions` from `caseops/audit/actions.py`; the writer",
+        "refuses any other name and `GET /api/v1/audit/events?action=` accepts only these.",
+        "",
+        "| action | recorded when |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {meaning} |" for name, meaning in sorted(ACTIONS.items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,177 @@
+"""Predicates: *may* this actor do this, *does* this actor know of that? (answers only).
+
+Everything that checks an agency boundary asks here; ``caseops.authz.guard`` holds the
+functions that refuse (and log the refusal) on a false answer. Keeping the questions apart
+from the refusals (as redash's ``permissions.py`` does) lets a page ask "may I show this
+button?" with the very predicate the service enforces.
+
+Scopes. A privacy officer, data steward or consent officer oversees their own agency; an
+explicit policy rule ``p, <role>, <agency>, scope:organisation, <area>, allow`` (the
+operator's compliance function, under its service agreement with the agencies) widens one
+area (``audit``, ``linkage``, ``consents``) to the whole organisation.
+
+Knowing of a client. A client is *known* to an agency when search could find it for them:
+one of its records is not 42 CFR Part 2 data, or is the agency's own, or an active consent
+names the agency as a recipient of that Part 2 source. A client not known to the caller
+answers every endpoint exactly as an unknown id does (``load_client``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+import consent
+from caseops.agencies.models import Agency
+from caseops.authz import policy
+from caseops.authz.actor import Actor
+from caseops.clients.models import Client
+from caseops.db_types import utcnow
+from caseops.errors import NotFound
+from caseops.extensions import db
+from caseops.records.models import SourceRecord
+from caseops.vocabulary import PART2_CATEGORY
+
+ORGANISATION_SCOPE = "scope:organisation"
+OVERSIGHT_AREAS = ("audit", "linkage", "consents")
+
+
+def may(actor: Actor, obj: str, act: str) -> bool:
+    """The role policy alone (Casbin, the actor's roles in force in their agency)."""
+    return actor.is_operator or policy.allowed(actor, obj, act)
+
+
+def has_organisation_scope(actor: Actor, area: str) -> bool:
+    """Whether the actor oversees ``area`` for every agency, not only their own."""
+    if area not in OVERSIGHT_AREAS:
+        raise ValueError(f"unknown oversight area {area!r}")
+    return actor.is_operator or policy.allowed(actor, ORGANISATION_SCOPE, area)
+
+
+def oversees_agency(actor: Actor, area: str, agency_code: str | None) -> bool:
+    """Whether matters of ``agency_code`` fall within the actor's oversight of ``area``."""
+    if has_organisation_scope(actor, area):
+        return True
+    return agency_code is not None and agency_code == actor.agency
+
+
+def may_manage_users_of(actor: Actor, agency_code: str) -> bool:
+    """System administrators manage every agency's users, agency administrators their own."""
+    if actor.is_operator or policy.allowed(actor, "admin:users:any", "manage"):
+        return True
+    return agency_code == actor.agency and policy.allowed(actor, "admin:users:own", "manage")
+
+
+def _part2(agency_part2: bool, category: str) -> bool:
+    return agency_part2 or category == PART2_CATEGORY
+
+
+def _named_by_active_consent(
+    client_id: str, agency: str, sources: set[tuple[str, str]], at: datetime
+) -> bool:
+    """Whether an active permit names ``agency`` explicitly as a recipient of one of the
+    (source agency, category) pairs: the only way another agency learns of a Part 2 record."""
+    from caseops.consents.service import consents_of  # the registry sits above authz
+
+    domain, revocations = consents_of(client_id).domain
+    for item in domain:
+        if item.provision is not consent.Provision.PERMIT or agency not in item.recipients:
+            continue
+        status = consent.status_at(item, at, revocations=revocations, successors=domain)
+        if status is not consent.Status.ACTIVE:
+            continue
+        for source, category in sources:
+            if (consent.ANY in item.source_agencies or source in item.source_agencies) and (
+                consent.ANY in item.categories or category in item.categories
+            ):
+                return True
+    return False
+
+
+def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) -> bool:
+    """Whether the client's existence may be acknowledged to the actor (see module doc).
+
+    Unknown ids answer False too, so callers need not tell the two apart (and must not).
+    Withdrawn records count: a client once known stays known, a Part 2 record that was
+    withdrawn never reveals its program.
+    """
+    if actor.is_operator or has_organisation_scope(actor, "audit"):
+        return db.session.get(Client, client_id) is not None
+    rows = db.session.execute(
+        select(Agency.code, Agency.part2_program, SourceRecord.category)
+        .join(Agency, SourceRecord.agency_id == Agency.id)
+        .where(SourceRecord.client_id == client_id)
+    ).all()
+    hidden: set[tuple[str, str]] = set()
+    for agency, agency_part2, category in rows:
+        if agency == actor.agency or not _part2(agency_part2, category):
+            return True
+        hidden.add((agency, category))
+    if not hidden or actor.agency is None:
+        return False
+    return _named_by_active_consent(client_id, actor.agency, hidden, at or utcnow())
+
+
+def client_not_found(client_id: str) -> NotFound:
+    """The one answer for an unknown client and for a client hidden from the caller."""
+    return NotFound(f"No client {client_id!r}.")
+
+
+def load_client(actor: Actor, client_id: str) -> Client:
+    """Load-or-404 in one call (aleph's ``get_db_collection``): the client, if the actor may
+    know of it; else exactly the answer an unknown id gets."""
+    if not knows_client(actor, client_id):
+        raise client_not_found(client_id)
+    client = db.session.get(Client, client_id)
+    if client is None:  # pragma: no cover - knows_client answered for an existing row
+        raise client_not_found(client_id)
+    return client
+
+
+# --- hidden is unknown: one record at a time (search, the review queue) --------------------
+
+
+def is_part2_record(agency_part2: bool, category: str) -> bool:
+    """Whether a record is 42 CFR Part 2 data: any record of a Part 2 program, and
+    substance-use data wherever it is held. Its very existence is sensitive."""
+    return _part2(agency_part2, category)
+
+
+def knows_record(
+    actor: Actor,
+    client_id: str,
+    agency_code: str,
+    agency_part2: bool,
+    category: str,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """Whether this one record may make its client known to the actor: the per-record rule
+    behind ``knows_client`` (a client is known iff one of its records is), so that search,
+    which finds clients through single records, finds exactly the clients the actor knows."""
+    if actor.is_operator or has_organisation_scope(actor, "audit"):
+        return True
+    if agency_code == actor.agency or not _part2(agency_part2, category):
+        return True
+    if actor.agency is None:
+        return False
+    return _named_by_active_consent(
+        client_id, actor.agency, {(agency_code, category)}, at or utcnow()
+    )
+
+
+def oversees_linkage_of(actor: Actor, sides: list[tuple[str, bool, str]]) -> bool:
+    """Whether a data steward may see and act on a linkage matter touching these records
+    (``(agency code, agency is a Part 2 program, category)`` each): organisation-wide
+    stewards always; otherwise only if one record is their agency's and no record is
+    another agency's Part 2 record (a Part 2 record is shown only to the program's own
+    steward: even a masked one would tell the steward that a person resembling their
+    client is a Part 2 patient)."""
+    if has_organisation_scope(actor, "linkage"):
+        return True
+    if actor.agency is None or not any(agency == actor.agency for agency, _, _ in sides):
+        return False
+    return not any(
+        agency != actor.agency and _part2(part2, category) for agency, part2, category in sides
+    )
