@@ -7,10 +7,21 @@ exactly the API's. Line numbers in the report are the file's own (a CSV header i
 1; for an HMIS export they are lines of ``Enrollment.csv``), so an operator can go
 straight to the offending line.
 
-A few lines are decided before ``bulk`` sees them (a CSV row with too many cells, an HMIS
-enrollment of an unknown or deleted client); they are reported the same way. Conversion
-notes that do not stop a line (an approximate birth date used, a placeholder SSN left
-out) are attached to the line as ``warnings``.
+The report is exact: every physical line of the file is accounted for, as the header, a
+blank line, or (part of) one record, and every record has one outcome - ``created``,
+``updated``, ``unchanged``, ``refused`` (with a reason naming the field or column) or
+``skipped`` (with a reason). A few records are decided before ``bulk`` sees them (a CSV
+row whose cells do not match the header, a row a broken quote would have merged with the
+rows after it, an HMIS enrollment with a bad date or of an unknown client); they are
+reported the same way. Conversion notes that do not stop a record (an approximate birth
+date used, a placeholder SSN left out) are attached to it as ``warnings``.
+
+Why the CSV reader checks quoting itself: a cell whose opening quote is never closed makes
+any CSV parser read on into the following rows as the same cell, so good rows vanish
+inside a bad one and errors are blamed on the wrong line. ``read_csv`` therefore checks
+every record that spans several physical lines or contains a quote; one that a strict
+reading refuses, or that has a later line which reads as a complete row on its own, is
+refused on its first line and reading resumes on the line after it.
 """
 
 from __future__ import annotations
@@ -19,10 +30,8 @@ import csv
 import io
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,6 @@ from caseops.agencies.service import get_agency
 from caseops.audit.service import record as audit
 from caseops.authz.actor import Actor
 from caseops.errors import DomainError
-from caseops.linkage.normalize import normalize_ssn
 from caseops.records import service
 from caseops.records.schemas import DATA_SCHEMAS
 
@@ -44,6 +52,9 @@ _EXTENSIONS = {
     ".csv": "csv",
     ".zip": "hmis",
 }
+# The outcomes a record can have, in the order the summary lists them.
+STATUSES = ("created", "updated", "unchanged", "withdrawn", "skipped", "refused")
+REFUSED = "refused"
 
 
 class ImportFileError(DomainError):
@@ -59,21 +70,52 @@ class ImportFileError(DomainError):
 
 @dataclass
 class Item:
-    """One line of the source: an NDJSON body for ``bulk``, or an entry decided here."""
+    """One record of the source: an NDJSON body for ``bulk``, or an entry decided here.
+
+    ``end_line`` is the last physical line of a record that spans several (a quoted cell
+    with line breaks in a CSV file)."""
 
     line: int
     text: str | None = None
     entry: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    end_line: int | None = None
+
+
+@dataclass
+class Accounting:
+    """Where each physical line of the file went: the header, a blank line, the first
+    line of a record, or a later line of a record (``continued``). The four add up to
+    ``total``; the report says so, so nothing can be silently lost."""
+
+    total: int = 0
+    header: int = 0
+    blank: list[int] = field(default_factory=list)
+    records: int = 0
+    continued: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.header + len(self.blank) + self.records + self.continued == self.total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "header": self.header,
+            "blank": self.blank,
+            "records": self.records,
+            "continued": self.continued,
+        }
 
 
 @dataclass
 class ImportSource:
     format: str
     path: Path
-    total: int  # items to expect, for the progress bar
+    total: int  # records to expect, for the progress bar
     items: Iterable[Item]
     line_label: str = "line"
+    accounting: Accounting | None = None
 
 
 @dataclass
@@ -83,6 +125,7 @@ class ImportReport:
     source: str
     line_label: str
     lines: list[dict[str, Any]]
+    accounting: Accounting | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -92,36 +135,58 @@ class ImportReport:
         return counts
 
     @property
+    def accounted(self) -> bool:
+        """One outcome per record, and every physical line placed."""
+        if self.accounting is None:
+            return True
+        return self.accounting.balanced and self.accounting.records == len(self.lines)
+
+    @property
     def failed(self) -> bool:
-        return any(line["status"] == "error" for line in self.lines)
+        """Any record refused (or anything unaccounted for): the command exits 1."""
+        return not self.accounted or any(line["status"] == REFUSED for line in self.lines)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "agency": self.agency,
             "format": self.format,
             "source": self.source,
             "line_numbers": self.line_label,
+            "records": len(self.lines),
             "counts": self.counts,
             "lines": self.lines,
         }
+        if self.accounting is not None:
+            out["file_lines"] = self.accounting.as_dict()
+        return out
 
     def summary(self) -> list[str]:
         """The operator-facing text: counts, then ``line N: field: reason`` per problem."""
-        order = ("created", "updated", "unchanged", "skipped", "error")
         counts = self.counts
-        shown = [f"{counts[s]} {s}" for s in order if s in counts]
-        shown += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
+        shown = [f"{counts[s]} {s}" for s in STATUSES if s in counts]
+        shown += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in STATUSES]
         out = [
             f"imported {self.source} ({self.format}) as agency {self.agency}: "
-            f"{len(self.lines)} lines: {', '.join(shown) or 'nothing'}"
+            f"{len(self.lines)} records: {', '.join(shown) or 'nothing'}"
         ]
+        if self.accounting is not None:
+            a = self.accounting
+            parts = [f"{a.header} header"] if a.header else []
+            parts.append(f"{a.records} records")
+            if a.continued:
+                parts.append(f"{a.continued} continuing a record (quoted line breaks)")
+            if a.blank:
+                parts.append(f"{len(a.blank)} blank")
+            verdict = "" if self.accounted else " - NOT ALL ACCOUNTED FOR"
+            out.append(f"{a.total} lines: {', '.join(parts)}{verdict}")
         if self.line_label != "line" and self.lines:
             out.append(f"(line numbers are {self.line_label}s)")
         for line in self.lines:
+            where = f"line {line['line']}"
             for name, reasons in (line.get("errors") or {}).items():
-                out.append(f"line {line['line']}: {name}: {' '.join(reasons)}")
+                out.append(f"{where}: {name}: {' '.join(reasons)}")
             if line["status"] == "skipped":
-                out.append(f"line {line['line']}: skipped: {line.get('reason', '')}")
+                out.append(f"{where}: skipped: {line.get('reason', '')}")
         for line in self.lines:
             for warning in line.get("warnings", ()):
                 out.append(f"line {line['line']}: warning: {warning}")
@@ -151,12 +216,11 @@ def run_import(
     """Write ``source`` as ``agency_code``'s records through ``records.service.bulk``."""
     get_agency(agency_code)  # an unknown agency fails before anything is read or written
     decided: list[dict[str, Any]] = []
-    warnings: dict[int, list[str]] = {}
+    items: dict[int, Item] = {}
 
     def feed() -> Iterator[tuple[int, str]]:
         for item in source.items:
-            if item.warnings:
-                warnings[item.line] = item.warnings
+            items[item.line] = item
             if item.entry is not None:
                 decided.append(item.entry)
                 if progress is not None:
@@ -167,9 +231,16 @@ def run_import(
     report = service.bulk(integration_actor(agency_code), agency_code, feed(), progress)
     lines = sorted(decided + report.lines, key=lambda entry: entry["line"])
     for entry in lines:
-        if entry["line"] in warnings:
-            entry["warnings"] = warnings[entry["line"]]
-    result = ImportReport(agency_code, source.format, str(source.path), source.line_label, lines)
+        if entry["status"] == "error":  # bulk's word for it; the report says what happened
+            entry["status"] = REFUSED
+        item = items.get(entry["line"])
+        if item is not None and item.end_line is not None and item.end_line != item.line:
+            entry["end_line"] = item.end_line
+        if item is not None and item.warnings:
+            entry["warnings"] = item.warnings
+    result = ImportReport(
+        agency_code, source.format, str(source.path), source.line_label, lines, source.accounting
+    )
     # Each record's write is logged as the agency's; this entry says who ran the import.
     audit(
         "record.import",
@@ -202,12 +273,15 @@ def open_source(path: str | Path, fmt: str | None = None) -> ImportSource:
     if fmt == "csv":
         return _csv_source(path)
     if fmt == "hmis":
-        return _hmis_source(path)
+        from caseops.records.hmis import hmis_source
+
+        return hmis_source(path)
     raise ImportFileError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
 
 
-def _error(line: int, errors: dict[str, list[str]], **extra: Any) -> dict[str, Any]:
-    return {"line": line, "status": "error", **extra, "errors": errors}
+def refused(line: int, errors: dict[str, list[str]], **extra: Any) -> dict[str, Any]:
+    """A report entry for a record decided here: refused, each reason under its field."""
+    return {"line": line, "status": REFUSED, **extra, "errors": errors}
 
 
 # -- NDJSON ----------------------------------------------------------------------------
@@ -220,14 +294,198 @@ def _ndjson_source(path: Path) -> ImportSource:
     if raw and raw[0].startswith(b"\xef\xbb\xbf"):
         raw[0] = raw[0][3:]
     items: list[Item] = []
+    accounting = Accounting(total=len(raw))
     for number, line in enumerate(raw, start=1):
         if not line.strip():
+            accounting.blank.append(number)
             continue
         try:
             items.append(Item(number, text=line.decode("utf-8")))
         except UnicodeDecodeError:
-            items.append(Item(number, entry=_error(number, {"_line": ["Not UTF-8 text."]})))
-    return ImportSource("ndjson", path, len(items), items)
+            items.append(Item(number, entry=refused(number, {"_line": ["Not UTF-8 text."]})))
+    accounting.records = len(items)
+    return ImportSource("ndjson", path, len(items), items, accounting=accounting)
+
+
+# -- reading CSV, every line accounted for ----------------------------------------------
+
+
+@dataclass
+class CsvRecord:
+    """One logical CSV record: its first and last physical line and its cells, or the
+    ``problem`` (field -> reasons) that made it unreadable (``cells`` are then those of
+    its first line alone)."""
+
+    line: int
+    end_line: int
+    cells: list[str]
+    problem: dict[str, list[str]] | None = None
+
+
+@dataclass
+class CsvFile:
+    name: str
+    header: list[str]
+    records: list[CsvRecord]
+    accounting: Accounting
+
+
+class _Cursor:
+    """The file's physical lines for ``csv.reader``, with the position it has reached, so
+    each record's span is known and reading can resume on any line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.pos = 0
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _alone(line: str) -> list[str]:
+    """The cells of one physical line read on its own (an open quote ends with it)."""
+    return next(csv.reader([line]), [])
+
+
+def _strict_rows(text: str) -> list[list[str]] | None:
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return None
+
+
+def _quoting_problem(
+    lines: list[str], first: int, header: list[str] | None
+) -> dict[str, list[str]] | None:
+    """Why the record made of ``lines`` (starting at line ``first``) is not what its
+    author wrote, or None. Only a quote can join lines, so a record without one is fine."""
+    chunk = "".join(lines)
+    if '"' not in chunk:
+        return None
+    cells = _alone(lines[0])
+    column = (
+        header[len(cells) - 1]
+        if header is not None and cells and len(cells) <= len(header)
+        else "_line"
+    )
+    last = first + len(lines) - 1
+    if len(lines) == 1:
+        if _strict_rows(chunk) is None:
+            if _strict_rows(chunk.rstrip("\r\n") + '"') is not None:  # only the close is missing
+                return {column: [f"The quote that opens this cell is never closed (line {first})."]}
+            return {
+                "_line": [
+                    "Malformed quoting: a quoted cell must end with a quote followed by a comma "
+                    "or the end of the line (write a quote inside one as two quotes)."
+                ]
+            }
+        return None
+    merged = _strict_rows(chunk) is None
+    if not merged and header is not None:
+        # A later line that is a complete row by itself was swallowed by an open quote.
+        for line in lines[1:]:
+            alone = _alone(line)
+            merged = len(alone) == len(header) and _strict_rows(line) is not None
+            if merged:
+                break
+    if not merged:
+        return None
+    return {
+        column: [
+            f"The quote that opens this cell is not closed on line {first}: it would run on "
+            f"to line {last} and swallow the rows in between. The line is refused; the lines "
+            "after it are read on their own."
+        ]
+    }
+
+
+def read_csv(text: str, name: str) -> CsvFile:
+    """The header and records of a CSV file, each record with its physical lines.
+
+    A record whose quoting is broken (see the module docstring) is returned with its
+    ``problem`` and reading resumes on the next physical line, so a broken quote costs
+    exactly one line. Raises ImportFileError for an empty file or an unreadable header."""
+    physical = io.StringIO(text, newline="").readlines()
+    cursor = _Cursor(physical)
+    accounting = Accounting(total=len(physical))
+    header: list[str] | None = None
+    records: list[CsvRecord] = []
+    reader = csv.reader(cursor)
+    while cursor.pos < len(physical):
+        start = cursor.pos
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an open quote running past the field size limit
+            problem: dict[str, list[str]] | None = {"_line": [f"Unreadable CSV: {exc}."]}
+            cursor.pos = start + 1
+            cells = _alone(physical[start])
+        else:
+            if cursor.pos - start == 1 and not any(cell.strip() for cell in cells):
+                accounting.blank.append(start + 1)
+                continue
+            problem = _quoting_problem(physical[start : cursor.pos], start + 1, header)
+        if problem is not None:
+            if header is None:
+                reasons = "; ".join(" ".join(r) for r in problem.values())
+                raise ImportFileError(f"{name} line {start + 1} (the header): {reasons}")
+            cursor.pos = start + 1
+            reader = csv.reader(cursor)
+            records.append(CsvRecord(start + 1, start + 1, _alone(physical[start]), problem))
+            accounting.records += 1
+            continue
+        if header is None:
+            header = [cell.strip() for cell in cells]
+            accounting.header = cursor.pos - start
+            continue
+        records.append(CsvRecord(start + 1, cursor.pos, cells))
+        accounting.records += 1
+        accounting.continued += cursor.pos - start - 1
+    if header is None:
+        raise ImportFileError(f"{name} is empty: it needs a header line.")
+    return CsvFile(name, header, records, accounting)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not UTF-8 text (byte {exc.start}).") from exc
+
+
+def width_problem(record: CsvRecord, header: list[str]) -> dict[str, list[str]] | None:
+    """A row with more or fewer cells than the header: its cells cannot be trusted to be
+    under the right columns (a short row is usually a truncated one), so it is refused,
+    naming the first column it lacks."""
+    have, want = len(record.cells), len(header)
+    if have > want:
+        return {"_line": [f"{have} cells; the header has {want}."]}
+    if have < want:
+        absent = header[have:]
+        return {
+            absent[0]: [
+                f"Missing: the row has {have} of the header's {want} cells "
+                f"({', '.join(absent)} absent)."
+            ]
+        }
+    return None
+
+
+def source_record_id_of(record: CsvRecord, header: list[str], column: str) -> dict[str, str]:
+    """``{"source_record_id": ...}`` for a refused row, when its cell can be read."""
+    if column not in header:
+        return {}
+    index = header.index(column)
+    usable = record.cells[:-1] if record.problem else record.cells  # the last may be broken
+    value = usable[index].strip() if index < len(usable) else ""
+    return {"source_record_id": value} if value else {}
 
 
 # -- CSV -------------------------------------------------------------------------------
@@ -310,23 +568,6 @@ def csv_row_to_body(row: Mapping[str, str | None]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"{path.name} is not UTF-8 text (byte {exc.start}).") from exc
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line of the record, cells); blank lines skipped."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            yield start, row
-        start = reader.line_num + 1
-
-
 def _check_csv_header(header: list[str]) -> list[str]:
     header = [name.strip() for name in header]
     known = set(TOP_COLUMNS) | set(PERSON_COLUMNS) | set(ADDRESS_COLUMNS)
@@ -360,358 +601,27 @@ def _check_csv_header(header: list[str]) -> list[str]:
 def _csv_source(path: Path) -> ImportSource:
     if not path.is_file():
         raise ImportFileError(f"{path} is not a file.")
-    try:
-        rows = list(_csv_rows(_read_text(path)))
-    except csv.Error as exc:
-        raise ImportFileError(f"{path.name} is not readable CSV: {exc}.") from exc
-    if not rows:
-        raise ImportFileError(f"{path.name} is empty: it needs a header line.")
-    _, first = rows[0]
-    header = _check_csv_header(first)
+    table = read_csv(read_text(path), path.name)
+    header = _check_csv_header(table.header)
 
     def items() -> Iterator[Item]:
-        for number, cells in rows[1:]:
-            if len(cells) > len(header):
-                reason = f"{len(cells)} cells; the header has {len(header)}."
-                srid = cells[header.index("source_record_id")].strip()
-                extra = {"source_record_id": srid} if srid else {}
-                yield Item(number, entry=_error(number, {"_line": [reason]}, **extra))
+        for record in table.records:
+            number = record.line
+            problem = record.problem or width_problem(record, header)
+            if problem is not None:
+                srid = source_record_id_of(record, header, "source_record_id")
+                yield Item(number, entry=refused(number, problem, **srid))
                 continue
-            row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
-            yield Item(number, text=json.dumps(csv_row_to_body(row)))
+            row = dict(zip(header, record.cells, strict=True))
+            yield Item(number, text=json.dumps(csv_row_to_body(row)), end_line=record.end_line)
 
-    return ImportSource("csv", path, len(rows) - 1, items())
-
-
-# -- HUD HMIS CSV export (FY2024, with the FY2026 Sex column understood) -----------------
-
-# HMIS data quality responses that mean "no value": client doesn't know (8), prefers not
-# to answer (9), data not collected (99).
-HMIS_MISSING = frozenset({"8", "9", "99"})
-FULL, PARTIAL = "1", "2"
-
-# Living situation / destination (HMIS Data Dictionary FY2024, list 3.12 and 3.917).
-LIVING_SITUATIONS = {
-    "101": "Emergency shelter",
-    "116": "Place not meant for habitation",
-    "118": "Safe Haven",
-    "204": "Psychiatric hospital or other psychiatric facility",
-    "205": "Substance use treatment facility or detox center",
-    "206": "Hospital or other residential non-psychiatric medical facility",
-    "207": "Jail, prison or juvenile detention facility",
-    "215": "Foster care home or foster care group home",
-    "225": "Long-term care facility or nursing home",
-    "302": "Transitional housing for homeless persons",
-    "312": "Staying or living with family, temporary tenure",
-    "313": "Staying or living with friends, temporary tenure",
-    "314": "Hotel or motel paid for without emergency shelter voucher",
-    "327": "Moved from one HOPWA funded project to HOPWA TH",
-    "329": "Residential project or halfway house with no homeless criteria",
-    "332": "Host Home (non-crisis)",
-    "410": "Rental by client, no ongoing housing subsidy",
-    "411": "Owned by client, no ongoing housing subsidy",
-    "421": "Owned by client, with ongoing housing subsidy",
-    "422": "Staying or living with family, permanent tenure",
-    "423": "Staying or living with friends, permanent tenure",
-    "426": "Moved from one HOPWA funded project to HOPWA PH",
-    "435": "Rental by client, with ongoing housing subsidy",
-    "17": "Other",
-    "24": "Deceased",
-    "30": "No exit interview completed",
-}
-# Project type (HMIS Data Dictionary FY2024, 2.02.6).
-PROJECT_TYPES = {
-    "0": "emergency_shelter_entry_exit",
-    "1": "emergency_shelter_night_by_night",
-    "2": "transitional_housing",
-    "3": "permanent_supportive_housing",
-    "4": "street_outreach",
-    "6": "services_only",
-    "7": "other",
-    "8": "safe_haven",
-    "9": "ph_housing_only",
-    "10": "ph_housing_with_services",
-    "11": "day_shelter",
-    "12": "homelessness_prevention",
-    "13": "rapid_rehousing",
-    "14": "coordinated_entry",
-}
-_GENDER_COLUMNS = (
-    "Woman",
-    "Man",
-    "NonBinary",
-    "CulturallySpecific",
-    "Transgender",
-    "Questioning",
-    "DifferentIdentity",
-)
+    return ImportSource("csv", path, len(table.records), items(), accounting=table.accounting)
 
 
-@dataclass
-class _Table:
-    name: str
-    header: list[str]
-    rows: list[tuple[int, dict[str, str]]]  # (line, column → trimmed cell)
+def __getattr__(name: str) -> Any:
+    """The HMIS helpers lived here before ``caseops.records.hmis``; still reachable."""
+    if name in {"hmis_person", "hmis_timestamp", "hmis_body", "HMIS_MISSING"}:
+        from caseops.records import hmis
 
-
-def _hmis_files(path: Path) -> dict[str, str]:
-    """Lower-cased file name → text, for the CSV files of a directory or zip."""
-    found: dict[str, str] = {}
-    if path.is_dir():
-        for file in path.iterdir():
-            if file.is_file() and file.suffix.lower() == ".csv":
-                found[file.name.lower()] = _read_text(file)
-        return found
-    if not zipfile.is_zipfile(path):
-        raise ImportFileError(f"{path} is neither a directory nor a zip of an HMIS CSV export.")
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            name = Path(info.filename).name.lower()
-            if info.is_dir() or not name.endswith(".csv") or name in found:
-                continue
-            try:
-                found[name] = archive.read(info).decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise ImportFileError(f"{info.filename} is not UTF-8 text.") from exc
-    return found
-
-
-def _table(files: Mapping[str, str], name: str, required: tuple[str, ...]) -> _Table | None:
-    text = files.get(name.lower())
-    if text is None:
-        return None
-    try:
-        rows = list(_csv_rows(text))
-    except csv.Error as exc:
-        raise ImportFileError(f"{name} is not readable CSV: {exc}.") from exc
-    if not rows:
-        raise ImportFileError(f"{name} is empty: it needs a header line.")
-    header = [cell.strip() for cell in rows[0][1]]
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise ImportFileError(f"{name} lacks the column(s) {', '.join(missing)}.")
-    body = [
-        (line, {k: v.strip() for k, v in zip(header, cells, strict=False)})
-        for line, cells in rows[1:]
-    ]
-    return _Table(name, header, body)
-
-
-def _deleted(row: Mapping[str, str]) -> bool:
-    return bool(row.get("DateDeleted"))
-
-
-def hmis_timestamp(value: str | None) -> int | None:
-    """HMIS ``DateUpdated`` (``YYYY-MM-DD HH:MM:SS``, local time taken as UTC) → epoch s."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
-
-
-def _hmis_date(value: str | None) -> str | None:
-    """An HMIS date (``YYYY-MM-DD``, sometimes with a time part) as ISO, else None."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip()[:10]).isoformat()
-    except ValueError:
-        return None
-
-
-def _hmis_sex(client: Mapping[str, str]) -> str | None:
-    """FY2026 ``Sex`` (0 female, 1 male) if present; else only an unambiguous FY2024
-    gender (Woman alone → F, Man alone → M, NonBinary alone → X). Gender identity is not
-    sex at birth: anything else stays missing rather than mislead the linkage."""
-    sex = client.get("Sex")
-    if sex is not None and sex != "":
-        return {"0": "F", "1": "M"}.get(sex)
-    chosen = [column for column in _GENDER_COLUMNS if client.get(column) == "1"]
-    return {("Woman",): "F", ("Man",): "M", ("NonBinary",): "X"}.get(tuple(chosen))
-
-
-def hmis_person(client: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Client.csv row → the API's ``person``, honouring the data quality codes."""
-    person: dict[str, Any] = {}
-    notes: list[str] = []
-    name_quality = client.get("NameDataQuality", "")
-    if name_quality not in HMIS_MISSING:
-        for column, name in (
-            ("FirstName", "given_name"),
-            ("MiddleName", "middle_name"),
-            ("LastName", "family_name"),
-        ):
-            if client.get(column):
-                person[name] = client[column]
-        if name_quality == PARTIAL and person:
-            notes.append("name is partial or a street/code name (NameDataQuality=2)")
-    ssn_quality = client.get("SSNDataQuality", "")
-    raw_ssn = client.get("SSN", "")
-    if raw_ssn and ssn_quality not in HMIS_MISSING:
-        if ssn_quality == PARTIAL or "x" in raw_ssn.lower():
-            notes.append("partial SSN left out (SSNDataQuality=2)")
-        else:
-            ssn = normalize_ssn(raw_ssn)
-            if ssn is None:
-                notes.append("SSN left out: not a number the SSA issues (placeholder?)")
-            else:
-                person["ssn"] = f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"
-    dob_quality = client.get("DOBDataQuality", "")
-    dob = _hmis_date(client.get("DOB"))
-    if client.get("DOB") and dob is None:
-        notes.append(f"DOB {client['DOB']!r} is not a YYYY-MM-DD date; left out")
-    elif dob and dob_quality not in HMIS_MISSING:
-        if int(dob[:4]) <= 1900 or dob > date.today().isoformat():
-            notes.append(f"DOB {dob} is a placeholder or in the future; left out")
-        elif dob_quality != PARTIAL:
-            person["birth_date"] = dob
-        elif "ssn" not in person:
-            # Approximate dates are often a placeholder day in the right year: kept only
-            # when nothing better identifies the person, so the record can be linked.
-            person["birth_date"] = dob
-            notes.append("approximate DOB used (DOBDataQuality=2): no usable SSN")
-        else:
-            notes.append("approximate DOB left out (DOBDataQuality=2): SSN used instead")
-    sex = _hmis_sex(client)
-    if sex:
-        person["sex"] = sex
-    return person, notes
-
-
-def _latest(rows: Iterable[tuple[int, dict[str, str]]], key: str) -> dict[str, dict[str, str]]:
-    """The newest non-deleted row per ``key`` value (by DateUpdated, then file order)."""
-    chosen: dict[str, dict[str, str]] = {}
-    for _, row in rows:
-        if _deleted(row) or not row.get(key):
-            continue
-        current = chosen.get(row[key])
-        if current is None or (hmis_timestamp(row.get("DateUpdated")) or 0) >= (
-            hmis_timestamp(current.get("DateUpdated")) or 0
-        ):
-            chosen[row[key]] = row
-    return chosen
-
-
-def hmis_body(
-    enrollment: Mapping[str, str],
-    client: Mapping[str, str],
-    exit_row: Mapping[str, str] | None,
-    project: Mapping[str, str] | None,
-) -> tuple[dict[str, Any] | None, dict[str, list[str]], list[str]]:
-    """One enrollment → (bulk body, errors, warnings)."""
-    person, notes = hmis_person(client)
-    data: dict[str, Any] = {}
-    if project is not None and project.get("ProjectType") in PROJECT_TYPES:
-        data["program_type"] = PROJECT_TYPES[project["ProjectType"]]
-    elif enrollment.get("ProjectID"):
-        data["program_type"] = f"hmis project {enrollment['ProjectID']}"
-    entry_date = _hmis_date(enrollment.get("EntryDate"))
-    if entry_date:
-        data["enrollment_date"] = entry_date
-    situation = enrollment.get("LivingSituation", "")
-    if situation and situation not in HMIS_MISSING:
-        data["living_situation"] = LIVING_SITUATIONS.get(situation, f"HMIS code {situation}")
-    remarks = []
-    if project is not None and project.get("ProjectName"):
-        remarks.append(f"Project: {project['ProjectName']}.")
-    if exit_row is not None and _hmis_date(exit_row.get("ExitDate")):
-        data["exit_date"] = _hmis_date(exit_row.get("ExitDate"))
-        data["housing_status"] = "exited"
-        destination = exit_row.get("Destination", "")
-        if destination and destination not in HMIS_MISSING:
-            label = LIVING_SITUATIONS.get(destination, f"HMIS code {destination}")
-            remarks.append(f"Exit destination: {label}.")
-    elif _hmis_date(enrollment.get("MoveInDate")):
-        data["housing_status"] = "moved_in"
-    else:
-        data["housing_status"] = "enrolled"
-    if remarks:
-        data["notes"] = " ".join(remarks)
-    stamps = [
-        hmis_timestamp(row.get("DateUpdated"))
-        for row in (enrollment, client, exit_row, project)
-        if row is not None
-    ]
-    known = [stamp for stamp in stamps if stamp is not None]
-    if not known:
-        return None, {"DateUpdated": ["No usable DateUpdated; it gives source_version."]}, notes
-    body = {
-        "source_record_id": f"hmis-{enrollment['EnrollmentID']}",
-        "category": "housing",
-        "person": person,
-        "data": data,
-        "source_version": max(known),
-    }
-    return body, {}, notes
-
-
-def _hmis_source(path: Path) -> ImportSource:
-    if not path.exists():
-        raise ImportFileError(f"{path} does not exist.")
-    files = _hmis_files(path)
-    clients = _table(files, "Client.csv", ("PersonalID",))
-    enrollments = _table(files, "Enrollment.csv", ("EnrollmentID", "PersonalID", "EntryDate"))
-    missing = [
-        name
-        for name, table in (("Client.csv", clients), ("Enrollment.csv", enrollments))
-        if table is None
-    ]
-    if missing or clients is None or enrollments is None:
-        raise ImportFileError(f"The HMIS export at {path} lacks {' and '.join(missing)}.")
-    exits = _table(files, "Exit.csv", ("EnrollmentID", "ExitDate"))
-    projects = _table(files, "Project.csv", ("ProjectID",))
-    client_by_id = {row["PersonalID"]: row for _, row in clients.rows if row.get("PersonalID")}
-    exit_by_enrollment = _latest(exits.rows, "EnrollmentID") if exits else {}
-    project_by_id = _latest(projects.rows, "ProjectID") if projects else {}
-
-    def items() -> Iterator[Item]:
-        for line, enrollment in enrollments.rows:
-            enrollment_id = enrollment.get("EnrollmentID", "")
-            srid = f"hmis-{enrollment_id}"
-            if not enrollment_id:
-                yield Item(line, entry=_error(line, {"EnrollmentID": ["Missing."]}))
-                continue
-            if _deleted(enrollment):
-                yield Item(
-                    line,
-                    entry={
-                        "line": line,
-                        "status": "skipped",
-                        "source_record_id": srid,
-                        "reason": "deleted in HMIS (DateDeleted)",
-                    },
-                )
-                continue
-            client = client_by_id.get(enrollment.get("PersonalID", ""))
-            if client is None or _deleted(client):
-                state = "deleted" if client is not None else "not"
-                yield Item(
-                    line,
-                    entry=_error(
-                        line,
-                        {
-                            "PersonalID": [
-                                f"Client {enrollment.get('PersonalID')!r} is {state} in Client.csv."
-                            ]
-                        },
-                        source_record_id=srid,
-                    ),
-                )
-                continue
-            body, errors, notes = hmis_body(
-                enrollment,
-                client,
-                exit_by_enrollment.get(enrollment_id),
-                project_by_id.get(enrollment.get("ProjectID", "")),
-            )
-            if body is None:
-                yield Item(line, entry=_error(line, errors, source_record_id=srid), warnings=notes)
-            else:
-                yield Item(line, text=json.dumps(body), warnings=notes)
-
-    return ImportSource("hmis", path, len(enrollments.rows), items(), "Enrollment.csv line")
+        return getattr(hmis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import shutil
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import pytest
 from flask import current_app
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from caseops.clients import linking
 from caseops.clients.models import Client, LinkEvent, RecordIdentifier
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
-from caseops.records import importers
+from caseops.records import hmis, importers
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.prepare import data_context
 from tests import factories
@@ -201,14 +204,27 @@ def test_csv_import_maps_columns_and_reports_bad_lines(database_url, agencies, t
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert "3 created" in result.stdout and "2 error" in result.stdout
+    assert "5 records: 3 created, 2 refused" in result.stdout
+    # Every physical line is placed: the quoted note of C-2 continues onto line 4.
+    assert "8 lines: 1 header, 5 records, 1 continuing a record (quoted line breaks), 1 blank" in (
+        result.stdout
+    )
     assert "line 5: person.birth_date: Not a valid date." in result.stdout
     assert "line 8: _line: 23 cells; the header has 22." in result.stdout
     report = json.loads(report_path.read_text())
     by_line = {line["line"]: line for line in report["lines"]}
     assert sorted(by_line) == [2, 3, 5, 7, 8]
+    assert by_line[3]["end_line"] == 4 and "end_line" not in by_line[2]
+    assert by_line[5]["status"] == "refused"
     assert by_line[5]["errors"] == {"person.birth_date": ["Not a valid date."]}
     assert by_line[5]["source_record_id"] == "C-3"
+    assert report["file_lines"] == {
+        "total": 8,
+        "header": 1,
+        "blank": [6],
+        "records": 5,
+        "continued": 1,
+    }
 
     stored = records()
     assert set(stored) == {"C-1", "C-2", "C-4"}
@@ -405,11 +421,11 @@ def test_hmis_person_respects_data_quality():
         "Woman": "1",
         "Transgender": "1",
     }
-    person, notes = importers.hmis_person(client)
+    person, notes = hmis.hmis_person(client)
     assert person == {"given_name": "Kim", "family_name": "Park"}  # nothing to link by
     assert any("SSN left out" in note for note in notes)
     assert any("placeholder" in note for note in notes)
-    person, _ = importers.hmis_person(
+    person, _ = hmis.hmis_person(
         client
         | {
             "NameDataQuality": "99",
@@ -420,7 +436,7 @@ def test_hmis_person_respects_data_quality():
         }
     )
     assert person == {"ssn": "123-45-6780", "sex": "F"}  # approximate DOB not needed
-    assert importers.hmis_timestamp("2025-06-01 10:00:00") == epoch("2025-06-01 10:00:00")
+    assert hmis.hmis_timestamp("2025-06-01 10:00:00") == epoch("2025-06-01 10:00:00")
 
 
 def test_a_zipped_export_reads_like_the_directory(tmp_path):
@@ -429,3 +445,210 @@ def test_a_zipped_export_reads_like_the_directory(tmp_path):
 
     assert lines(zipped(tmp_path)) == lines(HMIS)
     assert len(lines(HMIS)) == 4
+
+
+# -- the whole truth: every line accounted for, exit code and summary agree -------------
+
+
+def assert_exact(report: dict, returncode: int | None = None) -> None:
+    """The promises of the report: one outcome per record, the counts add up to the
+    records, the file's lines add up to its length, and the exit code says whether any
+    record was refused."""
+    counts, lines, file_lines = report["counts"], report["lines"], report["file_lines"]
+    assert sum(counts.values()) == report["records"] == len(lines) == file_lines["records"]
+    assert len({line["line"] for line in lines}) == len(lines)
+    assert file_lines["total"] == (
+        file_lines["header"]
+        + len(file_lines["blank"])
+        + file_lines["records"]
+        + file_lines["continued"]
+    )
+    for line in lines:
+        assert line["status"] in {"created", "updated", "unchanged", "refused", "skipped"}
+        if line["status"] == "refused":
+            assert line["errors"] and all(line["errors"].values())
+        if line["status"] == "skipped":
+            assert line["reason"]
+    if returncode is not None:
+        assert returncode == (1 if "refused" in counts else 0)
+
+
+BROKEN_QUOTE = (
+    "source_record_id,category,given_name,family_name,birth_date\n"
+    "Q-1,housing,Ann,Lee,1980-01-01\n"
+    # line 3: the quote before Bob is never closed; a CSV parser reads lines 4 and 5 into it
+    'Q-2,housing,"Bob,Ray,1981-02-02\n'
+    "Q-3,housing,Cy,Doe,1982-03-03\n"
+    'Q-4,housing,Dee,"Fox",1983-04-04\n'
+    "Q-5,housing,Eve,Hale,1984-05-05\n"
+)
+
+
+def test_a_broken_quote_costs_its_own_line_only(database_url, agencies, tmp_path):
+    """Issue 16: the unterminated quote on line 3 swallowed the good row after it; the
+    report blamed the wrong line and the good row was neither stored nor named."""
+    path = tmp_path / "records.csv"
+    path.write_text(BROKEN_QUOTE)
+    report_path = tmp_path / "report.json"
+    result = caseops(
+        database_url, "import", "--agency", "hha", str(path), "--report", str(report_path)
+    )
+    assert result.returncode == 1, result.stderr
+    assert "5 records: 4 created, 1 refused" in result.stdout
+    assert "6 lines: 1 header, 5 records" in result.stdout
+    assert "line 3: given_name: The quote that opens this cell is not closed on line 3" in (
+        result.stdout
+    )
+    report = json.loads(report_path.read_text())
+    assert_exact(report, result.returncode)
+    outcomes = [
+        (line["line"], line.get("source_record_id"), line["status"]) for line in report["lines"]
+    ]
+    assert outcomes == [
+        (2, "Q-1", "created"),
+        (3, "Q-2", "refused"),
+        (4, "Q-3", "created"),
+        (5, "Q-4", "created"),
+        (6, "Q-5", "created"),
+    ]
+    assert set(records()) == {"Q-1", "Q-3", "Q-4", "Q-5"}
+    assert person_of(records()["Q-3"])["given_name"] == "Cy"
+    assert person_of(records()["Q-4"])["family_name"] == "Fox"  # its own quotes still read
+
+
+def test_quoting_faults_are_refused_by_line_and_column(agencies, tmp_path):
+    path = tmp_path / "records.csv"
+    path.write_text(
+        "source_record_id,category,given_name,family_name,birth_date\n"
+        'R-1,housing,"Bad"x,Hale,1984-05-05\n'  # text after a closing quote
+        "R-2,housing,Gus,Ito,1970-01-01\n"
+        'R-3,housing,Hal,"Unclosed'  # the last line, never closed
+    )
+    report = importers.run_import("hha", importers.open_source(path))
+    by_line = {line["line"]: line for line in report.as_dict()["lines"]}
+    assert by_line[2]["status"] == "refused" and "_line" in by_line[2]["errors"]
+    assert by_line[2]["source_record_id"] == "R-1"
+    assert by_line[3]["status"] == "created"
+    assert by_line[4]["errors"] == {
+        "family_name": ["The quote that opens this cell is never closed (line 4)."]
+    }
+    assert report.failed and report.counts == {"created": 1, "refused": 2}
+    assert_exact(report.as_dict())
+
+
+def test_a_short_csv_row_is_refused_naming_the_first_absent_column(agencies, tmp_path):
+    path = tmp_path / "records.csv"
+    path.write_text(
+        "source_record_id,category,given_name,family_name,birth_date\n"
+        "S-1,housing,Ann\n"
+        "S-2,housing,Bo,Li,1990-02-02\n"
+    )
+    report = importers.run_import("hha", importers.open_source(path))
+    first = report.lines[0]
+    assert first["status"] == "refused" and first["source_record_id"] == "S-1"
+    assert first["errors"] == {
+        "family_name": [
+            "Missing: the row has 3 of the header's 5 cells (family_name, birth_date absent)."
+        ]
+    }
+    assert report.counts == {"created": 1, "refused": 1} and set(records()) == {"S-2"}
+
+
+def test_a_clean_import_exits_0_and_says_every_line(database_url, agencies, tmp_path):
+    path = tmp_path / "feed.ndjson"
+    path.write_text("\n" + json.dumps(MARIA | {"source_record_id": "N-1"}) + "\n\n")
+    report_path = tmp_path / "report.json"
+    result = caseops(
+        database_url, "import", "--agency", "hha", str(path), "--report", str(report_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 records: 1 created" in result.stdout and "3 lines: 1 records, 2 blank" in (
+        result.stdout
+    )
+    report = json.loads(report_path.read_text())
+    assert report["file_lines"]["blank"] == [1, 3]
+    assert_exact(report, result.returncode)
+
+
+def hmis_export(tmp_path: Path, enrollment: str, **others: str) -> Path:
+    export = tmp_path / "export"
+    shutil.copytree(HMIS, export)
+    (export / "Enrollment.csv").write_text(enrollment)
+    for name, text in others.items():
+        (export / f"{name}.csv").write_text(text)
+    return export
+
+
+SEVEN = "EnrollmentID,PersonalID,ProjectID,EntryDate,LivingSituation,DateUpdated,DateDeleted\n"
+
+
+def test_hmis_bad_dates_and_short_rows_are_refused_naming_the_column(
+    database_url, agencies, tmp_path
+):
+    """Issue 16: EntryDate "not-a-date" and a row with 3 of 7 cells were created silently."""
+    export = hmis_export(
+        tmp_path,
+        SEVEN
+        + "E1,C100,P13,2025-06-01,116,2025-06-01 10:00:00,\n"
+        + "E2,C100,P01,not-a-date,101,2026-01-10 20:05:00,\n"
+        + "E3,C200,P13\n"
+        + "E4,C300,P01,2025-11-20,312,yesterday,\n"
+        + "E5,C200,P13,2025-08-02,99,2025-08-03 09:00:00,\n",
+    )
+    report_path = tmp_path / "report.json"
+    result = caseops(
+        database_url, "import", "--agency", "hha", str(export), "--report", str(report_path)
+    )
+    assert result.returncode == 1, result.stderr
+    assert "5 records: 2 created, 3 refused" in result.stdout
+    assert "line 3: EntryDate: 'not-a-date' is not a date (YYYY-MM-DD)." in result.stdout
+    assert (
+        "line 4: EntryDate: Missing: the row has 3 of the header's 7 cells "
+        "(EntryDate, LivingSituation, DateUpdated, DateDeleted absent)." in result.stdout
+    )
+    assert (
+        "line 5: DateUpdated: 'yesterday' is not a date and time (YYYY-MM-DD HH:MM:SS)."
+        in result.stdout
+    )
+    report = json.loads(report_path.read_text())
+    assert_exact(report, result.returncode)
+    assert [line.get("source_record_id") for line in report["lines"]] == [
+        f"hmis-E{n}" for n in range(1, 6)
+    ]
+    assert set(records()) == {"hmis-E1", "hmis-E5"}
+
+
+def test_hmis_exit_dates_and_unreadable_lookup_rows(agencies, tmp_path):
+    exit_csv = (HMIS / "Exit.csv").read_text().replace(",2025-12-15,435,", ",15/12/2025,435,")
+    export = hmis_export(tmp_path, (HMIS / "Enrollment.csv").read_text(), Exit=exit_csv)
+    report = importers.run_import("hha", importers.open_source(export))
+    e1 = report.lines[0]
+    assert e1["status"] == "refused" and e1["source_record_id"] == "hmis-E1"
+    assert e1["errors"] == {
+        "ExitDate": ["Exit.csv line 2: '15/12/2025' is not a date (YYYY-MM-DD)."]
+    }
+    assert report.counts == {"created": 3, "refused": 1}
+
+    # A look-up row that cannot be read: the whole export is refused before any write.
+    client_csv = (HMIS / "Client.csv").read_text().replace("C200,James", 'C200,"James')
+    broken = hmis_export(tmp_path / "2", (HMIS / "Enrollment.csv").read_text(), Client=client_csv)
+    with pytest.raises(importers.ImportFileError, match=r"Client\.csv line 3: FirstName: "):
+        importers.open_source(broken)
+
+
+CELLS = st.sampled_from(["a", "", "b c", '"q"', '"open', 'x"y', '""', '"two\nlines"', "\n"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(CELLS, min_size=1, max_size=5), max_size=8), end=st.booleans())
+def test_read_csv_places_every_physical_line_once(rows, end):
+    """Whatever the quoting, each line is the header, blank, or within exactly one record,
+    and records come in file order without overlapping."""
+    text = "a,b,c\n" + "\n".join(",".join(row) for row in rows) + ("\n" if end else "")
+    table = importers.read_csv(text, "t.csv")
+    accounting = table.accounting
+    assert accounting.balanced
+    assert accounting.total == len(io.StringIO(text, newline="").readlines())
+    covered = [n for r in table.records for n in range(r.line, r.end_line + 1)]
+    covered += accounting.blank + list(range(1, accounting.header + 1))
+    assert sorted(covered) == list(range(1, accounting.total + 1))
