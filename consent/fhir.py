@@ -56,7 +56,8 @@ docstring at import. The decisions behind them:
   PurposeOfUse codes, the grantor as `performer` (the Patient for `self`, otherwise a contained
   RelatedPerson), and the caseops-only fields as extensions. The stored document is embedded
   (`data` plus SHA-1 `hash`) when `FhirContext.document_for` supplies it, so the SHA-256 survives
-  the round trip.
+  the round trip. The resource `id` is the caseops id in R4's alphabet (`cns_1f` -> `cns-1f`,
+  `fhir_id`; `internal_id` reverses it); `identifier` carries the caseops id unchanged.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ __all__ = [
     "MappingRow",
     "StoredDocument",
     "consent_body",
+    "fhir_id",
     "from_fhir",
+    "internal_id",
     "mapping_table_markdown",
     "to_fhir",
     "to_operation_outcome",
@@ -578,6 +581,27 @@ EXT_EXPIRY_EVENT = "expiry-event"
 # --- small readers ------------------------------------------------------------------------
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def fhir_id(internal_id: str) -> str | None:
+    """The R4 `id` of a stored consent: the caseops id with `_` written as `-`.
+
+    caseops ids are `cns_<hex>`, and R4 ids may hold only `[A-Za-z0-9\\-.]{1,64}`; without
+    a mapping a read would come back without the `id` R4 requires. caseops ids never
+    contain `-`, so `internal_id` undoes this exactly. The access log, the `identifier`
+    element and every other caseops answer keep the caseops id. None when even the
+    mapped form is not a valid R4 id (then the resource goes out without `id`).
+    """
+    mapped = internal_id.replace("_", "-")
+    return mapped if _FHIR_ID.fullmatch(mapped) else None
+
+
+def internal_id(resource_id: str) -> str:
+    """The caseops id a FHIR id names: `cns-<hex>` -> `cns_<hex>`. A caseops id given as
+    it is (`cns_<hex>`) comes back unchanged, so lookups accept both forms."""
+    return resource_id.replace("-", "_")
+
+
 _LITERAL_REF = re.compile(
     r"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]+)?"
 )
@@ -1512,8 +1536,9 @@ def to_fhir(
         status = status_at(consent, at, revocations=(), successors=())
     patient = dict(context.patient_reference(consent.client_id))
     resource: dict[str, Any] = {"resourceType": "Consent"}
-    if _FHIR_ID.fullmatch(consent.id):
-        resource["id"] = consent.id
+    resource_id = fhir_id(consent.id)
+    if resource_id is not None:
+        resource["id"] = resource_id
     resource["meta"] = {"versionId": str(consent.version)}
 
     extensions: list[dict[str, Any]] = [

@@ -1,5 +1,8 @@
 """/fhir/Consent: FHIR R4 Consent in and out (consent.fhir does the mapping).
 
+Resources carry R4 ids (`cns-<hex>`, see `consent.fhir.fhir_id`); a read accepts that form
+or the caseops id (`cns_<hex>`), and the access log names the caseops id either way.
+
 A resource that cannot be mapped whole, or whose mapped consents fail the recording-time
 checks, is answered with an OperationOutcome naming each element; nothing is stored.
 """
@@ -27,7 +30,9 @@ from caseops.extensions import db
 from consent.fhir import (
     FhirContext,
     StoredDocument,
+    fhir_id,
     from_fhir,
+    internal_id,
     to_fhir,
     to_operation_outcome,
     validation_issues,
@@ -137,7 +142,7 @@ def create_consent():
         return _fhir(to_operation_outcome(issues), 422)
     db.session.commit()
     created = [_as_fhir(row) for row in rows]
-    location = url_for("fhir.read_consent", consent_id=rows[0].id)
+    location = url_for("fhir.read_consent", consent_id=fhir_id(rows[0].id) or rows[0].id)
     if len(created) == 1:
         return _fhir(created[0], 201, {"Location": location})
     bundle = {
@@ -159,5 +164,6 @@ def _as_fhir(row: ConsentRecord, at: datetime | None = None) -> dict[str, Any]:
 
 @bp.get("/Consent/<consent_id>")
 def read_consent(consent_id: str):
-    row = service.readable_consent(current_actor(), consent_id)
+    """By its R4 id (`cns-<hex>`, as `to_fhir` writes it) or its caseops id (`cns_<hex>`)."""
+    row = service.readable_consent(current_actor(), internal_id(consent_id))
     return _fhir(_as_fhir(row), 200)

@@ -45,7 +45,9 @@ from consent.fhir import (
     IssueCode,
     StoredDocument,
     consent_body,
+    fhir_id,
     from_fhir,
+    internal_id,
     mapping_table_markdown,
     to_fhir,
     to_operation_outcome,
@@ -1134,6 +1136,35 @@ def test_to_fhir_shape():
         "start": "2025-02-01T00:00:00+00:00",
         "end": "2026-02-01T00:00:00+00:00",
     }
+
+
+R4_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def test_to_fhir_gives_a_caseops_consent_an_r4_id_and_keeps_its_own_as_identifier():
+    out = to_fhir(stored(id="cns_00ff3a9b41c2d5e6f708"), CTX, status=Status.ACTIVE)
+    assert out["id"] == "cns-00ff3a9b41c2d5e6f708" and R4_ID.fullmatch(out["id"])
+    assert out["identifier"] == [
+        {"system": CTX.identifier_system, "value": "cns_00ff3a9b41c2d5e6f708"}
+    ]
+    assert internal_id(out["id"]) == "cns_00ff3a9b41c2d5e6f708"
+
+
+def test_an_id_that_no_mapping_makes_valid_is_left_out_rather_than_sent_invalid():
+    assert fhir_id("x" * 65) is None and fhir_id("cns_a/b") is None
+    assert "id" not in to_fhir(stored(id="cns a"), CTX, status=Status.ACTIVE)
+
+
+@given(
+    prefix=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    digits=st.from_regex(r"[0-9a-f]{1,40}", fullmatch=True),
+)
+def test_caseops_ids_map_to_valid_r4_ids_and_back(prefix, digits):
+    caseops_id = f"{prefix}_{digits}"
+    mapped = fhir_id(caseops_id)
+    assert mapped is not None and R4_ID.fullmatch(mapped)
+    assert internal_id(mapped) == caseops_id  # the R4 form names the consent
+    assert internal_id(caseops_id) == caseops_id  # and so does the caseops form
 
 
 def test_to_fhir_any_scopes_leave_conditions_out():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ def maria(world, client):
 
 @pytest.fixture
 def officer(world):
-    return factories.token_for("cchc.consent_officer")
+    """hha's consent officer: hha holds Maria's record, so it serves her."""
+    return factories.token_for("hha.consent_officer")
 
 
 def fhir_post(client, token, resource):
@@ -79,3 +81,41 @@ def test_fhir_needs_a_consent_officer_and_answers_errors_as_operation_outcomes(c
     assert response.status_code == 403
     assert response.get_json()["resourceType"] == "OperationOutcome"
     assert client.get("/fhir/Consent/nope").status_code == 401
+
+
+R4_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def test_consents_come_back_with_r4_ids_and_either_form_reads_them(client, maria, officer):
+    recorded = client.post(f"/api/v1/clients/{maria}/consents", json=permit(),
+                           headers=bearer(officer)).get_json()
+    caseops_id = recorded["id"]
+    assert caseops_id.startswith("cns_")
+    r4_id = caseops_id.replace("_", "-")
+    for asked in (r4_id, caseops_id):
+        out = client.get(f"/fhir/Consent/{asked}", headers=bearer(officer))
+        assert out.status_code == 200
+        assert out.get_json()["id"] == r4_id and R4_ID.fullmatch(r4_id)
+        assert out.get_json()["identifier"][0]["value"] == caseops_id
+    # The sealed log names the consent by the id caseops knows it by, whichever form was asked.
+    views = factories.events("consent.viewed")
+    assert [e.target_id for e in views][-2:] == [caseops_id, caseops_id]
+
+    created = fhir_post(client, officer, out.get_json())
+    assert created.status_code == 201, created.get_json()
+    new_id = created.get_json()["id"]
+    assert R4_ID.fullmatch(new_id) and new_id != r4_id
+    assert created.headers["Location"] == f"/fhir/Consent/{new_id}"
+    stored = db.session.get(ConsentRecord, new_id.replace("-", "_"))
+    assert stored is not None and stored.client_id == maria
+    again = client.get(created.headers["Location"], headers=bearer(officer))
+    assert again.status_code == 200 and again.get_json()["id"] == new_id
+
+
+def test_an_unknown_consent_is_404_in_either_form(client, maria, officer):
+    answers = [
+        client.get(f"/fhir/Consent/{asked}", headers=bearer(officer))
+        for asked in ("cns-00000000000000000000", "cns_00000000000000000000", "nope")
+    ]
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    assert answers[0].get_json() == answers[1].get_json()
