@@ -93,7 +93,7 @@ def build_world(args, rng):
     return agencies, part2, users, by_client
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--consents", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
     os.environ.setdefault("CASEOPS_ENV", "test")

@@ -95,7 +95,7 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
                 "source_version": 1,
                 "data": {"housing_status": "sheltered", "notes": "n" * 300},
             }
-            client_id = records.upsert(feeds["hha"], "hha", f"H{i}", body).record.client_id
+            client_id = records.upsert(feeds["hha"], "hha", f"H{i}", body).client_id
             health = copy.deepcopy(body) | {
                 "category": "health",
                 "data": {"conditions": ["asthma"], "notes": "m" * 300},

@@ -1,0 +1,137 @@
+"""Every bench under bench/ runs its seed step on a tiny size, so none can rot unnoticed.
+
+The benches are run by hand (minutes, on PostgreSQL), so nothing else notices when a
+service they seed through changes shape: ``bench/view_load.py`` read
+``records.upsert(...).record`` long after ``WriteResult`` lost it. Each test here
+runs the bench's own seeding code against the test database at a size of a few records;
+``test_every_bench_has_a_seed_test`` makes a new bench add one.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+# bench module -> the test below that runs its seed step
+SEED_TESTS = {
+    "audit": "test_audit_fill",
+    "decision": "test_decision_world",
+    "ingest": "test_ingest_workload_and_preload",
+    "linkage": "test_linkage_run",
+    "soak": "test_soak_seed",
+    "synthetic": "test_synthetic_generate",
+    "view_app": "test_view_app_baseline_serves_the_view_load_seed",
+    "view_load": "test_view_load_seed",
+}
+
+
+def test_every_bench_has_a_seed_test():
+    benches = {path.stem for path in BENCH.glob("*.py") if path.stem != "__init__"}
+    missing = sorted(benches - set(SEED_TESTS))
+    assert not missing, f"bench/{missing[0]}.py has no seed test in tests/test_bench_seeds.py"
+    assert set(SEED_TESTS.values()) <= set(globals())
+
+
+def test_synthetic_generate():
+    from bench.synthetic import generate
+
+    dataset = generate(12, agencies=2, seed=3)
+    records = list(dataset.records())
+    assert records and {r.person_id for r in records} <= {p.person_id for p in dataset.people}
+    assert generate(12, agencies=2, seed=3).files == dataset.files  # seeded: reproducible
+
+
+def test_linkage_run(capsys):
+    from bench import linkage
+
+    assert linkage.main(["--people", "30", "--agencies", "2", "--seed", "2"]) == 0
+    assert "precision" in capsys.readouterr().out
+
+
+def test_decision_world(capsys):
+    from bench import decision
+
+    argv = ["--agencies", "3", "--users", "12", "--clients", "10", "--consents", "20"]
+    assert decision.main([*argv, "--requests", "8"]) == 0  # compiled and Casbin agree
+    assert "identical answers: 8/8" in capsys.readouterr().out
+
+
+def test_ingest_workload_and_preload(app, capsys):
+    from bench import ingest
+    from caseops.extensions import db
+    from caseops.records.models import SourceRecord
+
+    work = ingest.workload(existing=6, records=4, puts=2, seed=1)
+    assert len(work.preload) == 6 and len(work.bulk) == 4 and len(work.puts) == 2
+    accounts = ingest.setup_accounts()
+    assert accounts["token"]
+    ingest.preload(accounts["b1"], work.preload)  # raises SystemExit on a refused line
+    assert db.session.scalar(select(func.count()).select_from(SourceRecord)) == 6
+    assert "pre-load: 6 records" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="bench.audit fills with PostgreSQL SQL")
+def test_audit_fill(database_url):
+    from bench import audit
+    from caseops.audit.models import AccessEvent
+    from caseops.extensions import db
+
+    audit.fill(database_url, 40, clients=5)
+    app = audit.make_app(database_url, base64.b64encode(b"k" * 32).decode())
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AccessEvent)) == 40
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_soak_seed(database_url):
+    from bench import soak
+
+    seeded = soak.seed(database_url, 2)
+    assert len(seeded.client_ids) == 2 and len(set(seeded.client_ids)) == 2
+    assert set(seeded.tokens) == {"worker", "officer", "feed"} and all(seeded.tokens.values())
+
+
+def _view_load_seed(database_url: str) -> tuple[str, list[str]]:
+    from bench import view_load
+
+    return view_load.seed(database_url, 3)
+
+
+def test_view_load_seed(database_url):
+    token, ids = _view_load_seed(database_url)
+    assert token and len(ids) == 3 and len(set(ids)) == 3
+
+
+def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, tmp_path):
+    token, ids = _view_load_seed(database_url)
+    monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
+    monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
+    view_app = importlib.import_module("bench.view_app")
+    try:
+        response = view_app.app.test_client().get(
+            f"/bench/baseline/{ids[0]}",
+            headers={"Authorization": f"Bearer {token}"},
+            base_url="https://localhost",
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = json.loads(response.get_data())
+        assert body["client_id"] == ids[0]
+        assert {s["category"] for s in body["sections"]} >= {"housing", "economic_security"}
+    finally:
+        with view_app.app.app_context():
+            from caseops.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+        sys.modules.pop("bench.view_app", None)
