@@ -4,7 +4,14 @@ Pure Python on purpose (no Flask, no database), so the rules can be tested exhau
 reused by the web app and the CLI alike.
 """
 
-from consent.decision import AccessRequest, ConsentDecision, Reason, covers, decide
+from consent.decision import (
+    AccessRequest,
+    ConsentDecision,
+    Reason,
+    covers,
+    decide,
+    stood_behind,
+)
 from consent.model import (
     ANY,
     DEFAULT_CATEGORIES,
@@ -21,14 +28,17 @@ from consent.model import (
     status_at,
 )
 from consent.notices import PART2_REDISCLOSURE_NOTICE
+from consent.trust import NO_TRUST, Attestation, Trust, TrustRule, is_narrowing
 from consent.validation import ValidationContext, validate_consent
 
 __all__ = [
     "ANY",
     "DEFAULT_CATEGORIES",
     "DEFAULT_PURPOSES",
+    "NO_TRUST",
     "PART2_REDISCLOSURE_NOTICE",
     "AccessRequest",
+    "Attestation",
     "Consent",
     "ConsentDecision",
     "Evidence",
@@ -40,9 +50,13 @@ __all__ = [
     "Revocation",
     "RevocationMethod",
     "Status",
+    "Trust",
+    "TrustRule",
     "ValidationContext",
     "covers",
     "decide",
+    "is_narrowing",
     "status_at",
+    "stood_behind",
     "validate_consent",
 ]

@@ -26,6 +26,7 @@ from consent.model import (
     status_at,
 )
 from consent.notices import PART2_REDISCLOSURE_NOTICE
+from consent.trust import NO_TRUST, Trust, is_narrowing
 
 ADULT_AGE = 18
 """FERPA rights pass from the parents to the student at 18 (34 CFR 99.3, 99.5(a))."""
@@ -45,6 +46,7 @@ class Reason(StrEnum):
     PART2_NO_EXPIRY = "part2_no_expiry"
     FERPA_SIGNER_UNVERIFIABLE = "ferpa_signer_unverifiable"
     FERPA_SIGNER_INVALID = "ferpa_signer_invalid"
+    CONSENT_NOT_ATTESTED = "consent_not_attested"
 
 
 # When no active permit exists, the most specific lifecycle cause among covering permits wins.
@@ -151,14 +153,68 @@ def _permit_defect(consent: Consent, request: AccessRequest) -> Reason | None:
     return None
 
 
+def stood_behind(
+    consent: Consent,
+    request: AccessRequest,
+    *,
+    consents: Iterable[Consent],
+    revocations: Iterable[Revocation],
+    trust: Trust = NO_TRUST,
+) -> bool:
+    """Whether the request's source agency stood behind this permit (see ``consent.trust``).
+
+    The source recorded this version, attested it, or accepts its recorder by a standing
+    rule in force (never for Part 2 data); or this version narrows the one it supersedes,
+    which was stood behind, was not revoked before being replaced, and would itself have
+    permitted the request.
+    """
+    source = request.source_agency
+    by_id = {c.id: c for c in consents}
+    revocations = list(revocations)
+    seen: set[str] = set()
+    current: Consent | None = consent
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        if current.recorded_by_agency is not None and current.recorded_by_agency == source:
+            return True
+        if trust.attested(current.id, source, request.at):
+            return True
+        if not request.is_part2 and trust.accepted_by_rule(
+            source, current.recorded_by_agency, request.category, request.at
+        ):
+            return True
+        previous = by_id.get(current.supersedes) if current.supersedes else None
+        if (
+            previous is None
+            or previous.provision is not Provision.PERMIT
+            or not is_narrowing(previous, current)
+            or not covers(previous, request)
+            or _permit_defect(previous, request) is not None
+            or any(
+                r.consent_id == previous.id and r.revoked_at <= current.recorded_at
+                for r in revocations
+            )
+        ):
+            return False
+        current = previous
+    return False
+
+
 def decide(
-    consents: Iterable[Consent], revocations: Iterable[Revocation], request: AccessRequest
+    consents: Iterable[Consent],
+    revocations: Iterable[Revocation],
+    request: AccessRequest,
+    *,
+    trust: Trust = NO_TRUST,
 ) -> ConsentDecision:
     """Decide the consent side of one request at `request.at`.
 
     `consents` should include every version of the client's consents (later versions
     supersede earlier ones even when their scope no longer covers the request). Consents of
     other clients are ignored. Ties are broken by consent id, so input order never matters.
+    A permit counts only once the request's source stood behind it (``stood_behind``; the
+    default ``trust`` holds no attestations or rules, so only the recording agency counts);
+    deny provisions and revocations count whoever recorded them.
     """
     consents = list(consents)
     revocations = list(revocations)
@@ -182,6 +238,10 @@ def decide(
     first_defect: tuple[Reason, str] | None = None
     for consent in active:
         defect = _permit_defect(consent, request)
+        if defect is None and not stood_behind(
+            consent, request, consents=consents, revocations=revocations, trust=trust
+        ):
+            defect = Reason.CONSENT_NOT_ATTESTED
         if defect is None:
             return ConsentDecision(
                 permitted=True,

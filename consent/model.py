@@ -113,6 +113,8 @@ class Consent:
     """One recorded version of a client's consent; amendments are new versions.
 
     `signed_at` is None for a draft. Scope sets hold codes, or ANY to match every code.
+    `recorded_by_agency` is the agency whose officer recorded this version (None when not
+    known): the one agency that stands behind it without attesting (``consent.trust``).
     """
 
     id: str
@@ -131,6 +133,7 @@ class Consent:
     revocation_right_acknowledged: bool = False
     recorded_by: str
     recorded_at: datetime
+    recorded_by_agency: str | None = None
     version: int = 1
     supersedes: str | None = None
 

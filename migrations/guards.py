@@ -83,3 +83,24 @@ def remove_policy(rows: list[tuple[str, ...]]) -> None:
             ).bindparams(**dict(zip(("p", "v0", "v1", "v2", "v3", "v4"), row, strict=True)))
         )
     op.execute("UPDATE policy_version SET version = version + 1")
+
+
+def suspend_append_only(table: str) -> None:
+    """Lift ``table``'s append-only guard for a migration's own backfill; call
+    ``append_only(table)`` again (PostgreSQL: ``resume_append_only``) right after it."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+    elif dialect == "sqlite":
+        for verb in ("update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+    else:
+        raise NotImplementedError(f"append-only guard not written for {dialect}")
+
+
+def resume_append_only(table: str) -> None:
+    """Put back what ``suspend_append_only`` lifted."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_append_only")
+    else:
+        append_only(table)

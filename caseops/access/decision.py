@@ -45,6 +45,9 @@ class Facts:
     birth_date: date | None
     relationship: bool
     break_glass: bool
+    # Attestations and standing rules: whom the consents speak for (``consent.trust``).
+    # The default holds none, so only a consent's recording agency counts.
+    trust: consent.Trust = consent.NO_TRUST
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def _consent_decision(
             at=at,
             client_birth_date=facts.birth_date,
         ),
+        trust=facts.trust,
     )
 
 

@@ -1,11 +1,21 @@
 """Recorded consents. Never edited in place: an amendment is a new version that
-supersedes, a revocation is an event; all three tables are append-only in the database."""
+supersedes, a revocation is an event; attestations and standing trust rules (and their
+ends) are events too. Every table here is append-only in the database."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caseops.db_types import UTCDateTime, utcnow
@@ -39,6 +49,8 @@ class ConsentRecord(db.Model):
     revocation_right_acknowledged: Mapped[bool] = mapped_column(Boolean(), default=False)
     recorded_by: Mapped[str] = mapped_column(String(150))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The agency whose officer recorded this version: it stands behind it for its own data.
+    recorded_by_agency: Mapped[str | None] = mapped_column(String(32))
 
 
 class ConsentRevocation(db.Model):
@@ -66,3 +78,42 @@ class ConsentDocument(db.Model):
     content_encrypted: Mapped[str] = mapped_column(Text())
     uploaded_by: Mapped[str] = mapped_column(String(150))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsentAttestation(db.Model):
+    """A consent officer of ``agency_code`` stood behind one consent version for that
+    agency's records (once per version and agency)."""
+
+    __tablename__ = "consent_attestations"
+    __table_args__ = (
+        UniqueConstraint("consent_id", "agency_code", name="uq_consent_attestations_consent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"))
+    agency_code: Mapped[str] = mapped_column(String(32))
+    attested_by: Mapped[str] = mapped_column(String(150))
+    attested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrustRule(db.Model):
+    """``agency_code`` accepts consents recorded by ``partner_code`` for ``categories``
+    until a ``TrustRuleEnd`` names the rule."""
+
+    __tablename__ = "consent_trust_rules"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(32), index=True)
+    partner_code: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON())
+    created_by: Mapped[str] = mapped_column(String(150))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrustRuleEnd(db.Model):
+    __tablename__ = "consent_trust_rule_ends"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("consent_trust_rules.id"), unique=True)
+    ended_by: Mapped[str] = mapped_column(String(150))
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

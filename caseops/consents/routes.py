@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from caseops.auth.access import current_actor
 from caseops.consents import service
 from caseops.consents.schemas import (
+    AttestationQueueQuery,
     ClientConsentsOut,
     ConsentBodySchema,
     ConsentOut,
@@ -16,6 +17,8 @@ from caseops.consents.schemas import (
     RevocationOut,
     RevokeSchema,
     SharingQuery,
+    TrustRuleBody,
+    TrustRuleOut,
 )
 from caseops.errors import ValidationFailed
 
@@ -23,7 +26,7 @@ blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consent
 
 
 def _described(row):
-    return service.describe(row, service.consents_of(row.client_id), row.recorded_at)
+    return service.described(current_actor(), row)
 
 
 @blp.post("/clients/<client_id>/consents")
@@ -55,6 +58,43 @@ def amend_consent(body, consent_id):
 def revoke_consent(body, consent_id):
     """Revoke; effective immediately."""
     return service.revoke(current_actor(), consent_id, body["reason"], body["method"])
+
+
+@blp.post("/consents/<consent_id>/attest")
+@blp.response(200, ConsentOut)
+def attest_consent(consent_id):
+    """Stand behind a consent for your agency's records (consent officer of a named source)."""
+    return _described(service.attest(current_actor(), consent_id))
+
+
+@blp.get("/consents/attestations")
+@blp.arguments(AttestationQueueQuery, location="query")
+@blp.response(200, ConsentOut(many=True))
+def attestation_queue(query):
+    """Consents naming your agency as a source that it has not stood behind yet."""
+    return service.attestation_queue(current_actor())
+
+
+@blp.get("/agencies/<code>/trust-rules")
+@blp.response(200, TrustRuleOut(many=True))
+def list_trust_rules(code):
+    """The agency's standing rules accepting partners' consents (its agency_admin)."""
+    return service.trust_rules(current_actor(), code)
+
+
+@blp.post("/agencies/<code>/trust-rules")
+@blp.arguments(TrustRuleBody)
+@blp.response(201, TrustRuleOut)
+def add_trust_rule(body, code):
+    """Accept consents recorded by ``partner`` for ``categories`` (never substance use)."""
+    return service.add_trust_rule(current_actor(), code, body)
+
+
+@blp.delete("/agencies/<code>/trust-rules/<int:rule_id>")
+@blp.response(200, TrustRuleOut)
+def end_trust_rule(code, rule_id):
+    """End a standing rule; what it let through withholds again at once."""
+    return service.end_trust_rule(current_actor(), code, rule_id)
 
 
 @blp.get("/clients/<client_id>/sharing")

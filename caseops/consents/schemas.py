@@ -49,6 +49,12 @@ class RevocationOut(Schema):
     method = fields.String()
 
 
+class AttestationOut(Schema):
+    agency = fields.String()
+    attested_by = fields.String()
+    attested_at = fields.DateTime()
+
+
 class ConsentOut(Schema):
     id = fields.String()
     client_id = fields.String()
@@ -69,8 +75,41 @@ class ConsentOut(Schema):
     evidence = fields.Dict()
     revocation_right_acknowledged = fields.Boolean()
     recorded_by = fields.String()
+    recorded_by_agency = fields.String(
+        allow_none=True,
+        metadata={"description": "the agency that recorded it: it stands behind its own data"},
+    )
     recorded_at = fields.DateTime()
+    attestations = fields.List(
+        fields.Nested(AttestationOut),
+        metadata={"description": "source agencies whose consent officers stood behind it"},
+    )
     revocation = fields.Nested(RevocationOut, allow_none=True)
+
+
+class AttestationQueueQuery(Schema):
+    status = fields.String(load_default="pending", validate=validate.OneOf(["pending"]))
+
+
+class TrustRuleBody(Schema):
+    partner = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    categories = fields.List(
+        fields.String(validate=validate.Length(min=1, max=32)),
+        required=True,
+        validate=validate.Length(min=1, max=20),
+    )
+
+
+class TrustRuleOut(Schema):
+    id = fields.Integer()
+    agency = fields.String()
+    partner = fields.String()
+    categories = fields.List(fields.String())
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    ended_by = fields.String(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    in_force = fields.Boolean()
 
 
 class TimelineEvent(Schema):

@@ -19,6 +19,7 @@ from caseops.db_types import utcnow
 from caseops.extensions import db
 from caseops.records import service as records
 from caseops.records.models import SourceRecord
+from caseops.users.models import User
 from caseops.users.service import get_user
 
 
@@ -158,6 +159,10 @@ def _actor(username: str):
     return actor_for(get_user(username))
 
 
+def _exists(username: str) -> bool:
+    return db.session.scalar(select(User.id).where(User.username == username)) is not None
+
+
 def _write_records() -> dict[str, str]:
     clients = {}
     for agency, srid, category, person, data in RECORDS:
@@ -192,10 +197,13 @@ def seed_clients() -> str:
     clients = _write_records()
     maria = clients["HH-1001"]
     officer = _actor("cchc.consent")
+    # An agency speaks only for its own data (docs/trust-model.md): hha's consent officer
+    # records what releases hha's records, cchc's what releases cchc's.
+    hha_officer = _actor("hha.consent")
     now = utcnow()
     # Active: hha's housing record to cchc; cchc's health record to hha.
     consents.record_consent(
-        officer,
+        hha_officer,
         maria,
         _consent({"source_agencies": ["hha"], "categories": ["housing"], "recipients": ["cchc"]}),
     )
@@ -204,8 +212,9 @@ def seed_clients() -> str:
         maria,
         _consent({"source_agencies": ["cchc"], "categories": ["health"], "recipients": ["hha"]}),
     )
-    # Part 2: the treatment program to cchc only, named, with an expiry.
-    consents.record_consent(
+    # Part 2: the treatment program to cchc only, named, with an expiry. cchc records it;
+    # it opens rrp's record only once rrp's own consent officer attests it.
+    part2 = consents.record_consent(
         officer,
         maria,
         _consent(
@@ -217,6 +226,8 @@ def seed_clients() -> str:
             }
         ),
     )
+    if _exists("rrp.consent"):
+        consents.attest(_actor("rrp.consent"), part2.id)
     # Deny: nothing of Maria's to child welfare.
     consents.record_consent(
         officer,
@@ -239,7 +250,7 @@ def seed_clients() -> str:
     )
     consents.revoke(officer, revoked.id, "Client withdrew permission by phone", "verbal")
     consents.record_consent(
-        officer,
+        hha_officer,
         maria,
         _consent(
             {"source_agencies": ["hha"], "categories": ["housing"], "recipients": ["usd"]},
@@ -249,7 +260,7 @@ def seed_clients() -> str:
         ),
     )
     consents.record_consent(
-        officer,
+        hha_officer,
         maria,
         _consent(
             {
@@ -262,6 +273,9 @@ def seed_clients() -> str:
             expires_at=now + timedelta(days=20),
         ),
     )
+    # Waiting: cchc (which serves Jim) records a consent releasing hha's housing record; it
+    # sits in hha.consent's attestation queue, and cchc's worker sees the section withheld
+    # as "consent_not_attested" until hha attests.
     jim = clients["HH-1002"]
     consents.record_consent(
         officer,
@@ -283,5 +297,6 @@ def seed_clients() -> str:
     access.add_care_team_member(_actor("cchc.worker"), jim, "cchc.worker", None)
     return (
         f"demo clients: {len(set(clients.values()))} people from {len(RECORDS)} agency "
-        "records; consents in every state for Maria Lopez; care teams; a review item"
+        "records; consents in every state for Maria Lopez; care teams; a review item; "
+        "a consent waiting for hha to attest"
     )

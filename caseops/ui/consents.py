@@ -1,6 +1,7 @@
 """Pages for consent officers: a client's consents and their history, recording (with the
 signed form), amending and revoking, the sharing matrix, a printable summary for the
-client, and the consents expiring soon.
+client, the consents expiring soon, and the attestation queue (consents another agency
+recorded that name the officer's agency as a source, waiting for it to stand behind them).
 
 All of it goes through ``caseops.consents.service``, which checks the policy, validates
 (42 CFR Part 2 and FERPA elements included) and writes the access log.
@@ -26,6 +27,7 @@ from caseops.ui.forms import (
     GRANTOR_LABELS,
     PURPOSE_LABELS,
     REVOCATION_LABELS,
+    ActionForm,
     ConsentForm,
     PurposeForm,
     RevokeForm,
@@ -55,6 +57,7 @@ SHARING_REASONS = {
     "consent_revoked": "consent revoked",
     "consent_expired": "consent expired",
     "consent_not_yet_effective": "consent not yet in effect",
+    "consent_not_attested": "waiting for the source agency to attest",
     "part2_recipient_not_named": "Part 2: recipient not named",
     "part2_purpose_not_named": "Part 2: purpose not named",
     "part2_no_expiry": "Part 2: no expiry",
@@ -303,3 +306,34 @@ def expiring_page():
     for row in rows:
         row["days_left"] = max(0, (row["expires_at"] - now).days)
     return render_template("consents/expiring.html", rows=rows, days=EXPIRING_DAYS)
+
+
+@bp.get("/consents/attestations")
+def attestations_page():
+    """Consents naming the officer's agency as a source that it has not stood behind yet."""
+    rows = consents.attestation_queue(current_actor())
+    return render_template(
+        "consents/attestations.html",
+        rows=rows,
+        action_form=ActionForm(),
+        agency=current_actor().agency,
+    )
+
+
+@bp.post("/consents/<consent_id>/attest")
+def attest(consent_id: str):
+    """Stand behind one consent for the officer's agency's records (CSRF-protected)."""
+    if not ActionForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("consent_pages.attestations_page"))
+    try:
+        row = consents.attest(current_actor(), consent_id)
+    except Conflict as error:
+        flash(error.message, "error")
+        return redirect(url_for("consent_pages.attestations_page"))
+    flash(
+        f"Consent {row.id} attested for {current_actor().agency}: your agency's records may now "
+        "be shared under it.",
+        "info",
+    )
+    return redirect(url_for("consent_pages.attestations_page"))

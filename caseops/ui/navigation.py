@@ -24,6 +24,9 @@ NAVIGATION = (
         frozenset({"case_worker", "supervisor", "consent_officer"}),
     ),
     NavItem("Consents expiring", "consent_pages.expiring_page", frozenset({"consent_officer"})),
+    NavItem(
+        "Consents to attest", "consent_pages.attestations_page", frozenset({"consent_officer"})
+    ),
     NavItem("Review queue", "linkage_pages.review_page", frozenset({"data_steward"})),
     NavItem("Audit", "audit_pages.index", frozenset({"privacy_officer"})),
 )

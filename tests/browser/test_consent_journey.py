@@ -1,5 +1,6 @@
-"""A consent officer records a consent from a signed paper form (uploaded), sees its hash
-and the sharing matrix fill, then revokes it and the matrix empties."""
+"""A consent officer records a consent from a signed paper form (uploaded) and sees its
+hash; hha's records wait for hha to stand behind it, so hha's consent officer attests it
+from the attestation queue and the sharing matrix fills; then revokes it and it empties."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def housing_to_cchc(page):
 
 
 def test_consent_officer_records_with_a_document_then_revokes(live_server, page, world, client):
-    maria_records(client)
+    maria = maria_records(client)
     sign_in(page, live_server, world["cchc.consent_officer"])
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients").click()
@@ -61,6 +62,21 @@ def test_consent_officer_records_with_a_document_then_revokes(live_server, page,
 
     page.get_by_role("link", name="Sharing matrix").click()
     expect(page.get_by_role("heading", name="What may be shared with whom")).to_be_visible()
+    expect(housing_to_cchc(page)).to_contain_text("Not shared")
+    expect(housing_to_cchc(page)).to_contain_text("waiting for the source agency to attest")
+
+    # hha speaks for hha's records: its consent officer attests from the queue.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, live_server, world["hha.consent_officer"])
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Consents to attest"
+    ).click()
+    waiting = page.get_by_role("row").filter(has_text=consent_id)
+    expect(waiting).to_contain_text("cchc.consent_officer (cchc)")
+    waiting.get_by_role("button", name=f"Attest consent {consent_id}").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Consent {consent_id} attested")
+    expect(page.get_by_text("Nothing waits for hha to attest.")).to_be_visible()
+    page.goto(live_server.url_for(f"/clients/{maria}/sharing"))
     expect(housing_to_cchc(page)).to_contain_text("from HHA")
     expect(housing_to_cchc(page).get_by_role("link", name=consent_id)).to_be_visible()
     housing_to_cchc(page).get_by_role("link", name=consent_id).click()
@@ -74,7 +90,9 @@ def test_consent_officer_records_with_a_document_then_revokes(live_server, page,
     expect(page.get_by_role("status").first).to_contain_text(
         "Sharing under it stopped immediately."
     )
+    consent = page.get_by_test_id("consent")
     expect(consent).to_contain_text("Revoked")
+    expect(consent.get_by_test_id("trust")).to_contain_text("Attested by hha")
     expect(consent).to_contain_text("Client withdrew consent at intake desk")
     expect(page.get_by_role("button", name="Revoke consent")).to_have_count(0)
 

@@ -48,6 +48,8 @@ def make_consent(id: str = "c1", **changes: Any) -> Consent:
         "signed_at": hours(-1),
         "evidence": Evidence(method="written"),
         "recorded_by": "officer",
+        # The source records its own consents here; consent.trust's tests cover the rest.
+        "recorded_by_agency": "HOUSING",
         "recorded_at": hours(-1),
     }
     fields.update(changes)
@@ -62,6 +64,7 @@ def part2_consent(id: str = "p1", **changes: Any) -> Consent:
         "purposes": {"treatment"},
         "expires_at": hours(1000),
         "revocation_right_acknowledged": True,
+        "recorded_by_agency": "TREAT",
     }
     fields.update(changes)
     return make_consent(id, **fields)
@@ -256,7 +259,9 @@ def test_scope_must_cover_every_dimension(change: dict[str, str]) -> None:
     ],
 )
 def test_any_matches_every_code(field: str, change: dict[str, str]) -> None:
-    decision = decide([make_consent(**{field: {ANY}})], [], make_request(**change))
+    source = change.get("source_agency", "HOUSING")
+    consent = make_consent(**{field: {ANY}}, recorded_by_agency=source)
+    decision = decide([consent], [], make_request(**change))
     assert decision.permitted
 
 
@@ -417,6 +422,7 @@ def ferpa_consent(kind: str, signed_at: datetime = BEFORE_T0) -> Consent:
         "f1",
         categories={"education"},
         source_agencies={"SCHOOL"},
+        recorded_by_agency="SCHOOL",
         grantor=Grantor(kind=kind, name="Signer"),
         signed_at=signed_at,
     )

@@ -80,6 +80,8 @@ def make_consent(draw: st.DrawFn, id: str, ids: list[str], req: AccessRequest) -
         signed_at=None if signed is None else at_hour(signed),
         evidence=Evidence(method="written"),
         recorded_by="officer",
+        # The oracle knows nothing of trust: the request's source records every consent.
+        recorded_by_agency=req.source_agency,
         recorded_at=at_hour(draw(HOURS)),
         supersedes=draw(st.sampled_from([None] * 8 + ids)),
     )
@@ -137,6 +139,7 @@ def ferpa_worlds(draw: st.DrawFn) -> tuple[list[Consent], list[Revocation], Acce
         signed_at=signed_at,
         evidence=Evidence(method="written"),
         recorded_by="officer",
+        recorded_by_agency="A",
         recorded_at=signed_at,
     )
     req = AccessRequest(

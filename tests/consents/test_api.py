@@ -48,7 +48,8 @@ def maria(world, client):
 
 @pytest.fixture
 def officer(world):
-    return factories.token_for("cchc.consent_officer")
+    """hha's consent officer: hha holds Maria's record, so it serves her."""
+    return factories.token_for("hha.consent_officer")
 
 
 def record(client, token, client_id, body):
@@ -158,7 +159,7 @@ def test_naive_datetimes_are_refused(client, maria, officer):
     ],
 )
 def test_who_may_record_and_read_consents(client, maria, role, write, read):
-    token = factories.token_for(f"cchc.{role}")
+    token = factories.token_for(f"hha.{role}")
     assert record(client, token, maria, permit()).status_code == write
     assert (
         client.get(f"/api/v1/clients/{maria}/consents", headers=bearer(token)).status_code == read
