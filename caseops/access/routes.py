@@ -23,7 +23,11 @@ blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="C
 @blp.arguments(ViewQuery, location="query")
 @blp.response(200, ViewOut)
 def view_record(query, client_id):
-    """The sections consent and policy allow; withheld ones with a reason code."""
+    """The sections consent and policy allow; withheld ones with a reason code.
+
+    A client hidden from the caller (its only records are another agency's Part 2 records
+    and no consent names the caller's agency) answers 404 exactly as an unknown id.
+    """
     return service.view_record(current_actor(), client_id, query["purpose"])
 
 
@@ -31,7 +35,10 @@ def view_record(query, client_id):
 @blp.arguments(ViewQuery, location="query")
 @blp.response(200, FingerprintOut)
 def view_fingerprint(query, client_id):
-    """Changes when what this worker's view shows changes: poll it for "updated" notices."""
+    """Changes when what this worker's view shows changes: poll it for "updated" notices.
+
+    Hidden clients answer 404 as unknown ids do.
+    """
     return service.view_fingerprint(current_actor(), client_id, query["purpose"])
 
 
@@ -39,7 +46,10 @@ def view_fingerprint(query, client_id):
 @blp.arguments(CareTeamIn)
 @blp.response(201, CareTeamOut)
 def add_care_team_member(body, client_id):
-    """Put a colleague (or yourself) on the client's care team (need to know)."""
+    """Put a colleague (or yourself) on the client's care team (need to know).
+
+    Hidden clients answer 404 as unknown ids do.
+    """
     return service.add_care_team_member(current_actor(), client_id, body["username"], body["until"])
 
 
@@ -47,7 +57,10 @@ def add_care_team_member(body, client_id):
 @blp.arguments(BreakGlassIn)
 @blp.response(201, BreakGlassOut)
 def break_glass(body, client_id):
-    """Emergency access without relationship or consent; flagged for review."""
+    """Emergency access without relationship or consent; flagged for review.
+
+    Hidden clients answer 404 as unknown ids do.
+    """
     return service.break_glass(
         current_actor(), client_id, body["justification"], body["purpose"], body["minutes"]
     )

@@ -25,7 +25,12 @@ class SectionOut(Schema):
 class ViewOut(Schema):
     client_id = fields.String()
     purpose = fields.String()
-    version = fields.Integer()
+    fingerprint = fields.String(
+        metadata={
+            "description": "digest of this caller's view (as GET .../record/fingerprint "
+            "answers): changes only when what the caller sees changes"
+        }
+    )
     break_glass = fields.Dict(allow_none=True)
     sections = fields.List(fields.Nested(SectionOut))
 

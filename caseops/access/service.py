@@ -23,12 +23,13 @@ from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
-from caseops.authz.guard import require
+from caseops.authz.guard import refuse, require
+from caseops.authz.permissions import load_client
 from caseops.clients.models import Client
 from caseops.consents import service as consents
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
-from caseops.errors import Forbidden, NotFound, ValidationFailed
+from caseops.errors import NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
@@ -39,13 +40,6 @@ WORKER_ROLES = frozenset({"case_worker", "supervisor"})
 BREAK_GLASS_MINUTES = 60
 MAX_BREAK_GLASS_MINUTES = 240
 MIN_JUSTIFICATION = 20
-
-
-def _client(client_id: str) -> Client:
-    client = db.session.get(Client, client_id)
-    if client is None:
-        raise NotFound(f"No client {client_id!r}.")
-    return client
 
 
 def _check_purpose(purpose: str) -> None:
@@ -116,7 +110,8 @@ def gather_facts(
         SectionFacts(r.id, r.agency.code, r.agency.part2_program, r.category)
         for r in records.values()
     ]
-    domain_consents, revocations = consents.consents_of(client_id).domain
+    client_consents = consents.consents_of(client_id)
+    domain_consents, revocations = client_consents.domain
     facts = Facts(
         client_id=client_id,
         sections=sections,
@@ -127,6 +122,7 @@ def gather_facts(
         else None,
         relationship=bool(relationship),
         break_glass=grant is not None,
+        trust=client_consents.trust,
     )
     return client, facts, grant, records
 
@@ -135,23 +131,49 @@ def _key(decision: SectionDecision) -> str:
     return f"{decision.section.agency}/{decision.section.category}"
 
 
-def _require_worker(actor: Actor, permits) -> None:
+def _require_worker(actor: Actor, client_id: str, permits) -> None:
     """Only roles that may read some category ask for a view at all: an administrator or
-    privacy officer must not even learn which agencies hold records about a client."""
+    privacy officer must not even learn which agencies hold records about a client.
+
+    Asked only after ``load_client``: a client hidden from the caller answers 404 exactly
+    as an unknown id does, whatever the caller's role, so the status never tells a hidden
+    client from an unknown one; only a client the caller may know of gets this 403."""
     if not any(
         permits(f"record:{c}", "read") or permits(f"record:{c}", "break_glass") for c in CATEGORIES
     ):
-        audit("client.view", actor=actor, outcome="denied", detail={"reason": "policy"})
-        raise Forbidden("Your role does not read client records.")
+        refuse(actor, "client.view", "Your role does not read client records.", client_id=client_id)
+
+
+def _fingerprint(decisions: list[SectionDecision], records: dict[int, SourceRecord]) -> str:
+    """A digest of the listed (not hidden) sections as this caller sees them: what is shown,
+    what is withheld and why, and when each shown section last changed. A change to a record
+    the caller may not see (or may not know of) changes nothing."""
+    state = [
+        (
+            _key(d),
+            d.shown,
+            d.reason,
+            records[d.section.record_id].updated_at.isoformat() if d.shown else None,
+        )
+        for d in decisions
+        if not d.hidden
+    ]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
 def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
-    """Decide every section, log the decision (fail closed), then disclose what is shown."""
+    """Decide every section, log the decision (fail closed), then disclose what is shown.
+
+    No ``version`` in the answer: the client's version counts every record, hidden ones
+    included, so it moved when a Part 2 record the caller may not know of changed. The
+    ``fingerprint`` (the one ``view_fingerprint`` polls) is computed from the caller's own
+    view instead."""
     _check_purpose(purpose)
+    load_client(actor, client_id)
     permits = policy.permissions(actor)
-    _require_worker(actor, permits)
+    _require_worker(actor, client_id, permits)
     at = utcnow()
-    client, facts, grant, records = gather_facts(actor, client_id, at)
+    _, facts, grant, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
     audit(
@@ -175,7 +197,7 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     return {
         "client_id": client_id,
         "purpose": purpose,
-        "version": client.version,
+        "fingerprint": _fingerprint(decisions, records),
         "break_glass": {"grant_id": grant.id, "expires_at": grant.expires_at} if grant else None,
         "sections": [_section(d, records) for d in decisions if not d.hidden],
     }
@@ -188,21 +210,13 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     cannot see changes nothing) and logged like any other decision on client data.
     """
     _check_purpose(purpose)
+    load_client(actor, client_id)
     permits = policy.permissions(actor)
-    _require_worker(actor, permits)
+    _require_worker(actor, client_id, permits)
     at = utcnow()
     _, facts, _, records = gather_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
-    ]
-    state = [
-        (
-            _key(d),
-            d.shown,
-            d.reason,
-            records[d.section.record_id].updated_at.isoformat() if d.shown else None,
-        )
-        for d in decisions
     ]
     audit(
         "client.view_check",
@@ -213,7 +227,7 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
         purpose=purpose,
         detail={"shown": [_key(d) for d in decisions if d.shown]},
     )
-    return {"fingerprint": hashlib.sha256(json.dumps(state).encode()).hexdigest()}
+    return {"fingerprint": _fingerprint(decisions, records)}
 
 
 def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dict[str, Any]:
@@ -256,8 +270,10 @@ def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
         return "agency_record"
     domain, revocations = consents.consents_of(client_id).domain
     for item in domain:
+        if item.provision is not consent.Provision.PERMIT or agency not in item.recipients:
+            continue  # a deny naming the agency connects it to nothing
         status = consent.status_at(item, at, revocations=revocations, successors=domain)
-        if status is consent.Status.ACTIVE and agency in item.recipients:
+        if status is consent.Status.ACTIVE:
             return "consent_recipient"
     return None
 
@@ -265,6 +281,9 @@ def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
 def add_care_team_member(
     actor: Actor, client_id: str, username: str, until: datetime | None
 ) -> CareTeamMember:
+    """Put a colleague on the care team: a client hidden from the caller answers 404 as an
+    unknown id does, before the role is even asked (see ``_require_worker``)."""
+    load_client(actor, client_id)
     require(
         actor,
         "care_team",
@@ -273,7 +292,6 @@ def add_care_team_member(
         message="Your role may not manage care teams.",
         client_id=client_id,
     )
-    _client(client_id)
     at = utcnow()
     if until is not None and until <= at:
         raise ValidationFailed(
@@ -292,15 +310,13 @@ def add_care_team_member(
         )
     basis = _agency_connection(actor.agency or "", client_id, at)
     if basis is None:
-        audit(
+        refuse(
+            actor,
             "care_team.add",
-            actor=actor,
-            outcome="denied",
+            "Your agency neither holds a record of this client nor is named by an active consent.",
+            reason="no_agency_connection",
             client_id=client_id,
-            detail={"reason": "no_agency_connection", "member": member.username},
-        )
-        raise Forbidden(
-            "Your agency neither holds a record of this client nor is named by an active consent."
+            detail={"member": member.username},
         )
     row = CareTeamMember(
         client_id=client_id,
@@ -328,8 +344,10 @@ def add_care_team_member(
 def break_glass(
     actor: Actor, client_id: str, justification: str, purpose: str, minutes: int | None
 ) -> BreakGlassGrant:
-    """Open a record in an emergency: time-boxed, justified, flagged for review."""
+    """Open a record in an emergency: time-boxed, justified, flagged for review. A client
+    hidden from the caller answers 404 as an unknown id does, before the role is asked."""
     _check_purpose(purpose)
+    load_client(actor, client_id)
     require(
         actor,
         "client",
@@ -338,7 +356,6 @@ def break_glass(
         message="Your role may not break the glass.",
         client_id=client_id,
     )
-    _client(client_id)
     if len(justification.strip()) < MIN_JUSTIFICATION:
         raise ValidationFailed(
             "Say why this is an emergency.",

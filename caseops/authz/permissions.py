@@ -68,22 +68,36 @@ def _part2(agency_part2: bool, category: str) -> bool:
 
 
 def _named_by_active_consent(
-    client_id: str, agency: str, sources: set[tuple[str, str]], at: datetime
+    client_id: str, agency: str, sources: set[tuple[str, bool, str]], at: datetime
 ) -> bool:
     """Whether an active permit names ``agency`` explicitly as a recipient of one of the
-    (source agency, category) pairs: the only way another agency learns of a Part 2 record."""
+    (source agency, source is a Part 2 program, category) records, and that source stood
+    behind it (recorded or attested it): the only way another agency learns of a Part 2
+    record. A consent the program never stood behind reveals nothing of it."""
     from caseops.consents.service import consents_of  # the registry sits above authz
 
-    domain, revocations = consents_of(client_id).domain
+    data = consents_of(client_id)
+    domain, revocations = data.domain
+    trust = data.trust
     for item in domain:
         if item.provision is not consent.Provision.PERMIT or agency not in item.recipients:
             continue
         status = consent.status_at(item, at, revocations=revocations, successors=domain)
         if status is not consent.Status.ACTIVE:
             continue
-        for source, category in sources:
-            if (consent.ANY in item.source_agencies or source in item.source_agencies) and (
-                consent.ANY in item.categories or category in item.categories
+        purpose = min(item.purposes - {consent.ANY}, default="care_coordination")
+        for source, source_part2, category in sources:
+            request = consent.AccessRequest(
+                client_id=client_id,
+                source_agency=source,
+                source_is_part2_program=source_part2,
+                category=category,
+                recipient_agency=agency,
+                purpose=purpose,
+                at=at,
+            )
+            if consent.covers(item, request) and consent.stood_behind(
+                item, request, consents=domain, revocations=revocations, trust=trust
             ):
                 return True
     return False
@@ -103,11 +117,11 @@ def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) ->
         .join(Agency, SourceRecord.agency_id == Agency.id)
         .where(SourceRecord.client_id == client_id)
     ).all()
-    hidden: set[tuple[str, str]] = set()
+    hidden: set[tuple[str, bool, str]] = set()
     for agency, agency_part2, category in rows:
         if agency == actor.agency or not _part2(agency_part2, category):
             return True
-        hidden.add((agency, category))
+        hidden.add((agency, agency_part2, category))
     if not hidden or actor.agency is None:
         return False
     return _named_by_active_consent(client_id, actor.agency, hidden, at or utcnow())
@@ -157,7 +171,7 @@ def knows_record(
     if actor.agency is None:
         return False
     return _named_by_active_consent(
-        client_id, actor.agency, {(agency_code, category)}, at or utcnow()
+        client_id, actor.agency, {(agency_code, agency_part2, category)}, at or utcnow()
     )
 
 

@@ -3,7 +3,16 @@
 Search answers with minimal demographics only (name, birth date, client id) and never
 says which agencies or categories hold records. Records that are themselves sensitive
 to acknowledge (42 CFR Part 2: substance-use data or any Part 2 program's record) are
-searched and shown only to the agency that holds them.
+searched only by the agency that holds them and by agencies an active consent names as
+recipients of that source: the very rule of ``permissions.knows_record`` (a client is
+findable exactly when ``permissions.knows_client`` says the searcher may know of it).
+
+The review queue is scoped like every oversight role: a data steward sees and acts on the
+pairs that involve their own agency's records, unless a policy rule gives them
+organisation-wide scope for ``linkage``. A pair involving another agency's Part 2 record
+is left out altogether (not masked: even a masked side would say "someone resembling your
+client is known to a hidden program", the fact Part 2 protects). Items, records and link
+events outside the steward's scope answer 404 exactly as unknown ids do.
 """
 
 from __future__ import annotations
@@ -12,14 +21,17 @@ from datetime import date
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import aliased
 
 from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
+from caseops.authz import permissions
 from caseops.authz.actor import Actor
 from caseops.authz.guard import require
 from caseops.clients import linking
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
+from caseops.consents.models import ConsentRecord
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
@@ -35,10 +47,20 @@ def _require(actor: Actor, obj: str, act: str, action: str) -> None:
     require(actor, obj, act, action=action, message="Your role may not do this.")
 
 
-def _visible_to(actor: Actor):
-    """Records a search may use: not Part 2, unless the searcher's agency holds them."""
-    own = Agency.code == actor.agency
-    return ((SourceRecord.category != PART2_CATEGORY) & Agency.part2_program.is_(False)) | own
+def _maybe_visible_to(actor: Actor):
+    """Records a search may use, as SQL: not Part 2, or held by the searcher's agency, or
+    of a client with a consent that may name the searcher's agency as a recipient (a
+    superset, narrowed exactly by ``permissions.knows_record`` afterwards). None: all."""
+    if actor.is_operator or permissions.has_organisation_scope(actor, "audit"):
+        return None
+    not_part2 = (SourceRecord.category != PART2_CATEGORY) & Agency.part2_program.is_(False)
+    if actor.agency is None:
+        return not_part2
+    escaped = "".join("\\" + ch if ch in "\\%_" else ch for ch in actor.agency)
+    named = select(ConsentRecord.client_id).where(
+        cast(ConsentRecord.recipients, String).like(f'%"{escaped}"%', escape="\\")
+    )
+    return not_part2 | (Agency.code == actor.agency) | SourceRecord.client_id.in_(named)
 
 
 def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[str, Any]]:
@@ -52,10 +74,13 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
         )
     key = linking.pseudonym_key()
     query = (
-        select(SourceRecord)
+        select(SourceRecord, Agency.code, Agency.part2_program)
         .join(Agency, SourceRecord.agency_id == Agency.id)
-        .where(SourceRecord.withdrawn_at.is_(None), _visible_to(actor))
+        .where(SourceRecord.withdrawn_at.is_(None))
     )
+    visible = _maybe_visible_to(actor)
+    if visible is not None:
+        query = query.where(visible)
     required = [pseudonym(key, "name", w) for w in words]
     if birth_date is not None:
         required.append(birth_date_key(key, birth_date))
@@ -65,7 +90,19 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
                 select(RecordIdentifier.record_id).where(RecordIdentifier.value == value)
             )
         )
-    records = list(db.session.scalars(query.limit(SEARCH_LIMIT * 8)))
+    rows = db.session.execute(query.limit(SEARCH_LIMIT * 8)).all()
+    now = utcnow()
+    known: dict[tuple[str, str, str], bool] = {}
+
+    def knows(found: SourceRecord, agency: str, part2: bool) -> bool:
+        key = (found.client_id, agency, found.category)
+        if key not in known:
+            known[key] = permissions.knows_record(
+                actor, found.client_id, agency, part2, found.category, at=now
+            )
+        return known[key]
+
+    records = [found for found, agency, part2 in rows if knows(found, agency, part2)]
     results: dict[str, dict[str, Any]] = {}
     for found in sorted(records, key=lambda r: r.updated_at, reverse=True):
         if found.client_id in results:
@@ -99,6 +136,42 @@ def _require_steward(actor: Actor, action: str) -> None:
     _require(actor, "linkage", "manage", action)
 
 
+def _side(record: SourceRecord) -> tuple[str, bool, str]:
+    return record.agency.code, record.agency.part2_program, record.category
+
+
+def _oversees(actor: Actor, *records: SourceRecord) -> bool:
+    """Whether these records' linkage is the steward's matter (see the module doc)."""
+    return permissions.oversees_linkage_of(actor, [_side(r) for r in records])
+
+
+def _item_records(item: ReviewItem) -> tuple[SourceRecord, SourceRecord]:
+    return (
+        db.session.get(SourceRecord, item.record_id),
+        db.session.get(SourceRecord, item.candidate_record_id),
+    )
+
+
+_RECORD, _CANDIDATE = aliased(SourceRecord), aliased(SourceRecord)
+_RECORD_AGENCY, _CANDIDATE_AGENCY = aliased(Agency), aliased(Agency)
+_QUEUE = (
+    select(
+        ReviewItem,
+        _RECORD_AGENCY.code,
+        _RECORD_AGENCY.part2_program,
+        _RECORD.category,
+        _CANDIDATE_AGENCY.code,
+        _CANDIDATE_AGENCY.part2_program,
+        _CANDIDATE.category,
+    )
+    .join(_RECORD, _RECORD.id == ReviewItem.record_id)
+    .join(_RECORD_AGENCY, _RECORD_AGENCY.id == _RECORD.agency_id)
+    .join(_CANDIDATE, _CANDIDATE.id == ReviewItem.candidate_record_id)
+    .join(_CANDIDATE_AGENCY, _CANDIDATE_AGENCY.id == _CANDIDATE.agency_id)
+    .order_by(ReviewItem.id)
+)
+
+
 def _pair_summary(record: SourceRecord) -> dict[str, Any]:
     """What a steward needs to judge a pair: identifiers, not record contents."""
     person = linking.decrypt_person(record)
@@ -112,11 +185,14 @@ def _pair_summary(record: SourceRecord) -> dict[str, Any]:
 
 
 def review_queue(actor: Actor, status: str = "open") -> list[dict[str, Any]]:
+    """The pairs within the steward's scope; the others are not listed (nor counted)."""
     _require_steward(actor, "linkage.review_list")
-    items = db.session.scalars(
-        select(ReviewItem).where(ReviewItem.status == status).order_by(ReviewItem.id)
-    )
-    return [describe_item(item) for item in items]
+    rows = db.session.execute(_QUEUE.where(ReviewItem.status == status))
+    return [
+        describe_item(item)
+        for item, *sides in rows
+        if permissions.oversees_linkage_of(actor, [tuple(sides[:3]), tuple(sides[3:])])
+    ]
 
 
 def describe_item(item: ReviewItem) -> dict[str, Any]:
@@ -132,9 +208,11 @@ def describe_item(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-def _open_item(item_id: int) -> ReviewItem:
+def _open_item(actor: Actor, item_id: int) -> ReviewItem:
+    """The item, if it is open and the steward's matter; an item outside the steward's
+    scope answers exactly as an unknown id, whatever its status."""
     item = db.session.get(ReviewItem, item_id)
-    if item is None:
+    if item is None or not _oversees(actor, *_item_records(item)):
         raise NotFound(f"No review item {item_id}.")
     if item.status != "open":
         raise Conflict(f"Review item {item_id} is already {item.status}.")
@@ -177,7 +255,7 @@ def _log(actor: Actor, action: str, record: SourceRecord, detail: dict[str, Any]
 def resolve_link(actor: Actor, item_id: int) -> dict[str, Any]:
     """The steward says: same person. The record joins the candidate's client."""
     _require_steward(actor, "linkage.link")
-    item = _open_item(item_id)
+    item = _open_item(actor, item_id)
     record = db.session.get(SourceRecord, item.record_id)
     candidate = db.session.get(SourceRecord, item.candidate_record_id)
     before = record.client_id
@@ -205,7 +283,7 @@ def _keep_pair_apart(a: int, b: int, actor: Actor) -> None:
 def resolve_keep_apart(actor: Actor, item_id: int) -> dict[str, Any]:
     """The steward says: different people. They are never linked or queued again."""
     _require_steward(actor, "linkage.keep_apart")
-    item = _open_item(item_id)
+    item = _open_item(actor, item_id)
     record = db.session.get(SourceRecord, item.record_id)
     _keep_pair_apart(item.record_id, item.candidate_record_id, actor)
     item.status, item.resolved_by, item.resolved_at = "kept_apart", actor.username, utcnow()
@@ -224,14 +302,16 @@ def unlink(actor: Actor, record_id: int) -> dict[str, Any]:
     the records it leaves behind."""
     _require_steward(actor, "linkage.unlink")
     record = db.session.get(SourceRecord, record_id)
-    if record is None:
+    if record is None or not _oversees(actor, record):
         raise NotFound(f"No record {record_id}.")
     others = [
         r
         for r in linking.records_by_client([record.client_id]).get(record.client_id, [])
         if r.id != record.id
     ]
-    if not others:
+    # Records the steward may not know of count as none: answering 200 rather than 409
+    # would tell them that a hidden (Part 2) record shares the client.
+    if not any(_oversees(actor, record, other) for other in others):
         raise Conflict("The record is its client's only record; there is nothing to unlink.")
     before = record.client_id
     event = _move(record, linking.new_client().id, "steward_unlink", actor)
@@ -247,11 +327,29 @@ def unlink(actor: Actor, record_id: int) -> dict[str, Any]:
     return {"record_id": record.id, "client_id": record.client_id, "link_event": event.id}
 
 
+def _oversees_event(actor: Actor, event: LinkEvent) -> bool:
+    """A steward's link or unlink is the steward's matter if its record is, or (a link
+    made from the review queue) if the pair it resolved is."""
+    record = db.session.get(SourceRecord, event.record_id)
+    if _oversees(actor, record):
+        return True
+    prefix = "review "
+    if event.action != "steward_link" or not (event.reason or "").startswith(prefix):
+        return False
+    item_id = event.reason.removeprefix(prefix)
+    item = db.session.get(ReviewItem, int(item_id)) if item_id.isdigit() else None
+    return item is not None and _oversees(actor, *_item_records(item))
+
+
 def undo(actor: Actor, event_id: int) -> dict[str, Any]:
     """Reverse a steward's link or unlink (and the kept-apart pairs an unlink made)."""
     _require_steward(actor, "linkage.undo")
     event = db.session.get(LinkEvent, event_id)
-    if event is None or event.action not in ("steward_link", "steward_unlink"):
+    if (
+        event is None
+        or event.action not in ("steward_link", "steward_unlink")
+        or not _oversees_event(actor, event)
+    ):
         raise NotFound(f"No steward link or unlink {event_id} to undo.")
     if db.session.scalar(select(LinkEvent.id).where(LinkEvent.undoes_id == event.id)):
         raise Conflict(f"Link event {event_id} was already undone.")

@@ -21,7 +21,10 @@ blp = Blueprint(
 @blp.alt_response(201, schema=RecordResultSchema, description="Created")
 @blp.alt_response(409, description="source_version is not newer than the stored one")
 def put_record(body, code, source_record_id):
-    """Create or update one record (integration token of that agency)."""
+    """Create or update one record (integration token of that agency).
+
+    Answers the client id and the write's status, never how the record was linked.
+    """
     result = service.upsert(current_actor(), code, source_record_id, body)
     return result.as_dict(), 201 if result.status == "created" else 200
 
@@ -34,7 +37,11 @@ def withdraw_record(code, source_record_id):
 
 
 @blp.post("/<code>/records:bulk")
-@blp.response(200, description="Per-line report: {counts, lines: [{line, status, ...}]}")
+@blp.response(
+    200,
+    description="Per-line report: {counts, lines: [{line, source_record_id, status, "
+    "client_id} or {line, status: error, errors}]}; never how a record was linked",
+)
 def bulk_records(code):
     """NDJSON of PUT bodies plus ``source_record_id``; every line stands alone."""
     if request.mimetype not in ("application/x-ndjson", "application/jsonl", "text/plain"):

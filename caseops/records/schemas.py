@@ -199,10 +199,16 @@ def load_bulk_line(raw: object) -> dict:
 
 
 class RecordResultSchema(Schema):
-    client_id = fields.String()
+    """What an agency system hears back: its record, its client id and the write's status.
+
+    The linkage decision, weight and reason are not part of it: whether the person was
+    already known (and to whom) is for data stewards, in the log and the link events. A
+    write for a person known only to another agency answers exactly as one for a person
+    nobody knew (apart from the ids)."""
+
+    client_id = fields.String(metadata={"description": "the master client id of the record"})
     agency = fields.String()
     source_record_id = fields.String()
     category = fields.String()
     source_version = fields.Integer()
     status = fields.String(metadata={"description": "created | updated | unchanged | withdrawn"})
-    link = fields.Dict(metadata={"description": "how the record was linked: decision, reason"})

@@ -87,7 +87,7 @@ def read_stored(
 class WriteResult:
     summary: dict[str, Any]
     status: str  # created | updated | unchanged | withdrawn
-    link: dict[str, str] | None = None
+    link: dict[str, str] | None = None  # for the log only, never answered (see as_dict)
 
     @classmethod
     def of(
@@ -107,7 +107,12 @@ class WriteResult:
         return self.summary["client_id"]
 
     def as_dict(self) -> dict[str, Any]:
-        return self.summary | {"status": self.status, "link": self.link}
+        """The answer to the agency system: its record, the client it belongs to and the
+        write's status. Never ``link`` (the linkage decision, weight and reason): a "link"
+        to a client the agency could not know of would tell it that another agency (a
+        Part 2 program, say) knows the person. The decision goes to the access log and
+        the link events, where data stewards read it."""
+        return self.summary | {"status": self.status}
 
 
 def _stale(existing: RecordRow, version: int, digest: str) -> Conflict | None:

@@ -24,6 +24,7 @@ from flask import (
 from caseops.access import service as access
 from caseops.auth.access import current_actor
 from caseops.authz import policy
+from caseops.authz.permissions import load_client
 from caseops.clients import service as clients
 from caseops.errors import DomainError, Forbidden, ValidationFailed
 from caseops.ui.forms import (
@@ -63,6 +64,12 @@ WITHHELD_REASONS: dict[str, tuple[str, str]] = {
         "A consent covers this section but has not taken effect yet.",
         "It will be shown from the consent's effective date; a consent officer can tell you "
         "when that is.",
+    ),
+    "consent_not_attested": (
+        "A consent covers this section, but it was recorded by another agency and the agency "
+        "that holds this record has not attested it yet: an agency speaks only for its own data.",
+        "Ask a consent officer of the agency that holds this record to attest the consent; it "
+        "waits in their attestation queue.",
     ),
     "consent_denied": (
         "The client has refused to share this information with your agency.",
@@ -287,6 +294,7 @@ def join_care_team(client_id: str):
 @bp.route("/clients/<client_id>/break-glass", methods=["GET", "POST"])
 def break_glass_page(client_id: str):
     actor = current_actor()
+    load_client(actor, client_id)  # hidden or unknown: 404 alike, before the role is asked
     if not policy.allowed(actor, "client", "break_glass"):
         raise Forbidden("Your role may not break the glass.")
     form = BreakGlassForm()

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 
 from caseops.auth.access import current_actor
+from caseops.authz import permissions
 from caseops.clients import service as clients
 from caseops.errors import Conflict, NotFound
 from caseops.ui.clients import _install_template_helpers
@@ -106,6 +107,8 @@ def review_page():
         recent=session.get(RECENT_KEY, []),
         action_form=ActionForm(),
         name_of=_name,
+        organisation_wide=permissions.has_organisation_scope(actor, "linkage"),
+        agency=actor.agency,
     )
 
 

@@ -46,7 +46,7 @@ def workers_seen(server, since_line: int) -> set[str]:
 def shared(world, client, live_server):
     feed = factories.token_for("hha.integration")
     client_id = put(client, feed, MARIA, srid="H-1").get_json()["client_id"]
-    consent_id = consent_for(client, client_id)
+    consent_id = consent_for(client, client_id, by="hha")  # hha serves her: it holds H-1
     assert join_care_team(client, "cchc.case_worker", client_id).status_code == 201
     token = factories.token_for("cchc.case_worker")
     path = f"/api/v1/clients/{client_id}/record"

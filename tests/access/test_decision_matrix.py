@@ -24,7 +24,17 @@ from tests.factories import PERSONAS
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ACTOR_AGENCY = "cchc"
 PURPOSE = "care_coordination"
-CONSENT_STATES = ["none", "permit", "deny", "expired", "revoked", "future", "superseded"]
+CONSENT_STATES = [
+    "none",
+    "permit",
+    "deny",
+    "expired",
+    "revoked",
+    "future",
+    "superseded",
+    "unattested",  # a permit the recipient recorded and the source never stood behind
+    "attested",  # the same permit, attested by the source's consent officer
+]
 RELATIONSHIPS = ["yes", "no", "ended"]
 KINDS = {  # kind -> (category, foreign source agency, that agency is a Part 2 program)
     "plain": ("housing", "hha", False),
@@ -58,6 +68,7 @@ def a_consent(cid: str, provision: str, section: SectionFacts, **changes) -> con
         "evidence": consent.Evidence(method="written"),
         "revocation_right_acknowledged": True,
         "recorded_by": "officer",
+        "recorded_by_agency": section.agency,  # the source records it, unless a state says
         "recorded_at": AT - timedelta(days=30),
     }
     fields.update(changes)
@@ -70,6 +81,8 @@ def consents_for(state: str, section: SectionFacts):
         return [], []
     if state == "permit":
         return [a_consent("k1", "permit", section)], []
+    if state in ("unattested", "attested"):
+        return [a_consent("k1", "permit", section, recorded_by_agency=ACTOR_AGENCY)], []
     if state == "deny":
         return [a_consent("k0", "permit", section), a_consent("k1", "deny", section)], []
     if state == "expired":
@@ -99,10 +112,25 @@ def consents_for(state: str, section: SectionFacts):
     raise AssertionError(state)
 
 
+def trust_for(state: str, section: SectionFacts) -> consent.Trust:
+    if state != "attested":
+        return consent.NO_TRUST
+    return consent.Trust(
+        attestations=[
+            consent.Attestation(
+                consent_id="k1",
+                agency=section.agency,
+                attested_by="source officer",
+                attested_at=AT - timedelta(days=1),
+            )
+        ]
+    )
+
+
 def expected(role: str, own: bool, state: str, relationship: str, kind: str, glass: bool):
     """(shown, reason, hidden) from the rule."""
     reads = role in READERS
-    consent_ok = own or state == "permit"
+    consent_ok = own or state in ("permit", "attested")
     related = relationship == "yes"
     part2 = kind == "part2"
     if reads and consent_ok and related:
@@ -119,6 +147,7 @@ def expected(role: str, own: bool, state: str, relationship: str, kind: str, gla
             "revoked": "consent_revoked",
             "future": "consent_not_yet_effective",
             "superseded": "no_consent",
+            "unattested": "consent_not_attested",
         }[state]
     else:
         reason = "no_relationship"
@@ -145,6 +174,7 @@ def test_exhaustive_decision_matrix(app):
                 birth_date=date(1990, 1, 1),
                 relationship=relationship == "yes",
                 break_glass=glass,
+                trust=trust_for(state, section),
             )
             got = decide_section(section, facts, ACTOR_AGENCY, permits, PURPOSE, AT)
             want = expected(role, own, state, relationship, kind, glass)
@@ -162,7 +192,7 @@ def test_exhaustive_decision_matrix(app):
                         want,
                     )
                 )
-    assert cells == len(PERSONAS) * 2 * 7 * 3 * 3 * 2
+    assert cells == len(PERSONAS) * 2 * len(CONSENT_STATES) * 3 * 3 * 2
     assert mismatches == []
 
 
@@ -230,6 +260,7 @@ def worlds(draw):
                 evidence=consent.Evidence(method="written"),
                 revocation_right_acknowledged=True,
                 recorded_by="o",
+                recorded_by_agency=draw(codes),
                 recorded_at=start,
             )
         )
@@ -244,6 +275,26 @@ def worlds(draw):
                 )
             )
     relationship = draw(st.booleans())
+    trust = consent.Trust(
+        attestations=[
+            consent.Attestation(
+                consent_id=f"k{draw(st.integers(0, 3))}",
+                agency=draw(codes),
+                attested_by="o",
+                attested_at=AT - timedelta(days=draw(st.integers(-2, 60))),
+            )
+            for _ in range(draw(st.integers(0, 3)))
+        ],
+        rules=[
+            consent.TrustRule(
+                agency=draw(codes),
+                partner=draw(codes),
+                categories=draw(st.frozensets(st.sampled_from(CATEGORIES), min_size=1)),
+                starts_at=AT - timedelta(days=90),
+            )
+            for _ in range(draw(st.integers(0, 2)))
+        ],
+    )
     return (
         agency,
         roles,
@@ -255,6 +306,7 @@ def worlds(draw):
             birth_date=date(1990, 1, 1),
             relationship=relationship,
             break_glass=False,
+            trust=trust,
         ),
     )
 
@@ -295,6 +347,7 @@ def test_shown_iff_policy_and_own_or_consent_and_relationship(permits_for, world
                     at=AT,
                     client_birth_date=facts.birth_date,
                 ),
+                trust=facts.trust,
             ).permitted
         )
         rule = permits(f"record:{section.category}", "read") and consent_ok and facts.relationship

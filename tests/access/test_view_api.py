@@ -21,6 +21,7 @@ def maria(world, client):
     """Maria: housing at hha, health at cchc, substance-use treatment at rrp (Part 2)."""
     factories.make_user("rrp.integration", "rrp", ["integration"])
     factories.make_user("rrp.case_worker", "rrp", ["case_worker"])
+    factories.make_user("rrp.consent_officer", "rrp", ["consent_officer"])
     feeds = {a: factories.token_for(f"{a}.integration") for a in ("hha", "cchc", "rrp")}
     client_id = put(client, feeds["hha"], MARIA, srid="H-1").get_json()["client_id"]
     health = copy.deepcopy(MARIA) | {
@@ -56,13 +57,21 @@ def join_care_team(client, username, client_id, until=None):
     return client.post(f"/api/v1/clients/{client_id}/care-team", json=body, headers=bearer(token))
 
 
-def consent_for(client, client_id, **changes):
-    officer = factories.token_for("cchc.consent_officer")
+def consent_for(client, client_id, *, attest=True, by="cchc", **changes):
+    """Recorded by the consent officer of ``by``; then, unless ``attest`` is false, every
+    other source agency it names stands behind it (its consent officer attests)."""
+    officer = factories.token_for(f"{by}.consent_officer")
     response = client.post(
         f"/api/v1/clients/{client_id}/consents", json=permit(**changes), headers=bearer(officer)
     )
     assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
+    consent_id = response.get_json()["id"]
+    for source in response.get_json()["source_agencies"] if attest else ():
+        if source != by:
+            token = factories.token_for(f"{source}.consent_officer")
+            attested = client.post(f"/api/v1/consents/{consent_id}/attest", headers=bearer(token))
+            assert attested.status_code == 200, attested.get_json()
+    return consent_id
 
 
 def sections(response):

@@ -4,8 +4,8 @@
 
 // --- the "updated" notice on a client's record ------------------------------------------
 //
-// The page is rendered once (one logged view). Here the script asks the server for a
-// fingerprint of what this worker's view shows, remembers it, and asks again every
+// The page is rendered once (one logged view) with the fingerprint of what this worker's
+// view shows. Here the script asks the server for that fingerprint again every
 // data-poll-seconds. When it changes, a notice offers a reload; nothing reloads by itself.
 // Polls happen only while the tab is visible and the user was recently active, so an
 // unattended screen neither keeps its session alive nor fills the access log.
@@ -15,7 +15,9 @@ function watchRecord(root) {
   const url = root.dataset.fingerprintUrl;
   const notice = root.querySelector("[data-updated-notice]");
   const seconds = Number(root.dataset.pollSeconds) > 0 ? Number(root.dataset.pollSeconds) : 20;
-  let baseline = null;
+  // The page carries the fingerprint of the view it shows, so a change made between the
+  // render and the first poll is noticed too.
+  let baseline = root.dataset.fingerprint || null;
   let busy = false;
   let stopped = false;
   let lastActivity = Date.now();
@@ -54,13 +56,13 @@ function watchRecord(root) {
         return;
       }
       const { fingerprint } = await response.json();
-      if (baseline === null) {
-        baseline = fingerprint;
-        root.dataset.watch = "ready";
-      } else if (fingerprint !== baseline) {
+      if (baseline === null) baseline = fingerprint;
+      if (fingerprint !== baseline) {
         root.dataset.watch = "updated";
         showNotice();
         stop();
+      } else {
+        root.dataset.watch = "ready";
       }
     } catch (_networkError) {
       // Offline for a moment: the next poll tries again.
