@@ -151,3 +151,14 @@ def events(action: str | None = None) -> list:
 def issue_token_id(username: str) -> int:
     """A token's id (for revocation tests), issued by the operator."""
     return users.create_token(OPERATOR, username, {"name": "spare"}).token.id
+
+
+def grant_organisation_scope(role: str, agency: str, area: str) -> None:
+    """Widen ``role`` in ``agency`` to organisation-wide oversight of ``area`` (``audit``,
+    ``linkage``, ``consents``), through the policy service as an operator would."""
+    from caseops.authz import service as policy_rules
+
+    policy_rules.add_rule(
+        OPERATOR,
+        {"sub": role, "dom": agency, "obj": "scope:organisation", "act": area, "eft": "allow"},
+    )

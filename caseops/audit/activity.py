@@ -14,6 +14,12 @@ not verdicts; each says why it was raised:
 * ``unreviewed_break_glass`` -- break-the-glass grants no privacy officer has reviewed
   yet (whenever they were opened).
 
+Scope. An officer of one agency counts the views in their scope
+(``caseops.audit.scope``): their agency's workers' views and other agencies' views of
+clients whose records their agency holds, each read through their agency's eyes, and
+the unreviewed grants of their break-the-glass queue. Medians are of those views too.
+An organisation-wide officer counts everything.
+
 Nothing here reads record contents; the request is logged.
 """
 
@@ -27,7 +33,9 @@ from typing import Any
 from sqlalchemy import select
 
 from caseops.access.models import BreakGlassGrant
+from caseops.audit import break_glass
 from caseops.audit.models import AccessEvent, BreakGlassReview
+from caseops.audit.scope import AuditScope
 from caseops.audit.service import record
 from caseops.audit.trail import authorize
 from caseops.authz.actor import Actor
@@ -74,10 +82,16 @@ def off_hours(at: datetime) -> bool:
     return not start <= at.astimezone(UTC).hour < end
 
 
+def _reasons(scope: AuditScope, row) -> dict[str, str]:
+    """The withheld sections' reasons the officer may read (a hidden Part 2 section must
+    not raise a flag its listing would not show)."""
+    return scope.redact_detail(row.detail, row.actor_agency, set()).get("reasons") or {}
+
+
 def activity(
     actor: Actor, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
-    authorize(actor, "read", "activity")
+    scope = authorize(actor, "read", "activity")
     since, until = _period(since, until)
     rows = db.session.execute(
         select(
@@ -92,9 +106,11 @@ def activity(
             AccessEvent.action == "client.view",
             AccessEvent.occurred_at >= since,
             AccessEvent.occurred_at < until,
+            scope.events_condition(),
         )
         .order_by(AccessEvent.seq)
     ).all()
+    rows = [r for r in rows if scope.admits("client.view", r.actor_agency, r.detail)]
 
     per_day: dict[str, dict[str, Counter]] = defaultdict(
         lambda: {"agencies": Counter(), "users": Counter()}
@@ -115,7 +131,7 @@ def activity(
             clients[row.actor].add(row.client_id)
         if off_hours(row.occurred_at):
             late[row.actor].append(row.seq)
-        reasons = (row.detail or {}).get("reasons") or {}
+        reasons = _reasons(scope, row)
         if "no_relationship" in reasons.values():
             unrelated[row.actor].append(row.seq)
 
@@ -160,12 +176,15 @@ def activity(
                 }
             )
     reviewed = select(BreakGlassReview.grant_id)
-    open_grants = list(
-        db.session.execute(
-            select(BreakGlassGrant.id, BreakGlassGrant.username, BreakGlassGrant.agency_code)
-            .where(BreakGlassGrant.id.not_in(reviewed))
-            .order_by(BreakGlassGrant.id)
-        )
+    open_grants = break_glass.in_scope(
+        scope,
+        list(
+            db.session.scalars(
+                select(BreakGlassGrant)
+                .where(BreakGlassGrant.id.not_in(reviewed), scope.grants_condition())
+                .order_by(BreakGlassGrant.id)
+            )
+        ),
     )
     if open_grants:
         flags.append(
@@ -195,9 +214,11 @@ def activity(
             "until": until.isoformat(),
             "views": len(rows),
             "flags": len(flags),
+            "scope": scope.as_dict(),
         },
     )
     return {
+        "scope": scope.as_dict(),
         "since": since.isoformat(),
         "until": until.isoformat(),
         "working_hours_utc": list(WORKING_HOURS),

@@ -5,6 +5,12 @@ emergency was genuine) or escalates it (to be followed up), always with a note. 
 are append-only; a grant may collect several. Each grant is listed with the log entries
 it produced -- the break-the-glass entry and the views made under it: who, when, which
 sections were shown (``agency/category``), never their contents.
+
+Scope. An officer of one agency sees and reviews the grants opened by their agency's
+workers and those on clients whose records their agency holds (an emergency opening
+exposes them); each grant's events are shown through their agency's eyes
+(``caseops.audit.scope``). Reviewing a grant outside that scope answers exactly as an
+unknown grant does. An organisation-wide officer sees and reviews every grant.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy import exists, select
 from caseops.access.models import BreakGlassGrant
 from caseops.audit.canonical import iso_utc
 from caseops.audit.models import REVIEW_DECISIONS, AccessEvent, BreakGlassReview
+from caseops.audit.scope import AuditScope
 from caseops.audit.service import record
 from caseops.audit.trail import authorize
 from caseops.authz.actor import Actor
@@ -29,8 +36,8 @@ MAX_NOTE = 2000
 MAX_GRANTS = 500
 
 
-def _event(event: AccessEvent) -> dict[str, Any]:
-    detail = event.detail or {}
+def _event(event: AccessEvent, scope: AuditScope, consents: set[str]) -> dict[str, Any]:
+    detail = scope.redact_detail(event.detail, event.actor_agency, consents)
     return {
         "seq": event.seq,
         "occurred_at": iso_utc(event.occurred_at),
@@ -52,7 +59,8 @@ def _review(review: BreakGlassReview) -> dict[str, Any]:
     }
 
 
-def _grant(grant: BreakGlassGrant, reviews: list[BreakGlassReview]) -> dict[str, Any]:
+def events_of(grant: BreakGlassGrant) -> list[AccessEvent]:
+    """The grant's entries: the break-the-glass entry, then the views made under it."""
     views = db.session.scalars(
         select(AccessEvent)
         .where(
@@ -68,6 +76,21 @@ def _grant(grant: BreakGlassGrant, reviews: list[BreakGlassReview]) -> dict[str,
         opened = db.session.get(AccessEvent, grant.access_event_seq)
         if opened is not None:
             events.insert(0, opened)
+    return events
+
+
+def in_scope(scope: AuditScope, grants: list[BreakGlassGrant]) -> list[BreakGlassGrant]:
+    """Of grants already in ``scope.grants_condition()``, those the scope admits."""
+    if scope.organisation:
+        return grants
+    return [g for g in grants if scope.admits_grant(g.agency_code, events_of(g))]
+
+
+def _grant(
+    grant: BreakGlassGrant, reviews: list[BreakGlassReview], scope: AuditScope
+) -> dict[str, Any]:
+    events = events_of(grant)
+    consents = scope.visible_consents(e.detail for e in events)
     return {
         "id": grant.id,
         "client_id": grant.client_id,
@@ -79,25 +102,30 @@ def _grant(grant: BreakGlassGrant, reviews: list[BreakGlassReview]) -> dict[str,
         "expires_at": iso_utc(grant.expires_at),
         "status": "reviewed" if reviews else "open",
         "latest_decision": reviews[-1].decision if reviews else None,
-        "events": [_event(e) for e in events],
+        "events": [_event(e, scope, consents) for e in events],
         "reviews": [_review(r) for r in reviews],
     }
 
 
 def queue(actor: Actor, status: str = "open") -> dict[str, Any]:
     """Grants by status (``open``: no review yet), oldest first; logged."""
-    authorize(actor, "read", "break_glass_queue")
+    scope = authorize(actor, "read", "break_glass_queue")
     if status not in STATUSES:
         raise ValidationFailed(
             "Unknown status.", details={"status": [f"One of: {', '.join(STATUSES)}."]}
         )
     reviewed = exists().where(BreakGlassReview.grant_id == BreakGlassGrant.id)
-    query = select(BreakGlassGrant).order_by(BreakGlassGrant.id).limit(MAX_GRANTS)
+    query = (
+        select(BreakGlassGrant)
+        .where(scope.grants_condition())
+        .order_by(BreakGlassGrant.id)
+        .limit(MAX_GRANTS)
+    )
     if status == "open":
         query = query.where(~reviewed)
     elif status == "reviewed":
         query = query.where(reviewed)
-    grants = list(db.session.scalars(query))
+    grants = in_scope(scope, list(db.session.scalars(query)))
     by_grant: dict[int, list[BreakGlassReview]] = {g.id: [] for g in grants}
     if grants:
         for review in db.session.scalars(
@@ -106,22 +134,24 @@ def queue(actor: Actor, status: str = "open") -> dict[str, Any]:
             .order_by(BreakGlassReview.id)
         ):
             by_grant[review.grant_id].append(review)
-    items = [_grant(g, by_grant[g.id]) for g in grants]
+    items = [_grant(g, by_grant[g.id], scope) for g in grants]
     record(
         "audit.break_glass_queue",
         actor=actor,
         target_type="break_glass_grant",
-        detail={"status": status, "returned": len(items)},
+        detail={"status": status, "returned": len(items), "scope": scope.as_dict()},
     )
-    return {"status": status, "items": items}
+    return {"status": status, "scope": scope.as_dict(), "items": items}
 
 
 def review(actor: Actor, grant_id: int, decision: str, note: str) -> dict[str, Any]:
     """Acknowledge or escalate a grant with a note; the review and its log entry commit
     together."""
-    authorize(actor, "review", "break_glass_review")
-    grant = db.session.get(BreakGlassGrant, grant_id)
-    if grant is None:
+    scope = authorize(actor, "review", "break_glass_review")
+    grant = db.session.scalar(
+        select(BreakGlassGrant).where(BreakGlassGrant.id == grant_id, scope.grants_condition())
+    )
+    if grant is None or not in_scope(scope, [grant]):  # unknown or outside: one answer
         raise NotFound(f"No break-the-glass grant {grant_id}.")
     errors: dict[str, list[str]] = {}
     if decision not in REVIEW_DECISIONS:
@@ -159,4 +189,5 @@ def review(actor: Actor, grant_id: int, decision: str, note: str) -> dict[str, A
                 .order_by(BreakGlassReview.id)
             )
         ),
+        scope,
     )

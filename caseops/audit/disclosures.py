@@ -10,6 +10,12 @@ person), a description of the information (the disclosed sections as
 ``agency/category`` -- never their contents) and the purpose, plus the basis the
 decision relied on (consent ids or a break-the-glass grant). The request is logged
 before anything is returned.
+
+Scope. The client must be one the officer's agency may know of: any other id answers
+exactly like an unknown client (``permissions.load_client``). An officer of one agency
+accounts for the disclosures of their agency's records (to any other agency's workers)
+and for those to their agency's workers; a row lists only what concerns their agency
+(``caseops.audit.scope``). An organisation-wide officer gets every disclosure.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from sqlalchemy import select
 
 from caseops.audit.canonical import iso_utc
 from caseops.audit.models import AccessEvent
+from caseops.audit.scope import AuditScope
 from caseops.audit.service import record
 from caseops.audit.trail import authorize
+from caseops.authz import permissions
 from caseops.authz.actor import Actor
-from caseops.clients.models import Client
-from caseops.errors import NotFound
 from caseops.extensions import db
 
 CSV_COLUMNS = (
@@ -43,9 +49,9 @@ CSV_COLUMNS = (
 )
 
 
-def _row(event: AccessEvent) -> dict[str, Any] | None:
-    detail = event.detail or {}
+def _row(event: AccessEvent, scope: AuditScope, consents: set[str]) -> dict[str, Any] | None:
     own = event.actor_agency
+    detail = scope.redact_detail(event.detail, own, consents)
     sections = [key for key in detail.get("disclosed") or [] if key.split("/", 1)[0] != own]
     if not sections:
         return None
@@ -73,15 +79,15 @@ def accounting(
     fmt: str = "json",
 ) -> dict[str, Any]:
     """Disclosures of ``client_id`` in ``[since, until)``, oldest first; logged."""
-    authorize(actor, "read", "disclosures")
-    if db.session.get(Client, client_id) is None:
-        raise NotFound("No such client.")
+    scope = authorize(actor, "read", "disclosures")
+    permissions.load_client(actor, client_id)
     query = (
         select(AccessEvent)
         .where(
             AccessEvent.client_id == client_id,
             AccessEvent.action == "client.view",
             AccessEvent.outcome == "success",
+            scope.events_condition(),
         )
         .order_by(AccessEvent.seq)
     )
@@ -89,7 +95,9 @@ def accounting(
         query = query.where(AccessEvent.occurred_at >= since)
     if until is not None:
         query = query.where(AccessEvent.occurred_at < until)
-    rows = [row for row in map(_row, db.session.scalars(query)) if row is not None]
+    events = list(db.session.scalars(query))
+    consents = scope.visible_consents(event.detail for event in events)
+    rows = [row for event in events if (row := _row(event, scope, consents)) is not None]
     record(
         "audit.disclosures",
         actor=actor,
@@ -101,10 +109,12 @@ def accounting(
             "until": until.isoformat() if until else None,
             "format": fmt,
             "returned": len(rows),
+            "scope": scope.as_dict(),
         },
     )
     return {
         "client_id": client_id,
+        "scope": scope.as_dict(),
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
         "items": rows,

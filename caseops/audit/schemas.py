@@ -4,19 +4,40 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
+from caseops.audit import actions
 from caseops.audit.models import OUTCOMES, REVIEW_DECISIONS
 from caseops.audit.trail import MAX_PAGE
 
-SEQ = validate.Range(min=1)
+SEQ = validate.Range(min=1, max=2**63 - 1)  # bigint
+
+
+def _catalogued(value: str) -> None:
+    """An action the log can hold: a typo would otherwise answer "no entries" and look
+    like a clean record."""
+    if value not in actions.NAMES:
+        raise ValidationError(
+            "Not a logged action; the catalogue is caseops.audit.actions (docs/audit-actions.md)."
+        )
+
+
+class ScopeSchema(Schema):
+    organisation = fields.Boolean(metadata={"description": "true: every agency's entries"})
+    agency = fields.String(
+        allow_none=True, metadata={"description": "the one agency overseen, if not organisation"}
+    )
 
 
 class EventQuerySchema(Schema):
     client_id = fields.String(load_default=None, validate=validate.Length(max=64))
     actor = fields.String(load_default=None, validate=validate.Length(max=150))
     agency = fields.String(load_default=None, validate=validate.Length(max=64))
-    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    action = fields.String(
+        load_default=None,
+        validate=_catalogued,
+        metadata={"description": "an action name of the catalogue (docs/audit-actions.md)"},
+    )
     outcome = fields.String(load_default=None, validate=validate.OneOf(OUTCOMES))
     since = fields.AwareDateTime(
         load_default=None, default_timezone=UTC, metadata={"description": "inclusive"}
@@ -59,6 +80,9 @@ class EventSchema(Schema):
 class EventPageSchema(Schema):
     items = fields.List(fields.Nested(EventSchema))
     next_cursor = fields.Integer(allow_none=True)
+    scope = fields.Nested(
+        ScopeSchema, metadata={"description": "the part of the log the caller oversees"}
+    )
 
 
 class VerifySchema(Schema):
@@ -105,7 +129,7 @@ class ProofSchema(Schema):
 
 
 class ConsistencyQuerySchema(Schema):
-    first = fields.Integer(required=True, validate=validate.Range(min=0))
+    first = fields.Integer(required=True, validate=validate.Range(min=0, max=2**63 - 1))
     second = fields.Integer(load_default=None, validate=SEQ)
 
 
@@ -120,7 +144,7 @@ class ConsistencySchema(Schema):
 class ExportQuerySchema(Schema):
     since_seq = fields.Integer(load_default=None, validate=SEQ)
     until_seq = fields.Integer(load_default=None, validate=SEQ)
-    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 class DisclosureQuerySchema(Schema):
@@ -149,6 +173,7 @@ class DisclosureSchema(Schema):
 
 class DisclosureListSchema(Schema):
     client_id = fields.String()
+    scope = fields.Nested(ScopeSchema)
     since = fields.String(allow_none=True)
     until = fields.String(allow_none=True)
     items = fields.List(fields.Nested(DisclosureSchema))
@@ -195,6 +220,7 @@ class BreakGlassGrantSchema(Schema):
 
 class BreakGlassQueueSchema(Schema):
     status = fields.String()
+    scope = fields.Nested(ScopeSchema)
     items = fields.List(fields.Nested(BreakGlassGrantSchema))
 
 
@@ -240,6 +266,7 @@ class ActivityFlagSchema(Schema):
 
 
 class ActivitySchema(Schema):
+    scope = fields.Nested(ScopeSchema)
     since = fields.String()
     until = fields.String()
     working_hours_utc = fields.List(fields.Integer())

@@ -3,6 +3,11 @@
 Demo accounts come with their second factor already enrolled so a visitor can sign in
 at once; their TOTP secrets are printed (demo mode only) and
 ``caseops demo totp USERNAME`` prints a current code.
+
+Oversight roles see their own agency only unless a policy rule widens them (issue 14);
+the demo gives the operations agency's privacy officer and data steward
+organisation-wide scope, through the policy service (logged, version bumped), so the
+demo still shows everything.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from sqlalchemy import select
 from caseops.agencies.models import Agency
 from caseops.agencies.service import create_agency
 from caseops.auth import totp
+from caseops.authz import service as policy_rules
 from caseops.authz.actor import Actor
+from caseops.authz.models import CasbinRule
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.extensions import db
@@ -54,7 +61,9 @@ ACCOUNTS = [
     ("hha.supervisor", "hha", ["supervisor"], True),
     ("cchc.worker", "cchc", ["case_worker"], True),
     ("cchc.consent", "cchc", ["consent_officer"], True),
+    ("hha.consent", "hha", ["consent_officer"], True),
     ("rrp.worker", "rrp", ["case_worker"], True),
+    ("rrp.consent", "rrp", ["consent_officer"], True),
     ("usd.worker", "usd", ["case_worker"], True),
     ("cws.worker", "cws", ["case_worker"], True),
     ("newbie", "hha", ["case_worker"], False),
@@ -63,6 +72,25 @@ ACCOUNTS = [
     ("rrp.system", "rrp", ["integration"], False),
     ("usd.system", "usd", ["integration"], False),
     ("cws.system", "cws", ["integration"], False),
+]
+
+
+# The operator's compliance function: organisation-wide oversight for ops's officers.
+ORGANISATION_SCOPE_RULES = [
+    {
+        "sub": "privacy_officer",
+        "dom": "ops",
+        "obj": "scope:organisation",
+        "act": "audit",
+        "eft": "allow",
+    },
+    {
+        "sub": "data_steward",
+        "dom": "ops",
+        "obj": "scope:organisation",
+        "act": "linkage",
+        "eft": "allow",
+    },
 ]
 
 
@@ -97,7 +125,22 @@ def seed() -> list[DemoAccount]:
             if enrolled:
                 _enrol(user)
         accounts.append(DemoAccount(username, agency, roles, _secret(user)))
+    _grant_organisation_scopes(operator)
     return accounts
+
+
+def _grant_organisation_scopes(operator: Actor) -> None:
+    """Add each rule once (a second seed adds nothing, logs nothing, bumps nothing)."""
+    for rule in ORGANISATION_SCOPE_RULES:
+        values = [rule[name] for name in policy_rules.FIELDS]
+        stored = db.session.scalar(
+            select(CasbinRule.id).where(
+                CasbinRule.ptype == "p",
+                *(getattr(CasbinRule, f"v{i}") == value for i, value in enumerate(values)),
+            )
+        )
+        if stored is None:
+            policy_rules.add_rule(operator, dict(rule))
 
 
 def _enrol(user: User) -> None:

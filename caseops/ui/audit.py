@@ -4,6 +4,10 @@ break-the-glass review queue, access volume with anomaly flags, and log verifica
 The services in ``caseops.audit`` authorize, query and write the access log; these
 views only parse, call and render. Nothing here shows record contents: only who saw
 which sections (``agency/category``), when and why.
+
+Each page shows what the same service returns to the API, so an officer of one agency
+sees their agency's part of the log here too; every page says which part it shows
+("Your agency: X" or "Organisation-wide", ``caseops.audit.scope``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from caseops.audit import activity as activity_service
 from caseops.audit import break_glass, disclosures, trail
-from caseops.audit.models import REVIEW_DECISIONS
+from caseops.audit.scope import AuditScope
 from caseops.auth.access import current_actor
 from caseops.errors import DomainError, NotFound
 from caseops.ui.clients import _install_template_helpers
@@ -70,11 +74,16 @@ def _flash_error(error: DomainError) -> None:
             flash(reason, "error")
 
 
+def _label(scope: dict[str, Any]) -> str:
+    return AuditScope(None if scope["organisation"] else scope["agency"]).label
+
+
 @bp.get("/")
 def index():
-    """Who viewed a client: every log entry about the client id, newest first."""
+    """Who viewed a client: every log entry about the client id (in the officer's scope),
+    newest first."""
     actor = current_actor()
-    trail.authorize(actor, "read", "page")
+    scope = trail.authorize(actor, "read", "page")
     form = ClientLookupForm(formdata=request.args)
     events = None
     if request.args.get("client_id") and form.validate():
@@ -82,7 +91,7 @@ def index():
             actor, trail.EventFilters(client_id=form.client_id.data.strip()), limit=EVENT_PAGE
         )
         events = page["items"]
-    return render_template("audit/index.html", form=form, events=events)
+    return render_template("audit/index.html", form=form, events=events, scope_label=scope.label)
 
 
 @bp.get("/clients/<client_id>/disclosures")
@@ -97,6 +106,7 @@ def disclosures_page(client_id: str):
         form=form,
         client_id=client_id,
         items=result["items"],
+        scope_label=_label(result["scope"]),
         csv_url=url_for("audit_clients.client_disclosures_csv", client_id=client_id, **query),
     )
 
@@ -114,7 +124,8 @@ def break_glass_page():
         status=status,
         statuses=break_glass.STATUSES,
         form=ReviewForm(formdata=None),
-        decisions=REVIEW_DECISIONS,
+        decisions=break_glass.REVIEW_DECISIONS,
+        scope_label=_label(queue["scope"]),
     )
 
 
@@ -159,6 +170,7 @@ def activity_page():
         report=report,
         days=_bars(report["days"]),
         bar_width=BAR_WIDTH,
+        scope_label=_label(report["scope"]),
     )
 
 
@@ -172,11 +184,16 @@ def _checkpoint(actor) -> dict[str, Any] | None:
 @bp.route("/verification", methods=["GET", "POST"])
 def verification_page():
     actor = current_actor()
+    scope = trail.authorize(actor, "verify", "page")
     form = VerifyForm()
     report = None
     if form.validate_on_submit():
         report = trail.verify_log(actor).as_dict()
     checkpoint = _checkpoint(actor)
     return render_template(
-        "audit/verification.html", form=form, report=report, checkpoint=checkpoint
+        "audit/verification.html",
+        form=form,
+        report=report,
+        checkpoint=checkpoint,
+        scope_label=scope.label,
     )

@@ -29,7 +29,9 @@ def officer() -> dict[str, str]:
 
 @pytest.fixture
 def views(world, monkeypatch):
-    """Views written at chosen times (the writer's clock is set per entry)."""
+    """Views written at chosen times (the writer's clock is set per entry), read by hha's
+    privacy officer with organisation-wide scope (cchc's dan is in the counts)."""
+    factories.grant_organisation_scope("privacy_officer", "hha", "audit")
 
     def at(when: datetime, who: Actor, client_id: str, reasons=None, action="client.view"):
         monkeypatch.setattr(service, "utcnow", lambda: when)

@@ -14,8 +14,8 @@ ACTOR = Actor(username="tester", agency="hha", roles=frozenset({"case_worker"}))
 
 @pytest.fixture
 def logged(app):
-    record("test.event", actor=ACTOR, detail={"n": 1})
-    record("test.event", actor=ACTOR, detail={"n": 2})
+    record("client.view", actor=ACTOR, detail={"n": 1})
+    record("client.view", actor=ACTOR, detail={"n": 2})
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,10 @@ def bearer(username: str) -> dict[str, str]:
 
 @pytest.fixture
 def officer(world):
+    """hha's privacy officer with organisation-wide audit scope (the operator's compliance
+    function): these tests are about the whole log. Agency scope is
+    tests/security/test_oversight_scope.py's subject."""
+    factories.grant_organisation_scope("privacy_officer", "hha", "audit")
     return bearer("hha.privacy_officer")
 
 
@@ -229,9 +233,12 @@ def test_search_is_itself_logged_and_rejects_bad_filters(client, logged, officer
     client.get("/api/v1/audit/events?client_id=c1", headers=officer)
     [entry] = factories.events("audit.search")
     assert entry.actor == "hha.privacy_officer" and entry.client_id == "c1"
-    bad = client.get("/api/v1/audit/events?outcome=maybe&limit=0", headers=officer)
+    bad = client.get(
+        "/api/v1/audit/events?outcome=maybe&limit=0&action=client.peeked", headers=officer
+    )
     assert bad.status_code == 422
-    assert set(bad.get_json()["error"]["details"]) == {"outcome", "limit"}
+    assert set(bad.get_json()["error"]["details"]) == {"outcome", "limit", "action"}
+    assert "catalogue" in bad.get_json()["error"]["details"]["action"][0]
 
 
 # --- checkpoints, proofs, export: checked by the independent auditor ---------------------

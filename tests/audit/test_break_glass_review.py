@@ -68,7 +68,11 @@ def test_open_grant_lists_its_events_without_record_contents(client, grant, mari
         == []
     )
     logged = [e.detail for e in factories.events("audit.break_glass_queue")]
-    assert logged == [{"status": "open", "returned": 1}, {"status": "reviewed", "returned": 0}]
+    scope = {"organisation": False, "agency": "hha"}  # hha's supervisor: hha's own grant
+    assert logged == [
+        {"status": "open", "returned": 1, "scope": scope},
+        {"status": "reviewed", "returned": 0, "scope": scope},
+    ]
 
 
 def test_review_moves_the_grant_and_is_logged_in_the_same_transaction(client, grant):

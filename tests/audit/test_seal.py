@@ -29,7 +29,7 @@ from caseops.extensions import db
 ACTOR = Actor(username="ana", user_id=7, agency="hha", roles=frozenset({"case_worker"}))
 
 
-def write(n: int, action: str = "test.view") -> list[int]:
+def write(n: int, action: str = "client.view") -> list[int]:
     return [
         record(action, actor=ACTOR, client_id=f"c{i % 3}", detail={"i": i}).seq for i in range(n)
     ]
@@ -167,7 +167,7 @@ def test_postgresql_entry_of_a_transaction_still_open_is_sealed_after_it_commits
     key = log_key()
     write(1)
     with Session(db.engine) as slow:
-        late = record("test.slow", actor=ACTOR, session=slow).seq  # flushed, not committed
+        late = record("client.view", actor=ACTOR, session=slow).seq  # flushed, not committed
         after = write(2)
         assert seal_once(db.engine, key, grace_seconds=3600).sealed == 3
         assert late not in [s for _, s, _ in leaves()]

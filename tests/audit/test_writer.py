@@ -53,13 +53,13 @@ def test_an_entry_records_who_what_where_and_how_it_ended(app):
 
 
 def test_sequence_numbers_increase_strictly(app):
-    seqs = [record("test.tick", actor=ACTOR).seq for _ in range(5)]
+    seqs = [record("client.view", actor=ACTOR).seq for _ in range(5)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 5
 
 
 def test_unknown_outcome_is_a_programming_error(app):
     with pytest.raises(ValueError, match="outcome"):
-        record("test.event", actor=ACTOR, outcome="maybe")
+        record("client.view", actor=ACTOR, outcome="maybe")
 
 
 def test_an_independent_entry_survives_the_callers_rollback(app):
@@ -72,9 +72,9 @@ def test_an_independent_entry_survives_the_callers_rollback(app):
 
 
 def test_an_entry_in_the_callers_transaction_rolls_back_with_it(app):
-    record("admin.change", actor=ACTOR, session=db.session)
+    record("admin.roles_changed", actor=ACTOR, session=db.session)
     db.session.rollback()
-    assert factories.events("admin.change") == []
+    assert factories.events("admin.roles_changed") == []
 
 
 @pytest.fixture

@@ -13,15 +13,16 @@ from caseops.audit.keys import log_key
 from caseops.audit.seal import seal_once
 from caseops.extensions import db
 from tests import factories
+from tests.audit.test_disclosures import source_consent
 from tests.records.test_ingest import bearer
-from tests.ui.test_pages import csrf_of, maria, record_consent, signed_in, text_of  # noqa: F401
+from tests.ui.test_pages import csrf_of, maria, signed_in, text_of  # noqa: F401
 
 CONTENTS = ("asthma", "SNAP", "sheltered", "Dr. Reyes")
 
 
 def worker_views(client, maria):  # noqa: F811
     """cchc reads hha housing under consent; hha breaks the glass and reads cchc health."""
-    record_consent(client, maria)
+    source_consent(client, maria)
     for username in ("cchc.case_worker", "hha.supervisor"):
         token = factories.token_for(username)
         if username == "cchc.case_worker":
@@ -145,3 +146,29 @@ def test_verification_page_shows_checkpoint_and_verifies(app, world, viewed):
     result = text_of(browser.post("/audit/verification", data={"csrf_token": token}))
     assert "Verified: the log is intact" in result
     assert factories.events("audit.verify")[-1].actor == "hha.privacy_officer"
+
+
+def test_every_page_says_whose_part_of_the_log_it_shows(app, world, viewed):
+    """An officer of one agency reads "Your agency: hha"; once the operator grants
+    organisation-wide scope, "Organisation-wide" (the same services decide both)."""
+    browser = signed_in(app, world, "hha.privacy_officer")
+    for path in pages(viewed)[1:]:
+        assert "Showing: Your agency: hha" in text_of(browser.get(path)), path
+    factories.grant_organisation_scope("privacy_officer", "hha", "audit")
+    for path in pages(viewed)[1:]:
+        assert "Showing: Organisation-wide" in text_of(browser.get(path)), path
+
+
+def test_pages_show_only_the_officers_agency_part(app, world, viewed):
+    """cchc's officer: the break-the-glass grant is hha's supervisor's on a client whose
+    health record cchc holds, so it is listed; hha's worker's housing view is not cchc's
+    business, and hha's own housing section is not listed in cchc's rows."""
+    browser = signed_in(app, world, "cchc.privacy_officer")
+    page = text_of(browser.get("/audit/", query_string={"client_id": viewed}))
+    assert "cchc.case_worker" in page and "hha.supervisor" in page
+    assert "hha/housing" in page  # shown to cchc's own worker: cchc knows
+    queue = text_of(browser.get("/audit/break-glass"))
+    assert "hha.supervisor" in queue and "cchc/health" in queue
+    assert "hha/housing" not in queue  # hha's section shown to hha's supervisor
+    disclosures = text_of(browser.get(f"/audit/clients/{viewed}/disclosures"))
+    assert "2 disclosures" in disclosures
