@@ -1,4 +1,6 @@
-"""Administration pages. They call the same services as /api/v1, so the same policy applies."""
+"""Administration pages. They call the same services as /api/v1, so the same policy applies:
+an account the caller may not manage is "not found" here too, exactly like a name nobody
+holds (the 404 page, never a redirect that would tell the two apart)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from caseops.admin.forms import ActionForm, AgencyForm, RolesForm, UserForm
 from caseops.agencies import service as agencies
 from caseops.agencies.schemas import AgencyCreateSchema
 from caseops.auth.access import current_actor
-from caseops.errors import DomainError
+from caseops.errors import DomainError, NotFound
 from caseops.users import service as users
 from caseops.users.schemas import UserCreateSchema
 
@@ -19,6 +21,7 @@ USER_ACTIONS = {
     "reactivate": (users.reactivate, "reactivated"),
     "reset-second-factor": (users.reset_second_factor, "must enrol a new second factor"),
     "unlock": (users.unlock, "unlocked"),
+    "approve": (users.approve, "approved: the pending roles are in force"),
 }
 
 
@@ -90,17 +93,25 @@ def user_page(username: str):
     described = users.describe(user)
     roles_form.roles.data = described["roles"]
     return render_template(
-        "admin/user.html", user=described, roles_form=roles_form, action_form=ActionForm()
+        "admin/user.html",
+        user=described,
+        roles_form=roles_form,
+        action_form=ActionForm(),
+        may_approve=users.may_approve(actor, user),
     )
 
 
 @bp.post("/users/<username>/<action>")
 def user_action(username: str, action: str):
+    actor = current_actor()
     if action not in USER_ACTIONS:
+        users.view_user(actor, username)  # a hidden account is not found, as an unknown one
         return redirect(url_for("admin.user_page", username=username))
     change, done = USER_ACTIONS[action]
     try:
-        change(current_actor(), username)
+        change(actor, username)
+    except NotFound:
+        raise
     except DomainError as error:
         _flash_error(error)
     else:

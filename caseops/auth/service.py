@@ -29,6 +29,9 @@ from caseops.errors import DomainError
 from caseops.extensions import db
 from caseops.users.models import RecoveryCode, User
 
+# An account used within this long of its creation, from its creator's address or still-open
+# session, is flagged: an administrator may be reading through an account they made.
+CREATOR_USE_WINDOW = timedelta(hours=24)
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_BASE = timedelta(seconds=30)
 LOCKOUT_MAX = timedelta(hours=1)
@@ -219,6 +222,66 @@ def verify_second_factor(user: User, code: str, now: datetime | None = None) -> 
     raise _fail(user, user.username, "bad_second_factor", now)
 
 
+def creator_origin(user: User, now: datetime) -> dict[str, object] | None:
+    """Whether ``user`` is being used from where the administrator who created it works.
+
+    "Same address": the request comes from the IP the account was created from. "Same
+    session": the creator still has an open session from this IP and browser (the login
+    form replaces the creator's cookie, so the open server-side session is what remains
+    of it). Only within ``CREATOR_USE_WINDOW`` of the creation, and only for people:
+    accounts the CLI operator made (no creator account) are exempt, and integration
+    accounts are set up by administrators by design.
+    """
+    creator = user.created_by_user_id
+    if not user.is_human or creator is None or creator == user.id:
+        return None
+    if now - user.created_at > CREATOR_USE_WINDOW:
+        return None
+    origin = current_origin()
+    if origin.ip is None:
+        return None
+    reasons = []
+    if user.created_from_ip == origin.ip:
+        reasons.append("same_address")
+    creator_session = db.session.scalar(
+        select(UserSession.id)
+        .where(
+            UserSession.user_id == creator,
+            UserSession.ended_at.is_(None),
+            UserSession.ip == origin.ip,
+            UserSession.user_agent == ((origin.user_agent or "")[:512] or None),
+        )
+        .limit(1)
+    )
+    if creator_session is not None:
+        reasons.append("same_session")
+    if not reasons:
+        return None
+    by = db.session.get(User, creator)
+    return {
+        "review_required": True,
+        "creator": by.username if by is not None else None,
+        "created_at": user.created_at.isoformat(),
+        "reasons": reasons,
+    }
+
+
+def _flag_creator_use(user: User, now: datetime, via: str) -> dict[str, object] | None:
+    """Log ``auth.creator_used_account`` for the privacy officers if the account is used
+    from its creator's address or session; the flag, for the caller's own entry."""
+    flag = creator_origin(user, now)
+    if flag is not None:
+        record(
+            "auth.creator_used_account",
+            actor=actor_for(user),
+            target_type="user",
+            target_id=user.username,
+            detail=flag | {"via": via},
+            session=db.session,
+        )
+    return flag
+
+
 def _start_session(user: User, now: datetime, method: str) -> UserSession:
     origin = current_origin()
     session = UserSession(
@@ -233,12 +296,15 @@ def _start_session(user: User, now: datetime, method: str) -> UserSession:
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    detail: dict[str, object] = {"method": method}
+    if _flag_creator_use(user, now, "login") is not None:
+        detail |= {"review_required": True, "flag": "creator_origin"}
     record(
         "auth.login",
         actor=actor_for(user),
         target_type="user",
         target_id=user.username,
-        detail={"method": method},
+        detail=detail,
         session=db.session,
     )
     db.session.commit()
@@ -353,6 +419,8 @@ def resolve_token(raw: str, now: datetime | None = None) -> tuple[User, ApiToken
     if not token.user.active:
         return "user_inactive"
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        if token.last_used_at is None:  # first use: checked once per token
+            _flag_creator_use(token.user, now, f"token:{token.id}")
         token.last_used_at = now
         db.session.commit()
     return token.user, token

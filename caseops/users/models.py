@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseops.agencies.models import Agency
@@ -34,6 +34,11 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Who created the account and from where: an account its creator then uses from the
+    # same address or session is flagged (caseops.auth.service.creator_origin). Empty for
+    # accounts made by the CLI operator or before migration 0014.
+    created_by_user_id: Mapped[int | None] = mapped_column(Integer())
+    created_from_ip: Mapped[str | None] = mapped_column(String(64))
 
     agency: Mapped[Agency] = relationship(lazy="joined")
 
@@ -62,3 +67,42 @@ class RecoveryCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(255))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RoleGrant(db.Model):
+    """Roles that read client records, granted by an administrator of another agency and
+    waiting for an administrator of the account's own agency (the two-person rule).
+
+    Append-only: a grant is pending while it has no ``RoleGrantDecision``. The roles are
+    not in the Casbin policy until approved; ``new_account`` grants keep the account
+    inactive until then.
+    """
+
+    __tablename__ = "role_grants"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON(), default=list)
+    new_account: Mapped[bool] = mapped_column(Boolean(), default=False)
+    granted_by: Mapped[str] = mapped_column(String(150))
+    granted_by_agency: Mapped[str | None] = mapped_column(String(32))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RoleGrantDecision(db.Model):
+    """The one decision closing a grant (unique per grant, so two racing approvals cannot
+    both apply): ``approved`` by the account's agency, or ``superseded`` by a later change
+    of the account's roles. Append-only, like the log it mirrors."""
+
+    __tablename__ = "role_grant_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('approved', 'superseded')", name="decision_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("role_grants.id"), unique=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(150))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

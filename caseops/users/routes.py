@@ -24,8 +24,10 @@ blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User
 @blp.arguments(UserQuerySchema, location="query")
 @blp.response(200, UserSchema(many=True))
 def list_users(query):
-    """Users of the caller's agency (agency_admin) or any agency (system_admin)."""
-    return [service.describe(u) for u in service.list_users(current_actor(), query["agency"])]
+    """Users of the caller's agency (agency_admin) or any agency (system_admin);
+    ``pending=true``: those with roles awaiting their agency's approval."""
+    listed = service.list_users(current_actor(), query["agency"], pending=query["pending"])
+    return [service.describe(u) for u in listed]
 
 
 @blp.post("")
@@ -48,6 +50,14 @@ def get_user(username):
 @blp.response(200, UserSchema)
 def change_roles(data, username):
     return service.describe(service.change_roles(current_actor(), username, data["roles"]))
+
+
+@blp.post("/<username>/approve")
+@blp.response(200, UserSchema)
+def approve(username):
+    """Approve roles that read client records granted from outside the account's agency
+    (an administrator of the account's agency, never the grantor)."""
+    return service.describe(service.approve(current_actor(), username))
 
 
 @blp.post("/<username>/deactivate")

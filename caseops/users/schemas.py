@@ -40,7 +40,14 @@ class UserSchema(Schema):
     display_name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     active = fields.Boolean()
-    roles = fields.List(fields.String())
+    roles = fields.List(fields.String(), metadata={"description": "Roles in force."})
+    pending_roles = fields.List(
+        fields.String(),
+        metadata={"description": "Roles that read client records, awaiting the agency's approval."},
+    )
+    pending_granted_by = fields.String(
+        allow_none=True, metadata={"description": "Who granted the pending roles."}
+    )
     second_factor_enrolled = fields.Boolean()
     locked_until = fields.DateTime(allow_none=True)
     last_login_at = fields.DateTime(allow_none=True)
@@ -76,3 +83,6 @@ class IssuedTokenSchema(TokenSchema):
 
 class UserQuerySchema(Schema):
     agency = fields.String(load_default=None, validate=validate.Regexp(CODE_PATTERN))
+    pending = fields.Boolean(
+        load_default=False, metadata={"description": "Only accounts with roles awaiting approval."}
+    )

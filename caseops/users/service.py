@@ -1,8 +1,16 @@
 """User administration. Every change is one transaction with its before/after audit entry.
 
-Who may manage whom is decided by the Casbin policy: ``admin:users:any`` (any agency) or
-``admin:users:own`` (own agency only), and ``role:<name>``/``assign`` for every role the
-target holds or is given — so an agency admin cannot touch admins or grant admin roles.
+Who may manage whom: ``caseops.authz.permissions.may_manage_users_of`` (``admin:users:any``
+for any agency, ``admin:users:own`` for one's own), and ``role:<name>``/``assign`` for
+every role the target holds or is given, so an agency admin cannot touch admins or grant
+admin roles.
+
+Hidden = unknown. An account the caller may not manage (another agency's, for everybody
+but a system administrator) answers every endpoint exactly as a name nobody holds: 404,
+``No user named 'x'.`` The refusal is still logged (``guard.refuse``). People always see
+their own account and tokens.
+
+Roles that read client records follow the two-person rule (``caseops.users.grants``).
 """
 
 from __future__ import annotations
@@ -10,9 +18,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from caseops.agencies.models import Agency
 from caseops.agencies.service import get_agency
@@ -20,73 +29,97 @@ from caseops.audit.service import record
 from caseops.auth import service as auth_service
 from caseops.auth.models import ApiToken
 from caseops.auth.passwords import hash_password, password_problems
-from caseops.authz import policy
+from caseops.authz import permissions, policy
 from caseops.authz.actor import Actor
+from caseops.authz.guard import refuse
+from caseops.context import current_origin
 from caseops.db_types import utcnow
-from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
+from caseops.users import grants
 from caseops.users.models import RecoveryCode, User
 from caseops.users.schemas import UserCreateSchema
+from caseops.vocabulary import ADMIN_ROLES
 
 DEFAULT_TOKEN_DAYS = 90
 
 
+def user_not_found(username: str) -> NotFound:
+    """The one answer for an unknown name and for an account hidden from the caller."""
+    return NotFound(f"No user named {username!r}.")
+
+
 def get_user(username: str) -> User:
+    """The account named ``username`` with no visibility check (operator and demo code)."""
     user = db.session.scalar(select(User).where(User.username == username.lower()))
     if user is None:
-        raise NotFound(f"No user named {username!r}.")
+        raise user_not_found(username)
+    return user
+
+
+def may_see(actor: Actor, user: User) -> bool:
+    """Oneself, or an account of an agency whose users the actor manages."""
+    return user.id == actor.user_id or permissions.may_manage_users_of(actor, user.agency.code)
+
+
+def load_user(actor: Actor, username: str, action: str) -> User:
+    """Load-or-404: the account, if the actor may know of it; else exactly the answer an
+    unknown name gets (the refusal logged as a denied ``admin.<action>``)."""
+    user = get_user(username)
+    if not may_see(actor, user):
+        refuse(
+            actor,
+            f"admin.{action}",
+            user_not_found(username).message,
+            reason="not_managed",
+            target_type="user",
+            target_id=user.username,
+            detail={"agency": user.agency.code},
+            error=NotFound,
+        )
     return user
 
 
 def view_user(actor: Actor, username: str) -> User:
-    user = get_user(username)
-    if user.id != actor.user_id and not _may_manage_agency(actor, user.agency.code):
-        raise Forbidden("You may not view users of this agency.")
-    return user
-
-
-def _may_manage_agency(actor: Actor, agency_code: str) -> bool:
-    if actor.is_operator:
-        return True
-    if policy.allowed(actor, "admin:users:any", "manage"):
-        return True
-    return agency_code == actor.agency and policy.allowed(actor, "admin:users:own", "manage")
+    return load_user(actor, username, "user_view")
 
 
 def _unassignable(actor: Actor, roles: set[str]) -> list[str]:
     if actor.is_operator:
         return []
-    return sorted(role for role in roles if not policy.allowed(actor, f"role:{role}", "assign"))
+    return sorted(role for role in roles if not permissions.may(actor, f"role:{role}", "assign"))
 
 
-def _authorize(actor: Actor, action: str, agency_code: str, roles: set[str], target: str) -> None:
-    """Refuse (and log the refusal) unless ``actor`` may manage this agency and these roles."""
-    reason = None
-    if not _may_manage_agency(actor, agency_code):
-        reason = "You may not manage users of this agency."
-    elif blocked := _unassignable(actor, roles):
-        reason = f"You may not manage users holding or receiving: {', '.join(blocked)}."
-    if reason:
-        record(
-            f"admin.{action}",
-            actor=actor,
-            outcome="denied",
-            target_type="user",
-            target_id=target,
-            detail={"agency": agency_code, "roles": sorted(roles), "reason": reason},
-        )
-        raise Forbidden(reason)
+def _refuse(actor: Actor, action: str, message: str, target: str, **detail: Any) -> NoReturn:
+    refuse(
+        actor,
+        f"admin.{action}",
+        message,
+        target_type="user",
+        target_id=target,
+        detail={key: value for key, value in detail.items() if value is not None},
+    )
+
+
+def _authorize_roles(actor: Actor, action: str, agency: str, roles: set[str], target: str):
+    if blocked := _unassignable(actor, roles):
+        message = f"You may not manage users holding or receiving: {', '.join(blocked)}."
+        _refuse(actor, action, message, target, agency=agency, roles=sorted(roles))
 
 
 def _authorize_existing(actor: Actor, action: str, user: User, new_roles: set[str] | None = None):
+    """The caller already sees ``user`` (``load_user``); may they change it?"""
     held = set(policy.stored_roles(db.session, user.username))
-    _authorize(actor, action, user.agency.code, held | (new_roles or set()), user.username)
+    _authorize_roles(actor, action, user.agency.code, held | (new_roles or set()), user.username)
     if user.id == actor.user_id and action != "token_created":
-        raise Forbidden("Ask another administrator to change your own account.")
+        _refuse(
+            actor, action, "Ask another administrator to change your own account.", user.username
+        )
     return held
 
 
 def describe(user: User) -> dict[str, Any]:
+    grant = grants.pending_grant(user)
     return {
         "username": user.username,
         "agency": user.agency.code,
@@ -95,6 +128,8 @@ def describe(user: User) -> dict[str, Any]:
         "email": user.email,
         "active": user.active,
         "roles": policy.stored_roles(db.session, user.username),
+        "pending_roles": list(grant.roles) if grant is not None else [],
+        "pending_granted_by": grant.granted_by if grant is not None else None,
         "second_factor_enrolled": user.second_factor_enrolled,
         "locked_until": user.locked_until,
         "last_login_at": user.last_login_at,
@@ -102,15 +137,26 @@ def describe(user: User) -> dict[str, Any]:
     }
 
 
-def list_users(actor: Actor, agency_code: str | None = None) -> list[User]:
-    if agency_code is None and not policy.allowed(actor, "admin:users:any", "manage"):
+def list_users(actor: Actor, agency_code: str | None = None, *, pending: bool = False):
+    """Accounts the actor manages (one agency's, or every agency's for a system admin);
+    ``pending``: only those with roles waiting for approval."""
+    if agency_code is None and not permissions.may(actor, "admin:users:any", "manage"):
         agency_code = actor.agency
-    if agency_code is not None and not _may_manage_agency(actor, agency_code):
-        raise Forbidden("You may not list users of this agency.")
+    if agency_code is not None and not permissions.may_manage_users_of(actor, agency_code):
+        refuse(
+            actor,
+            "admin.users_list",
+            "You may not list users of this agency.",
+            detail={"agency": agency_code},
+        )
     query = select(User).join(Agency).order_by(User.username)
     if agency_code is not None:
         query = query.where(Agency.code == agency_code)
-    return list(db.session.scalars(query))
+    listed = list(db.session.scalars(query))
+    if pending:
+        waiting = grants.pending_user_ids()
+        listed = [user for user in listed if user.id in waiting]
+    return listed
 
 
 @dataclass(frozen=True)
@@ -119,10 +165,27 @@ class CreatedUser:
     initial_password: str | None
 
 
+def _cross_agency_admin_grant(actor: Actor, agency: str, roles: set[str]) -> bool:
+    """Admin roles given by someone outside the agency designate who speaks for it: not
+    blocked (a new agency's first administrator comes from outside), but flagged."""
+    return bool(roles & ADMIN_ROLES) and not grants.is_agency_act(actor, agency)
+
+
 def create_user(actor: Actor, data: dict[str, Any]) -> CreatedUser:
+    """Create an account. Roles that read client records, granted from outside the
+    account's agency, wait for that agency's approval and the account stays inactive."""
     roles = set(data["roles"])
     username = data["username"].lower()
-    _authorize(actor, "user_created", data["agency"], roles, username)
+    if not permissions.may_manage_users_of(actor, data["agency"]):
+        _refuse(
+            actor,
+            "user_created",
+            "You may not manage users of this agency.",
+            username,
+            agency=data["agency"],
+            roles=sorted(roles),
+        )
+    _authorize_roles(actor, "user_created", data["agency"], roles, username)
     agency = get_agency(data["agency"])
     kind = "integration" if roles == {"integration"} else "human"
     if "integration" in roles and kind == "human":
@@ -145,6 +208,9 @@ def create_user(actor: Actor, data: dict[str, Any]) -> CreatedUser:
         raise Conflict(
             f"A user named {username!r} already exists.", details={"username": ["Already taken."]}
         )
+    pending = set()
+    if not grants.is_agency_act(actor, agency.code):
+        pending = roles & grants.reader_roles(agency.code)
     user = User(
         username=username,
         agency_id=agency.id,
@@ -152,19 +218,27 @@ def create_user(actor: Actor, data: dict[str, Any]) -> CreatedUser:
         display_name=data.get("display_name"),
         email=data.get("email"),
         password_hash=hash_password(password) if password else None,
+        active=not pending,
+        created_by_user_id=actor.user_id,
+        created_from_ip=current_origin().ip,
     )
     db.session.add(user)
     db.session.flush()
-    policy.set_roles(db.session, username, agency.code, roles)
-    after = describe(user) | {"roles": sorted(roles)}
+    policy.set_roles(db.session, username, agency.code, roles - pending)
+    after = describe(user) | {"roles": sorted(roles - pending), "pending_roles": sorted(pending)}
+    detail: dict[str, Any] = {"before": None, "after": _jsonable(after)}
+    if _cross_agency_admin_grant(actor, agency.code, roles):
+        detail["review_required"] = True
     record(
         "admin.user_created",
         actor=actor,
         target_type="user",
         target_id=username,
-        detail={"before": None, "after": _jsonable(after)},
+        detail=detail,
         session=db.session,
     )
+    if pending:
+        grants.open_grant(actor, user, pending, new_account=True)
     db.session.commit()
     return CreatedUser(user=user, initial_password=initial_password)
 
@@ -196,19 +270,29 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
 
 
-def _change(actor: Actor, user: User, action: str, apply, new_roles: set[str] | None = None):
+def _change(
+    actor: Actor,
+    user: User,
+    action: str,
+    apply,
+    new_roles: set[str] | None = None,
+    review_required: bool = False,
+):
     """Authorize, apply, log before/after, commit: one transaction per change."""
     _authorize_existing(actor, action, user, new_roles)
     before = _jsonable(describe(user))
     apply()
     db.session.flush()
     after = _jsonable(describe(user))
+    detail: dict[str, Any] = {"before": before, "after": after}
+    if review_required:
+        detail["review_required"] = True
     record(
         f"admin.{action}",
         actor=actor,
         target_type="user",
         target_id=user.username,
-        detail={"before": before, "after": after},
+        detail=detail,
         session=db.session,
     )
     db.session.commit()
@@ -216,7 +300,7 @@ def _change(actor: Actor, user: User, action: str, apply, new_roles: set[str] | 
 
 
 def deactivate(actor: Actor, username: str) -> User:
-    user = get_user(username)
+    user = load_user(actor, username, "user_deactivated")
 
     def apply() -> None:
         user.active = False
@@ -226,7 +310,15 @@ def deactivate(actor: Actor, username: str) -> User:
 
 
 def reactivate(actor: Actor, username: str) -> User:
-    user = get_user(username)
+    """Reactivate an account; one waiting for its agency's approval is activated only by
+    the approval."""
+    user = load_user(actor, username, "user_reactivated")
+    grant = grants.pending_grant(user)
+    if grant is not None and grant.new_account:
+        raise Conflict(
+            f"{user.username!r} awaits approval by an administrator of {user.agency.code}.",
+            details={"username": ["Awaiting approval."]},
+        )
 
     def apply() -> None:
         user.active = True
@@ -236,7 +328,7 @@ def reactivate(actor: Actor, username: str) -> User:
 
 def reset_second_factor(actor: Actor, username: str) -> User:
     """Forget the authenticator and recovery codes; the next login enrols afresh."""
-    user = get_user(username)
+    user = load_user(actor, username, "second_factor_reset")
 
     def apply() -> None:
         user.totp_secret_encrypted = None
@@ -249,7 +341,7 @@ def reset_second_factor(actor: Actor, username: str) -> User:
 
 
 def unlock(actor: Actor, username: str) -> User:
-    user = get_user(username)
+    user = load_user(actor, username, "user_unlocked")
 
     def apply() -> None:
         user.failed_logins = 0
@@ -259,7 +351,9 @@ def unlock(actor: Actor, username: str) -> User:
 
 
 def change_roles(actor: Actor, username: str, roles: list[str]) -> User:
-    user = get_user(username)
+    """Replace the roles. Added roles that read client records, from outside the account's
+    agency, wait for approval; removals apply at once (they only narrow)."""
+    user = load_user(actor, username, "roles_changed")
     new_roles = set(roles)
     if user.kind == "integration" and new_roles != {"integration"}:
         raise ValidationFailed(
@@ -271,11 +365,71 @@ def change_roles(actor: Actor, username: str, roles: list[str]) -> User:
             "A person cannot hold the integration role.",
             details={"roles": ["'integration' is for agency system accounts."]},
         )
+    agency = user.agency.code
+    held = set(policy.stored_roles(db.session, user.username))
+    pending: set[str] = set()
+    if not grants.is_agency_act(actor, agency):
+        pending = (new_roles - held) & grants.reader_roles(agency)
 
     def apply() -> None:
-        policy.set_roles(db.session, user.username, user.agency.code, new_roles)
+        old = grants.supersede(actor, user)
+        policy.set_roles(db.session, user.username, agency, new_roles - pending)
+        if pending:
+            new_account = old is not None and old.new_account and not user.active
+            grants.open_grant(actor, user, pending, new_account=new_account)
 
-    return _change(actor, user, "roles_changed", apply, new_roles)
+    return _change(
+        actor,
+        user,
+        "roles_changed",
+        apply,
+        new_roles,
+        review_required=_cross_agency_admin_grant(actor, agency, new_roles - held),
+    )
+
+
+def approve(actor: Actor, username: str) -> User:
+    """An administrator of the account's own agency (never the grantor) puts the pending
+    roles in force, and activates an account created with them."""
+    user = load_user(actor, username, "grant_approved")
+    grant = grants.pending_grant(user)
+    if grant is None:
+        raise Conflict(
+            f"Nothing of {user.username!r} awaits approval.",
+            details={"username": ["No pending roles."]},
+        )
+    target = user.username
+    if not grants.may_approve(actor, user):
+        message = f"Only an administrator of {user.agency.code} may approve this grant."
+        _refuse(actor, "grant_approved", message, target, grant=grant.id)
+    if actor.username == grant.granted_by:
+        message = "The administrator who granted the roles cannot approve them."
+        _refuse(actor, "grant_approved", message, target, grant=grant.id, same_person=True)
+    held = _authorize_existing(actor, "grant_approved", user, set(grant.roles))
+
+    def apply() -> None:
+        grants.decide(actor, grant, "approved")
+        policy.set_roles(db.session, user.username, user.agency.code, held | set(grant.roles))
+        if grant.new_account:
+            user.active = True
+
+    try:
+        approved = _change(actor, user, "grant_approved", apply)
+    except IntegrityError as error:  # a concurrent decision closed the grant first
+        db.session.rollback()
+        raise Conflict(f"The grant of {target!r} was already decided.") from error
+    return approved
+
+
+def may_approve(actor: Actor, user: User) -> bool:
+    """Whether the page should offer ``actor`` the Approve button for ``user``."""
+    grant = grants.pending_grant(user)
+    return (
+        grant is not None
+        and grants.may_approve(actor, user)
+        and actor.username != grant.granted_by
+        and actor.user_id != user.id
+    )
 
 
 # --- tokens -----------------------------------------------------------------------------
@@ -287,8 +441,14 @@ def _authorize_token(actor: Actor, user: User, action: str) -> None:
 
 
 def create_token(actor: Actor, username: str, data: dict[str, Any]) -> auth_service.IssuedToken:
-    """Issue a token for ``username``; its scopes never exceed the user's (or caller's) roles."""
-    user = get_user(username)
+    """Issue a token for ``username``; its scopes never exceed the user's (or caller's) roles.
+
+    A token carrying a role that reads client records, or an administrator role (which
+    speaks for the agency, approvals included), is issued by the account itself or from
+    inside its agency: an administrator elsewhere would otherwise read, or approve their
+    own grants, through it.
+    """
+    user = load_user(actor, username, "token_created")
     _authorize_token(actor, user, "token_created")
     held = set(policy.stored_roles(db.session, user.username))
     ceiling = held & actor.roles if actor.user_id == user.id and actor.token_id else held
@@ -298,6 +458,14 @@ def create_token(actor: Actor, username: str, data: dict[str, Any]) -> auth_serv
             "A token cannot carry more than its user's roles.",
             details={"scopes": [f"Not held: {', '.join(excess)}."]},
         )
+    agency = user.agency.code
+    outside = actor.user_id != user.id and not grants.is_agency_act(actor, agency)
+    if outside and (voiced := sorted(scopes & (grants.reader_roles(agency) | ADMIN_ROLES))):
+        message = (
+            "A token that reads client records or administers an agency is issued by "
+            f"its account or an administrator of {agency}; leave out: {', '.join(voiced)}."
+        )
+        _refuse(actor, "token_created", message, user.username, scopes=voiced)
     if not user.active:
         raise Conflict("The user is deactivated.", details={"username": ["Deactivated."]})
     days = data.get("expires_in_days") or DEFAULT_TOKEN_DAYS
@@ -325,7 +493,7 @@ def create_token(actor: Actor, username: str, data: dict[str, Any]) -> auth_serv
 
 
 def list_tokens(actor: Actor, username: str) -> list[ApiToken]:
-    user = get_user(username)
+    user = load_user(actor, username, "tokens_listed")
     _authorize_token(actor, user, "tokens_listed")
     return list(
         db.session.scalars(
@@ -335,7 +503,7 @@ def list_tokens(actor: Actor, username: str) -> list[ApiToken]:
 
 
 def revoke_token(actor: Actor, username: str, token_id: int) -> ApiToken:
-    user = get_user(username)
+    user = load_user(actor, username, "token_revoked")
     _authorize_token(actor, user, "token_revoked")
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:

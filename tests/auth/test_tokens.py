@@ -135,8 +135,10 @@ def test_users_may_issue_their_own_tokens(client, two_role_admin):
     assert response.status_code == 201
     body = response.get_json()
     assert body["token"].startswith("cop_") and body["scopes"] == ["case_worker"]
+    # Another person's account is one the clerk may not know of: 404, as for no account.
     response = client.post("/api/v1/users/hha.boss/tokens", json={}, headers=bearer(own))
-    assert response.status_code == 403
+    assert response.status_code == 404
+    assert response.get_json()["error"]["message"] == "No user named 'hha.boss'."
 
 
 def test_token_lifetime_is_bounded(client, two_role_admin):

@@ -4,6 +4,12 @@ The expected answer of each cell is written from the rules, not read from the co
   * agencies: system_admin only;
   * users of an agency: system_admin anywhere, agency_admin in its own agency only, and
     only for users who hold (or are given) non-admin roles;
+  * an account the caller may not manage answers 404, as an unknown name does (hidden =
+    unknown); lists and creation in an agency the caller does not manage answer 403
+    (agency codes are public);
+  * a token carrying a role that reads client records or an admin role is issued only from
+    inside the account's agency (two-person rule): a system administrator of another agency
+    is refused;
   * nobody else administers anything — no cross-agency administration.
 """
 
@@ -15,16 +21,18 @@ from tests import factories
 
 OK = "ok"
 NO = 403
+HIDDEN = 404
+NAMED = ("plain_user", "admin_user", "plain_token", "admin_token")
 
 
 def expected(role: str, scope: str, kind: str) -> object:
     if role == "system_admin":
-        return OK
+        return NO if kind.endswith("_token") and scope == "other" else OK
     if kind in ("agencies",):
         return NO
-    if kind == "plain_user" and role == "agency_admin" and scope == "own":
-        return OK
-    return NO
+    if role == "agency_admin" and scope == "own":
+        return OK if kind.startswith("plain") else NO
+    return HIDDEN if kind in NAMED else NO
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -43,24 +51,25 @@ def calls(target_agency: str):
         "/api/v1/agencies",
         {"code": "new-{n}", "name": "New agency"},
     )
-    yield "list users", "plain_user", "GET", f"/api/v1/users?agency={target_agency}", None
+    yield "list users", "plain_list", "GET", f"/api/v1/users?agency={target_agency}", None
     yield "view user", "plain_user", "GET", f"/api/v1/users/{plain}", None
     yield (
         "create worker",
-        "plain_user",
+        "plain_create",
         "POST",
         "/api/v1/users",
         {"username": "new{n}", "agency": target_agency, "roles": ["case_worker"]},
     )
     yield (
         "create admin",
-        "admin_user",
+        "admin_create",
         "POST",
         "/api/v1/users",
         {"username": "newadm{n}", "agency": target_agency, "roles": ["agency_admin"]},
     )
     for target, kind in ((plain, "plain_user"), (admin, "admin_user")):
-        yield f"token for {target}", kind, "POST", f"/api/v1/users/{target}/tokens", {}
+        token_kind = kind.replace("_user", "_token")
+        yield f"token for {target}", token_kind, "POST", f"/api/v1/users/{target}/tokens", {}
         yield f"list tokens of {target}", kind, "GET", f"/api/v1/users/{target}/tokens", None
         yield (
             f"revoke token of {target}",
