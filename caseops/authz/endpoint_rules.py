@@ -1,0 +1,253 @@
+"""Every /api/v1 operation declares its agency rule here (issue 14).
+
+Why a table: an agency boundary that each handler remembers on its own is one that the
+next handler forgets. Declaring, per operation, *which* path parameters name something an
+agency owns and *which* rule guards it lets one test (tests/security/
+test_cross_agency_matrix.py) read the OpenAPI document, find every operation, and run
+every role against own / other agency / Part 2 program / unknown ids. An operation without
+a declaration fails that test, so a new endpoint is covered the day it is added. The same
+declaration is published in ``/api/v1/openapi.json`` as ``x-caseops-agency-rule``
+(``caseops.authz.openapi_rules``), so outside callers can read the contract too.
+
+The table only *declares*; enforcement stays in the services (``caseops.authz.permissions``
+and ``guard``). The rules, each a promise the matrix test checks:
+
+``public``
+    No agency-owned parameter, and the answer is the same for every agency (the signing
+    key, checkpoints, the agency list).
+``caller_agency``
+    No agency-owned path parameter; the answer is computed from the caller's own agency or
+    oversight scope (lists, searches, queues): tests/security/test_cross_agency_lists.py
+    finds no other agency's data in any of them.
+``organisation``
+    Organisation-wide matters: only system administrators or roles with organisation-wide
+    scope by policy. Any agency-owned parameter still answers hidden = unknown.
+``client``
+    ``client_id``: a client whose existence is hidden from the caller (only another agency's
+    Part 2 records, no consent naming the caller's agency) answers exactly like an unknown id.
+``user``
+    ``username`` (and a token under it): another agency's users answer 404 like unknown
+    users, unless the caller may manage users of every agency.
+``agency_code``
+    ``code``: only that agency's own ``acting_roles`` act (its integration account writes its
+    records, its administrator keeps its trust rules); agency codes are public, so another
+    agency's code is refused, not hidden; the answer never depends on other agencies'
+    records.
+``consent``
+    ``consent_id``: a consent that does not involve the caller's agency (recorded by it, or
+    naming it as a source or recipient), or that is about a client hidden from the caller,
+    answers like an unknown id (organisation-wide consent scope by policy aside).
+``oversight``
+    A review item, a record in linkage, a link event, a break-the-glass grant or a log entry
+    belongs to an agency: only that agency's oversight roles (or organisation-wide scope)
+    know of it; every other caller gets the unknown-id answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class Rule(StrEnum):
+    """How an operation guards the agency boundary (see the module docstring)."""
+
+    PUBLIC = "public"
+    CALLER_AGENCY = "caller_agency"
+    ORGANISATION = "organisation"
+    CLIENT = "client"
+    USER = "user"
+    AGENCY_CODE = "agency_code"
+    CONSENT = "consent"
+    OVERSIGHT = "oversight"
+
+
+class Owned(StrEnum):
+    """What an agency-owned path parameter names."""
+
+    CLIENT = "client"
+    USER = "user"
+    TOKEN = "token"  # noqa: S105 - an API token id, not a secret
+    AGENCY = "agency"
+    AGENCY_RECORD = "agency_record"  # a source record id, namespaced under the agency code
+    CONSENT = "consent"
+    REVIEW_ITEM = "review_item"
+    RECORD = "record"  # a source record's internal id (linkage)
+    LINK_EVENT = "link_event"
+    GRANT = "grant"  # a break-the-glass grant
+    AUDIT_ENTRY = "audit_entry"  # a log entry's sequence number
+    TRUST_RULE = "trust_rule"  # an agency's standing rule, namespaced under the agency code
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """One operation's declaration: its rule, what each path parameter names and, for the
+    ``agency_code`` rule, which of that agency's roles act for it."""
+
+    rule: Rule
+    parameters: Mapping[str, Owned] = field(default_factory=lambda: MappingProxyType({}))
+    note: str = ""
+    acting_roles: frozenset[str] = frozenset()
+
+    def as_extension(self) -> dict[str, Any]:
+        """The value published as ``x-caseops-agency-rule`` in the OpenAPI document."""
+        value: dict[str, Any] = {"rule": self.rule.value}
+        if self.parameters:
+            value["parameters"] = {name: kind.value for name, kind in self.parameters.items()}
+        if self.acting_roles:
+            value["acting_roles"] = sorted(self.acting_roles)
+        if self.note:
+            value["note"] = self.note
+        return value
+
+
+def _r(
+    rule: Rule, note: str = "", *, acting: tuple[str, ...] = (), **parameters: Owned
+) -> EndpointRule:
+    return EndpointRule(rule, MappingProxyType(dict(parameters)), note, frozenset(acting))
+
+
+INTEGRATION = ("integration",)
+AGENCY_ADMIN = ("agency_admin",)
+
+
+V1 = "/api/v1"
+C = Owned.CLIENT
+
+# Key: (HTTP method, path template exactly as in /api/v1/openapi.json, FHIR paths included).
+ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
+    {
+        # agencies
+        ("GET", f"{V1}/agencies"): _r(Rule.PUBLIC, "agency codes and names are not secret"),
+        ("POST", f"{V1}/agencies"): _r(Rule.ORGANISATION, "system administrators only"),
+        # record ingest (agency systems)
+        ("PUT", f"{V1}/agencies/{{code}}/records/{{source_record_id}}"): _r(
+            Rule.AGENCY_CODE,
+            acting=INTEGRATION,
+            code=Owned.AGENCY,
+            source_record_id=Owned.AGENCY_RECORD,
+        ),
+        ("DELETE", f"{V1}/agencies/{{code}}/records/{{source_record_id}}"): _r(
+            Rule.AGENCY_CODE,
+            acting=INTEGRATION,
+            code=Owned.AGENCY,
+            source_record_id=Owned.AGENCY_RECORD,
+        ),
+        ("POST", f"{V1}/agencies/{{code}}/records:bulk"): _r(
+            Rule.AGENCY_CODE, acting=INTEGRATION, code=Owned.AGENCY
+        ),
+        # an agency's standing rules accepting partners' consents (never Part 2)
+        ("GET", f"{V1}/agencies/{{code}}/trust-rules"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
+        ),
+        ("POST", f"{V1}/agencies/{{code}}/trust-rules"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
+        ),
+        ("DELETE", f"{V1}/agencies/{{code}}/trust-rules/{{rule_id}}"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY, rule_id=Owned.TRUST_RULE
+        ),
+        # clients, the view, care team, break-the-glass
+        ("GET", f"{V1}/clients"): _r(
+            Rule.CALLER_AGENCY, "search finds only clients known to the caller"
+        ),
+        ("GET", f"{V1}/clients/{{client_id}}/record"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/record/fingerprint"): _r(Rule.CLIENT, client_id=C),
+        ("POST", f"{V1}/clients/{{client_id}}/care-team"): _r(Rule.CLIENT, client_id=C),
+        ("POST", f"{V1}/clients/{{client_id}}/break-glass"): _r(Rule.CLIENT, client_id=C),
+        # consents
+        ("POST", f"{V1}/clients/{{client_id}}/consents"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/consents"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/sharing"): _r(Rule.CLIENT, client_id=C),
+        ("POST", f"{V1}/clients/{{client_id}}/consent-documents"): _r(Rule.CLIENT, client_id=C),
+        ("POST", f"{V1}/consents/{{consent_id}}/amend"): _r(Rule.CONSENT, consent_id=Owned.CONSENT),
+        ("POST", f"{V1}/consents/{{consent_id}}/revoke"): _r(
+            Rule.CONSENT, consent_id=Owned.CONSENT
+        ),
+        ("POST", f"{V1}/consents/{{consent_id}}/attest"): _r(
+            Rule.CONSENT, "only a source agency the consent names", consent_id=Owned.CONSENT
+        ),
+        ("GET", f"{V1}/consents/attestations"): _r(
+            Rule.CALLER_AGENCY, "consents naming the caller's agency as a source"
+        ),
+        ("GET", f"{V1}/consents/expiring"): _r(
+            Rule.CALLER_AGENCY, "consents involving the caller's agency"
+        ),
+        # linkage (data stewards)
+        ("GET", f"{V1}/linkage/review"): _r(Rule.CALLER_AGENCY, "items of the steward's agency"),
+        ("POST", f"{V1}/linkage/review/{{item_id}}/link"): _r(
+            Rule.OVERSIGHT, item_id=Owned.REVIEW_ITEM
+        ),
+        ("POST", f"{V1}/linkage/review/{{item_id}}/keep-apart"): _r(
+            Rule.OVERSIGHT, item_id=Owned.REVIEW_ITEM
+        ),
+        ("POST", f"{V1}/linkage/records/{{record_id}}/unlink"): _r(
+            Rule.OVERSIGHT, record_id=Owned.RECORD
+        ),
+        ("POST", f"{V1}/linkage/events/{{event_id}}/undo"): _r(
+            Rule.OVERSIGHT, event_id=Owned.LINK_EVENT
+        ),
+        # the access log (privacy officers, auditors)
+        ("GET", f"{V1}/audit/events"): _r(
+            Rule.CALLER_AGENCY, "entries within the caller's oversight"
+        ),
+        ("GET", f"{V1}/audit/verify"): _r(Rule.PUBLIC, "reveals no entry; every privacy officer"),
+        ("GET", f"{V1}/audit/checkpoints/latest"): _r(Rule.PUBLIC, "reveals no entry"),
+        ("GET", f"{V1}/audit/public-key"): _r(Rule.PUBLIC),
+        ("GET", f"{V1}/audit/public-keys"): _r(Rule.PUBLIC, "every signing key, retired too"),
+        ("GET", f"{V1}/audit/consistency"): _r(Rule.PUBLIC, "tree hashes only"),
+        ("GET", f"{V1}/audit/events/{{seq}}/proof"): _r(
+            Rule.OVERSIGHT, "entries in the caller's oversight", seq=Owned.AUDIT_ENTRY
+        ),
+        ("GET", f"{V1}/audit/export"): _r(Rule.ORGANISATION, "the full log"),
+        ("GET", f"{V1}/audit/break-glass"): _r(
+            Rule.CALLER_AGENCY, "grants within the caller's oversight"
+        ),
+        ("POST", f"{V1}/audit/break-glass/{{grant_id}}/review"): _r(
+            Rule.OVERSIGHT, grant_id=Owned.GRANT
+        ),
+        ("GET", f"{V1}/audit/activity"): _r(
+            Rule.CALLER_AGENCY, "activity within the caller's oversight"
+        ),
+        ("GET", f"{V1}/clients/{{client_id}}/disclosures"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/disclosures.csv"): _r(Rule.CLIENT, client_id=C),
+        # users and tokens
+        ("GET", f"{V1}/users"): _r(Rule.CALLER_AGENCY, "users the caller may manage"),
+        ("POST", f"{V1}/users"): _r(
+            Rule.CALLER_AGENCY, "the body's agency must be one the caller manages"
+        ),
+        ("GET", f"{V1}/users/{{username}}"): _r(Rule.USER, username=Owned.USER),
+        ("PUT", f"{V1}/users/{{username}}/roles"): _r(Rule.USER, username=Owned.USER),
+        ("POST", f"{V1}/users/{{username}}/approve"): _r(
+            Rule.USER, "the second person of a reading-role grant", username=Owned.USER
+        ),
+        ("POST", f"{V1}/users/{{username}}/deactivate"): _r(Rule.USER, username=Owned.USER),
+        ("POST", f"{V1}/users/{{username}}/reactivate"): _r(Rule.USER, username=Owned.USER),
+        ("POST", f"{V1}/users/{{username}}/reset-second-factor"): _r(
+            Rule.USER, username=Owned.USER
+        ),
+        ("POST", f"{V1}/users/{{username}}/unlock"): _r(Rule.USER, username=Owned.USER),
+        ("GET", f"{V1}/users/{{username}}/tokens"): _r(Rule.USER, username=Owned.USER),
+        ("POST", f"{V1}/users/{{username}}/tokens"): _r(Rule.USER, username=Owned.USER),
+        ("DELETE", f"{V1}/users/{{username}}/tokens/{{token_id}}"): _r(
+            Rule.USER, username=Owned.USER, token_id=Owned.TOKEN
+        ),
+        # FHIR R4 (consent officers)
+        ("GET", "/fhir/"): _r(Rule.PUBLIC, "the capability statement"),
+        ("POST", "/fhir/Consent"): _r(
+            Rule.CALLER_AGENCY, "the patient named in the body answers as client_id does"
+        ),
+        ("GET", "/fhir/Consent/{consent_id}"): _r(Rule.CONSENT, consent_id=Owned.CONSENT),
+        # role policy
+        ("GET", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
+        ("POST", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
+        ("DELETE", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
+    }
+)
+
+
+def rule_for(method: str, path: str) -> EndpointRule | None:
+    """The declaration of one operation, or None when it has not declared one (a test fails)."""
+    return ENDPOINT_RULES.get((method.upper(), path))
