@@ -174,3 +174,125 @@ def test_static_assets_are_served_locally(client):
     )
     assert client.get("/static/ui/caseops.css").status_code == 200
     assert client.get("/static/ui/caseops.js").status_code == 200
+
+
+def _bearer(username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {factories.token_for(username)}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/agencies"),
+        ("put", "/api/v1/users/hha.case_worker/roles"),
+        ("delete", "/api/v1/policies"),
+        ("post", "/fhir/Consent"),
+    ],
+)
+def test_unauthenticated_writes_are_401_not_a_csrf_complaint(client, world, method, path):
+    response = getattr(client, method)(path, json={"name": "x"})
+    assert response.status_code == 401
+    text = response.get_data(as_text=True)
+    assert "CSRF" not in text
+    if path.startswith("/api/"):
+        assert response.get_json()["error"]["code"] == "unauthenticated"
+    else:
+        assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_cookie_state_changes_still_need_the_csrf_token(client, world):
+    factories.login(client, world["hha.system_admin"])
+    response = client.post("/api/v1/agencies", json={"code": "csrfcheck", "name": "C"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_json()["error"]["message"]
+    assert not [e for e in factories.events("admin.agency_created") if e.target_id == "csrfcheck"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/xml"])
+def test_a_json_body_of_another_media_type_is_415_naming_the_expected_one(
+    client, world, content_type
+):
+    headers = _bearer("hha.system_admin")
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.put(
+        "/api/v1/users/hha.case_worker/roles", data='{"roles": ["supervisor"]}', headers=headers
+    )
+    assert response.status_code == 415
+    error = response.get_json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert "application/json" in error["message"]
+    assert error["details"] == {"Content-Type": ["Must be application/json."]}
+    roles = client.get("/api/v1/users/hha.case_worker", headers=_bearer("hha.system_admin"))
+    assert roles.get_json()["roles"] == ["case_worker"]
+
+
+def test_json_suffix_media_types_and_bodiless_requests_are_not_415(client, world):
+    headers = _bearer("hha.system_admin") | {"Content-Type": "application/merge-patch+json"}
+    response = client.put(
+        "/api/v1/users/hha.case_worker/roles", data='{"roles": ["supervisor"]}', headers=headers
+    )
+    assert response.status_code == 200
+    # No body and no Content-Type: the fields' own rule answers (a 422 naming them).
+    response = client.post("/api/v1/agencies", headers=_bearer("hha.system_admin"))
+    assert response.status_code == 422
+    assert "code" in response.get_json()["error"]["details"]
+
+
+def test_a_415_is_documented_only_where_a_body_is_read(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "415" in paths["/api/v1/agencies"]["post"]["responses"]
+    assert "415" not in paths["/api/v1/agencies"]["get"]["responses"]
+    bulk = paths["/api/v1/agencies/{code}/records:bulk"]["post"]
+    assert "application/x-ndjson" in bulk["requestBody"]["content"]
+
+
+def test_the_document_describes_errors_as_they_are_sent(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert set(error["properties"]["error"]["required"]) == {"code", "message", "details"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            assert "default" not in responses, (method, path)
+            assert "401" in responses and "503" in responses, (method, path)
+            if path.startswith("/api/"):
+                schema = responses["401"]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+def test_the_document_has_the_fhir_endpoints_and_both_security_schemes(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert "post" in document["paths"]["/fhir/Consent"]
+    assert "get" in document["paths"]["/fhir/Consent/{consent_id}"]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == schemes["bearer"] | {"type": "http", "scheme": "bearer"}
+    assert schemes["session"]["in"] == "cookie"
+    assert schemes["session"]["name"] == "caseops_session"
+    assert document["security"] == [{"bearer": []}, {"session": []}]
+
+
+def test_the_api_reference_is_served_from_local_assets_under_the_csp(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "/static/ui/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert "<script>" not in page and "style=" not in page
+    assert "http://" not in page and "https://" not in page
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    for asset in (
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui.css",
+        "api-reference.js",
+        "api-reference.css",
+    ):
+        assert client.get(f"/static/ui/{asset}").status_code == 200
+
+
+def test_the_home_page_links_the_api_reference(client, world):
+    factories.login(client, world["hha.case_worker"])
+    assert 'href="/api/v1/docs"' in client.get("/").get_data(as_text=True)

@@ -2,7 +2,8 @@
 
 Login is required everywhere except views marked ``@public``. CSRF is checked for
 every state-changing request that rides on the session cookie; bearer requests carry
-no ambient credential, so they need none.
+no ambient credential, so they need none. Authentication is checked first, so a caller
+without credentials is told exactly that (401), not that a CSRF token is missing.
 """
 
 from __future__ import annotations
@@ -82,20 +83,25 @@ def register(app: Flask) -> None:
     login_manager.request_loader(load_user_from_request)
 
     @app.before_request
-    def check_csrf() -> None:
-        if _bearer_value() is None:
-            csrf.protect()
-
-    @app.before_request
     def require_login():
+        """Who is calling comes first: a caller without credentials learns only that (401),
+        whatever else is wrong with the request; then CSRF for cookie-borne state changes."""
         if request.endpoint is None:
+            # No such route (404/405): nothing runs, so there is nothing to authenticate
+            # or forge; the routing error answers as it is.
             return None
         view = app.view_functions.get(request.endpoint)
         if request.endpoint in PUBLIC_ENDPOINTS or getattr(view, PUBLIC_ATTR, False):
-            return None
-        if current_user.is_authenticated:
-            return None
-        if wants_json() or _bearer_value() is not None:
-            raise NotAuthenticated("Log in or send a valid bearer token.")
-        target = request.full_path if request.query_string else request.path
-        return redirect(url_for("auth.login", next=target))
+            return _check_csrf()
+        if not current_user.is_authenticated:
+            if wants_json() or _bearer_value() is not None:
+                raise NotAuthenticated("Log in or send a valid bearer token.")
+            target = request.full_path if request.query_string else request.path
+            return redirect(url_for("auth.login", next=target))
+        return _check_csrf()
+
+
+def _check_csrf() -> None:
+    """Bearer requests carry no ambient credential, so only cookie requests need a token."""
+    if _bearer_value() is None:
+        csrf.protect()
