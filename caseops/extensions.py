@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -10,6 +12,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from caseops.errors import database_unavailable
+
+log = logging.getLogger(__name__)
 
 # Stable constraint names so Alembic autogenerate and both databases agree.
 NAMING_CONVENTION = {
@@ -32,7 +38,26 @@ class CaseopsApi(Api):
         """caseops.errors registers the one handler for every error."""
 
 
-db = SQLAlchemy(model_class=Base)
+class CaseopsSQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy whose end-of-request clean-up survives a database that went away.
+
+    The session is closed (its transaction rolled back) after the response is made. If
+    the server ended the connection meanwhile (a restart, a fail-over), that ROLLBACK
+    fails; the server has rolled back already, so the answer stands instead of becoming
+    gunicorn's 500, and the pool (pre-ping) replaces the dead connection.
+    """
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        try:
+            super()._teardown_session(exc)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            log.warning("session clean-up on a lost connection: %s", error.__class__.__name__)
+            self.session.registry.clear()
+
+
+db = CaseopsSQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 api = CaseopsApi()

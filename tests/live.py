@@ -178,3 +178,9 @@ def live_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
             shutil.copyfile(log, artefact(request.node, ".server.log"))
 
 
+def pytest_configure(config) -> None:
+    """Markers of the tests that serve caseops with gunicorn (this plugin's users)."""
+    config.addinivalue_line(
+        "markers",
+        "outage: stops a PostgreSQL cluster it started itself under load (tests/test_outage.py)",
+    )
