@@ -191,6 +191,9 @@ def register(app: Flask) -> None:
 
     for group in (keys_group, export_group, link_group):
         app.cli.add_command(group)
+    from caseops.backup import backup_group  # caseops backup check (docs/operations.md)
+
+    app.cli.add_command(backup_group)
 
 
 def _create_app() -> Flask:

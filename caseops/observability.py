@@ -1,11 +1,13 @@
-"""Request ids and log lines that carry them."""
+"""Request ids and log lines that carry them (as text, or as JSON lines)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 from caseops.context import Origin, current_origin, new_request_id, reset_origin, set_origin
 
@@ -21,13 +23,35 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``CASEOPS_LOG_FORMAT=json``), for log shippers that
+    index fields: the request id is a field, so one request's lines are found together
+    across workers, and a message with a newline cannot forge a second line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", None),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
-    if not any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
+    formatter = JsonFormatter() if fmt == "json" else logging.Formatter(LOG_FORMAT)
+    ours = [h for h in root.handlers if any(isinstance(f, RequestIdFilter) for f in h.filters)]
+    if not ours:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
+        ours = [handler]
+    for handler in ours:
+        handler.setFormatter(formatter)
     root.setLevel(level)
     # /readyz asks Alembic where the schema stands on every call; that is not news.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
@@ -43,7 +67,7 @@ def register_request_context(app: Flask) -> None:
             ip=request.remote_addr,
             user_agent=request.user_agent.string or None,
         )
-        g.origin_token = set_origin(origin)
+        request.environ["caseops.origin_token"] = set_origin(origin)  # not g: see close
 
     @app.after_request
     def echo_request_id(response):
@@ -52,6 +76,8 @@ def register_request_context(app: Flask) -> None:
 
     @app.teardown_request
     def close_origin(_exc: BaseException | None) -> None:
-        token = g.pop("origin_token", None)
+        # Per request, not per app context: a nested request context (one shares g)
+        # must not end this request's origin.
+        token = request.environ.pop("caseops.origin_token", None)
         if token is not None:
             reset_origin(token)

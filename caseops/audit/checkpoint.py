@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ _SIGNATURE_SIZE = 64
 _SEED_SIZE = 32
 _MAX_TREE_SIZE = 2**64 - 1
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")
+_VERIFIER_KEY_RE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+")
 _TIME_RE = re.compile(r"time ([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
 
@@ -227,3 +229,150 @@ def format_signed_note(
     raw_signature = _b64decode_strict(signature, _SIGNATURE_SIZE, "signature")
     blob = base64.b64encode(_key_id_bytes(key_name, public_key) + raw_signature)
     return f"{text}\n\u2014 {key_name} {blob.decode('ascii')}\n"
+
+
+# --- Published keys: the current signing key and the retired ones (key rotation). ---
+
+
+def parse_instant(value: object, what: str) -> datetime:
+    """An ISO 8601 instant with a time zone (``Z`` accepted), as UTC."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be an ISO 8601 instant")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{what} is not an ISO 8601 instant: {value!r}") from exc
+    if when.utcoffset() is None:
+        raise ValueError(f"{what} needs a time zone (e.g. 2026-01-31T12:00:00Z)")
+    return when.astimezone(UTC)
+
+
+def load_any_public_key(material: str) -> Ed25519PublicKey:
+    """A public key as published: SubjectPublicKeyInfo PEM, a signed-note verifier key
+    (``name+keyid+base64(0x01 || key)``) or the base64 of the raw 32 bytes."""
+    material = material.strip()
+    if material.startswith("-----BEGIN"):
+        return load_public_key(material)
+    if _VERIFIER_KEY_RE.match(material):
+        name, kid, encoded = material.split("+", 2)
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("verifier key is not base64 after its key id") from exc
+        if raw[:1] != _ED25519_SIGNATURE_TYPE or len(raw) != 33:
+            raise ValueError("verifier key is not an Ed25519 signed-note key")
+        public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
+        if key_id(name, public_key) != kid:
+            raise ValueError("verifier key: its key id does not match its key")
+        return public_key
+    try:
+        raw = base64.b64decode(material, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("public key is neither PEM, a verifier key nor base64") from exc
+    if len(raw) != 32:
+        raise ValueError("a raw Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    """A checkpoint-verification key with the period in which it may have signed.
+
+    ``not_after`` is None for the current key. A retired key's signature on a checkpoint
+    dated after it was retired is refused: whoever obtains an old private key cannot
+    sign new history with it.
+    """
+
+    key_id: str
+    public_key: Ed25519PublicKey
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.not_after is None
+
+    def covers(self, when: datetime) -> bool:
+        if self.not_before is not None and when < self.not_before:
+            return False
+        return self.not_after is None or when <= self.not_after
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Every key this log has signed with, current first; chosen by key id."""
+
+    origin: str
+    keys: tuple[PublishedKey, ...]
+
+    @classmethod
+    def single(cls, origin: str, public_key: Ed25519PublicKey) -> KeyRing:
+        return cls(origin, (PublishedKey(key_id(origin, public_key), public_key),))
+
+    @property
+    def current(self) -> PublishedKey:
+        return self.keys[0]
+
+    def get(self, kid: str | None) -> PublishedKey | None:
+        return next((k for k in self.keys if k.key_id == kid), None)
+
+    def verify(self, text: str, signature: str, kid: str | None = None) -> Checkpoint:
+        """Verify with the key named by ``kid`` (or, without one, whichever key signed it)
+        and check the checkpoint's time falls in that key's validity period."""
+        candidates = self.keys if kid is None else tuple(k for k in self.keys if k.key_id == kid)
+        if not candidates:
+            raise CheckpointError(f"signed by key id {kid}, which is not a published key")
+        error: CheckpointError | None = None
+        for candidate in candidates:
+            try:
+                checkpoint = verify_checkpoint(
+                    text, signature, candidate.public_key, origin=self.origin
+                )
+            except CheckpointError as exc:
+                error = error or exc
+                continue
+            if not candidate.covers(checkpoint.signed_at):
+                raise CheckpointError(
+                    f"signed by key {candidate.key_id} outside its validity period"
+                )
+            return checkpoint
+        assert error is not None
+        raise error
+
+
+def parse_previous_keys(raw: str, origin: str) -> tuple[PublishedKey, ...]:
+    """``CASEOPS_AUDIT_PREVIOUS_PUBLIC_KEYS``: a JSON list of retired keys, each
+    ``{"public_key": PEM | verifier key | base64, "not_after": instant,
+    "not_before": instant (optional), "key_id": hex (optional, checked)}``."""
+    if not raw or not raw.strip():
+        return ()
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError("must be a JSON list of keys") from exc
+    if not isinstance(items, list):
+        raise ValueError("must be a JSON list of keys")
+    keys: list[PublishedKey] = []
+    for number, item in enumerate(items, 1):
+        where = f"key {number}"
+        if not isinstance(item, dict) or not isinstance(item.get("public_key"), str):
+            raise ValueError(f"{where}: needs a public_key string")
+        try:
+            public_key = load_any_public_key(item["public_key"])
+        except (ValueError, binascii.Error) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        kid = key_id(origin, public_key)
+        if item.get("key_id") not in (None, kid):
+            raise ValueError(f"{where}: key_id {item['key_id']!r} is not this key's ({kid})")
+        if "not_after" not in item:
+            raise ValueError(f"{where}: needs not_after (when it was retired)")
+        not_after = parse_instant(item["not_after"], f"{where}: not_after")
+        not_before = (
+            parse_instant(item["not_before"], f"{where}: not_before")
+            if item.get("not_before") is not None
+            else None
+        )
+        if not_before is not None and not_before > not_after:
+            raise ValueError(f"{where}: not_before is after not_after")
+        keys.append(PublishedKey(kid, public_key, not_before, not_after))
+    return tuple(keys)

@@ -63,19 +63,20 @@ def audit_seal(batch: int, grace: float, rescan: bool) -> None:
 @with_appcontext
 def audit_verify(checkpoint_files, as_json: bool) -> None:
     """Recompute the whole log; exit 1 and name the first bad entry if anything differs."""
-    from caseops.audit.keys import log_key
+    from caseops.audit.keys import key_ring
     from caseops.audit.verify import verify
     from caseops.extensions import db
 
     trusted = []
     for handle in checkpoint_files:
         data = json.load(handle)
-        trusted.append((data["checkpoint"], data["signature"]))
-    key = log_key()
+        trusted.append((data["checkpoint"], data["signature"], data.get("key_id")))
+    ring = key_ring()
     try:
-        report = verify(db.engine, key.public_key, key.origin, trusted=trusted)
+        report = verify(db.engine, ring, ring.origin, trusted=trusted)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    _record_verification(report)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     elif report.ok:
@@ -95,6 +96,26 @@ def audit_verify(checkpoint_files, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _record_verification(report) -> None:
+    """Log the run like one through the API, so a cron job's result reaches the
+    ``caseops_audit_verify_ok`` metric and the privacy officers (docs/operations.md)."""
+    from caseops.audit.service import record
+    from caseops.authz.actor import Actor
+    from caseops.context import Origin, new_request_id, set_origin
+
+    set_origin(Origin(request_id=new_request_id(), channel="cli"))
+    try:
+        record(
+            "audit.verify",
+            actor=Actor.operator(),
+            outcome="success",
+            target_type="access_log",
+            detail=report.as_dict(),
+        )
+    except Exception as exc:  # a read-only copy (a standby, a recovered backup) still verifies
+        click.echo(f"note: this verification could not be logged ({exc})", err=True)
+
+
 @audit_group.command("checkpoint")
 @with_appcontext
 def audit_checkpoint() -> None:
@@ -108,6 +129,59 @@ def audit_checkpoint() -> None:
         raise click.ClickException("the log has not been sealed yet")
     body = latest.as_dict() | {"signed_at": latest.signed_at.isoformat()}
     click.echo(json.dumps(body))
+
+
+@audit_group.command("keys")
+@with_appcontext
+def audit_keys() -> None:
+    """Print every published signing key (current and retired) with its validity, as JSON."""
+    from caseops.audit.keys import key_ring, published_keys
+    from caseops.extensions import db
+
+    with db.engine.connect() as conn:
+        click.echo(json.dumps(published_keys(conn, key_ring()), indent=2))
+
+
+@audit_group.command("new-key")
+@click.option(
+    "--retire-at",
+    default=None,
+    help="When the current key stops being valid (ISO 8601; default: now + --grace).",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(0),
+    default=300,
+    show_default=True,
+    help="Seconds the restart may take during which the old key may still sign.",
+)
+@with_appcontext
+def audit_new_key(retire_at: str | None, grace: int) -> None:
+    """Print a new signing key and the retired-keys list that keeps the current one
+    published, as environment lines to deploy together (docs/operations.md)."""
+    import base64
+    import secrets
+    from datetime import UTC, datetime, timedelta
+
+    from caseops.audit.checkpoint import parse_instant
+    from caseops.audit.keys import key_ring, retirement_entry
+    from caseops.extensions import db
+
+    ring = key_ring()
+    try:
+        when = (
+            parse_instant(retire_at, "--retire-at")
+            if retire_at
+            else datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=grace)
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--retire-at") from exc
+    previous = json.loads(current_app.config.get("CASEOPS_AUDIT_PREVIOUS_PUBLIC_KEYS") or "[]")
+    with db.engine.connect() as conn:
+        previous.insert(0, retirement_entry(ring, conn, when))
+    seed = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    click.echo(f"CASEOPS_AUDIT_SIGNING_KEY={seed}")
+    click.echo(f"CASEOPS_AUDIT_PREVIOUS_PUBLIC_KEYS='{json.dumps(previous)}'")
 
 
 # --- database roles --------------------------------------------------------------------

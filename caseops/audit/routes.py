@@ -6,6 +6,7 @@ from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
 from caseops.audit import activity, break_glass, disclosures, trail
+from caseops.audit.key_schemas import PublishedKeysSchema
 from caseops.audit.schemas import (
     ActivityQuerySchema,
     ActivitySchema,
@@ -73,6 +74,14 @@ def public_key():
     """The Ed25519 key that signs checkpoints, for any authenticated caller."""
     current_actor()
     return trail.public_key()
+
+
+@blp.get("/public-keys")
+@blp.response(200, PublishedKeysSchema)
+def public_keys():
+    """Every signing key, current and retired, with its key id and validity period."""
+    current_actor()
+    return trail.public_keys()
 
 
 @blp.get("/events/<int:seq>/proof")

@@ -281,11 +281,12 @@ class PeriodicSealer:
 
 def register_periodic_sealer(app: Flask) -> PeriodicSealer | None:
     """Check the signing key; seal in the background if ``CASEOPS_AUDIT_SEAL_INTERVAL`` > 0."""
-    from caseops.audit.keys import log_key
+    from caseops.audit.keys import key_ring
     from caseops.config import ConfigError
 
     try:
-        log_key(app.config)  # refuse to start with an unusable signing key or origin
+        # refuse to start with an unusable signing key, origin or retired-key list
+        key_ring(app.config)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     interval = float(app.config.get("CASEOPS_AUDIT_SEAL_INTERVAL") or 0)

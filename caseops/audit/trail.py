@@ -1,9 +1,17 @@
 """The privacy officer's use cases on the access log: search, export, proofs, verification.
 
-Every function takes the acting user and checks ``policy.allowed(actor, "audit", act)``
-(``read``, or ``verify``); a refusal is itself logged. Reads that reveal who accessed
-which client (search, export) and verification runs are logged *before* any data is
-returned. Entries carry no record contents, so neither does anything here.
+Every function takes the acting user and checks the role policy
+(``permissions.may(actor, "audit", act)``: ``read``, ``verify``); a refusal goes through
+``guard.refuse`` and is itself logged. Reads that reveal who accessed which client
+(search, export) and verification runs are logged *before* any data is returned.
+Entries carry no record contents, so neither does anything here.
+
+Scope (``caseops.audit.scope``): a privacy officer searches, and gets proofs of, the
+entries about their own agency; filters narrow that scope and never widen it, and an
+entry outside it answers exactly like a sequence number that does not exist. The full
+export and consistency proofs need organisation-wide audit scope: they hand over (or
+commit to) every entry. Verification results, checkpoints and the public key reveal no
+entry, so every privacy officer may have them.
 """
 
 from __future__ import annotations
@@ -17,31 +25,51 @@ from sqlalchemy import select
 
 from caseops.audit import tree
 from caseops.audit.canonical import COLUMNS, canonical_bytes, iso_utc
-from caseops.audit.keys import log_key
+from caseops.audit.keys import key_ring, log_key, published_keys
 from caseops.audit.models import AccessEvent, AuditLeaf
+from caseops.audit.scope import AuditScope, scope_of
 from caseops.audit.service import record
 from caseops.audit.verify import VerifyReport, verify
-from caseops.authz import policy
+from caseops.authz import permissions
 from caseops.authz.actor import Actor
-from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseops.authz.guard import refuse
+from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 
 EVENTS = AccessEvent.__table__
 LEAVES = AuditLeaf.__table__
 MAX_PAGE = 500
+SCOPED_BATCH = 200  # rows read per round when an agency-scoped page is filled
 
 
-def authorize(actor: Actor, act: str, operation: str) -> None:
-    if actor.is_operator or policy.allowed(actor, "audit", act):
-        return
-    record(
-        "audit.denied",
-        actor=actor,
-        outcome="denied",
-        target_type="audit",
-        detail={"operation": operation},
-    )
-    raise Forbidden("Only a privacy officer may use the access log.")
+def authorize(actor: Actor, act: str, operation: str) -> AuditScope:
+    """Refuse (logged) unless the role policy lets ``actor`` use the log for ``act``;
+    return the part of the log the actor oversees."""
+    if not permissions.may(actor, "audit", act):
+        refuse(
+            actor,
+            "audit.denied",
+            "Only a privacy officer may use the access log.",
+            target_type="audit",
+            detail={"operation": operation},
+        )
+    return scope_of(actor)
+
+
+def require_organisation_scope(actor: Actor, act: str, operation: str) -> AuditScope:
+    """As ``authorize``, and refuse (logged) an officer who oversees one agency only: the
+    operation hands over, or commits to, every entry of the log."""
+    scope = authorize(actor, act, operation)
+    if not scope.organisation:
+        refuse(
+            actor,
+            "audit.denied",
+            "This needs organisation-wide audit scope; your scope is your agency's entries.",
+            reason="scope",
+            target_type="audit",
+            detail={"operation": operation},
+        )
+    return scope
 
 
 def _entry(values: Any, leaf_index: int | None) -> dict[str, Any]:
@@ -77,10 +105,12 @@ def search_events(
     ``cursor`` is the ``next_cursor`` of the previous page: entries with a smaller seq.
     ``since`` is inclusive, ``until`` exclusive (``occurred_at``).
     """
-    authorize(actor, "read", "search")
+    scope = authorize(actor, "read", "search")
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(EVENTS, LEAVES.c.leaf_index).select_from(
-        EVENTS.outerjoin(LEAVES, LEAVES.c.event_seq == EVENTS.c.seq)
+    query = (
+        select(EVENTS, LEAVES.c.leaf_index)
+        .select_from(EVENTS.outerjoin(LEAVES, LEAVES.c.event_seq == EVENTS.c.seq))
+        .where(scope.events_condition())
     )
     conditions = {
         "client_id": EVENTS.c.client_id,
@@ -97,9 +127,7 @@ def search_events(
         query = query.where(EVENTS.c.occurred_at >= filters.since)
     if filters.until is not None:
         query = query.where(EVENTS.c.occurred_at < filters.until)
-    if cursor is not None:
-        query = query.where(EVENTS.c.seq < cursor)
-    rows = db.session.execute(query.order_by(EVENTS.c.seq.desc()).limit(limit + 1)).all()
+    rows = _in_scope_page(scope, query, cursor, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     record(
@@ -107,12 +135,35 @@ def search_events(
         actor=actor,
         target_type="access_log",
         client_id=filters.client_id,
-        detail={"filters": filters.as_detail(), "cursor": cursor, "returned": len(rows)},
+        detail={
+            "filters": filters.as_detail(),
+            "cursor": cursor,
+            "returned": len(rows),
+            "scope": scope.as_dict(),
+        },
     )
     return {
-        "items": [_entry(row._mapping, row.leaf_index) for row in rows],
+        "items": scope.redact_entries([_entry(row._mapping, row.leaf_index) for row in rows]),
         "next_cursor": rows[-1].seq if more else None,
+        "scope": scope.as_dict(),
     }
+
+
+def _in_scope_page(scope: AuditScope, query, cursor: int | None, wanted: int) -> list:
+    """Up to ``wanted`` rows of ``query`` below ``cursor``, newest first, that the scope
+    admits. SQL does most of the scoping; the rest (``AuditScope.admits``) is checked
+    here, reading further batches until the page is full, so a page and its cursor never
+    depend on entries outside the scope."""
+    batch = wanted if scope.organisation else max(wanted, SCOPED_BATCH)
+    found: list = []
+    while len(found) < wanted:
+        page = query if cursor is None else query.where(EVENTS.c.seq < cursor)
+        rows = db.session.execute(page.order_by(EVENTS.c.seq.desc()).limit(batch)).all()
+        found.extend(r for r in rows if scope.admits(r.action, r.actor_agency, r.detail))
+        if len(rows) < batch:
+            break
+        cursor = rows[-1].seq
+    return found[:wanted]
 
 
 def export_lines(
@@ -128,7 +179,7 @@ def export_lines(
     logged before the first line is produced; an entry missing from the log (deleted)
     yields no line, which an auditor sees as a root that does not match.
     """
-    authorize(actor, "read", "export")
+    require_organisation_scope(actor, "read", "export")
     record(
         "audit.export",
         actor=actor,
@@ -172,6 +223,7 @@ def _latest(conn) -> tree.StoredCheckpoint:
 
 
 def latest_checkpoint(actor: Actor) -> dict[str, Any]:
+    """The newest signed checkpoint: sizes and hashes only, for every privacy officer."""
     authorize(actor, "read", "checkpoint")
     return _latest(db.session.connection()).as_dict()
 
@@ -188,6 +240,12 @@ def public_key() -> dict[str, str]:
     }
 
 
+def public_keys() -> dict[str, Any]:
+    """Every key that signed or signs checkpoints, with its id and validity period, so
+    checkpoints from before a key rotation can still be checked (public by design)."""
+    return published_keys(db.session.connection(), key_ring())
+
+
 def _tree_size(conn, requested: int | None) -> tuple[int, tree.StoredCheckpoint | None]:
     latest = _latest(conn)
     if requested is None:
@@ -201,10 +259,20 @@ def _tree_size(conn, requested: int | None) -> tuple[int, tree.StoredCheckpoint 
 
 
 def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str, Any]:
-    """Audit path of entry ``seq`` in the tree of ``tree_size`` (default: latest checkpoint)."""
-    authorize(actor, "read", "proof")
+    """Audit path of entry ``seq`` in the tree of ``tree_size`` (default: latest checkpoint).
+
+    An officer of one agency gets proofs of the entries in their scope: a proof is only
+    hashes, so it shows nothing of other entries. An entry outside the scope answers as
+    an unknown one (not logged, like an unknown one), so a probe learns nothing.
+    """
+    scope = authorize(actor, "read", "proof")
     conn = db.session.connection()
-    if conn.scalar(select(EVENTS.c.seq).where(EVENTS.c.seq == seq)) is None:
+    found = conn.execute(
+        select(EVENTS.c.action, EVENTS.c.actor_agency, EVENTS.c.detail).where(
+            EVENTS.c.seq == seq, scope.events_condition()
+        )
+    ).one_or_none()
+    if found is None or not scope.admits(found.action, found.actor_agency, found.detail):
         raise NotFound(f"No log entry {seq}.")
     size, checkpoint = _tree_size(conn, tree_size)
     leaf = tree.leaf_of(conn, seq)
@@ -230,7 +298,7 @@ def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str,
 
 def consistency(actor: Actor, first: int, second: int | None = None) -> dict[str, Any]:
     """RFC 9162 consistency proof from tree size ``first`` to ``second`` (default latest)."""
-    authorize(actor, "read", "consistency")
+    require_organisation_scope(actor, "read", "consistency")
     conn = db.session.connection()
     size, _ = _tree_size(conn, second)
     if not 0 <= first <= size:
@@ -247,10 +315,11 @@ def consistency(actor: Actor, first: int, second: int | None = None) -> dict[str
 
 
 def verify_log(actor: Actor) -> VerifyReport:
-    """Recompute and check the whole log (see ``caseops.audit.verify``); logged."""
+    """Recompute and check the whole log (see ``caseops.audit.verify``); logged. Open to
+    every privacy officer: the report names at most a sequence number, never an entry."""
     authorize(actor, "verify", "verify")
-    key = log_key()
-    report = verify(db.engine, key.public_key, key.origin)
+    ring = key_ring()  # every published key: checkpoints from before a rotation verify
+    report = verify(db.engine, ring, ring.origin)
     record(
         "audit.verify",
         actor=actor,

@@ -4,7 +4,8 @@
 ``access_events`` it recomputes every leaf hash (``canonical_bytes``), every perfect
 subtree and the root at every checkpoint size, and checks:
 
-* each checkpoint's Ed25519 signature, log origin and key id, and that its text states
+* each checkpoint's Ed25519 signature under the published key its ``key_id`` names
+  (current or retired, within the key's validity period), its log origin, and that its text states
   the tree size and root stored beside it;
 * each leaf: its entry still exists and still hashes to the sealed leaf hash, and leaf
   indexes run without a hole up to the latest checkpoint (a shorter tree is a truncated
@@ -47,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from caseops.audit.canonical import canonical_values
-from caseops.audit.checkpoint import CheckpointError, key_id, verify_checkpoint
+from caseops.audit.checkpoint import CheckpointError, KeyRing
 from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import json_loads
@@ -135,12 +136,12 @@ class _Collector:
 
 def _checkpoints(
     conn: Connection,
-    public_key: Ed25519PublicKey,
-    origin: str,
-    trusted: Iterable[tuple[str, str]],
+    ring: KeyRing,
+    trusted: Iterable[Sequence[str | None]],
     problems: _Collector,
 ) -> list[_Signed]:
-    expected_key = key_id(origin, public_key)
+    """Every stored checkpoint, checked with the published key its ``key_id`` names
+    (within that key's validity period), and the trusted ones kept elsewhere."""
     signed: dict[int, _Signed] = {}
     rows = conn.execute(
         select(
@@ -155,17 +156,17 @@ def _checkpoints(
     for size, root, kid, body, signature, low in rows:
         root = bytes(root)
         try:
-            parsed = verify_checkpoint(body, signature, public_key, origin=origin)
-            good = parsed.tree_size == size and parsed.root_hash == root and kid == expected_key
+            parsed = ring.verify(body, signature, kid)
+            good = parsed.tree_size == size and parsed.root_hash == root
             if not good:
-                problems.add(Problem(f"checkpoint {size}: stored size, root or key id differ"))
+                problems.add(Problem(f"checkpoint {size}: stored size or root differ"))
         except CheckpointError as exc:
             good = False
             problems.add(Problem(f"checkpoint {size}: {exc}"))
         signed[size] = _Signed(size, root, good, low)
-    for body, signature in trusted:
+    for body, signature, *rest in trusted:
         try:
-            parsed = verify_checkpoint(body, signature, public_key, origin=origin)
+            parsed = ring.verify(body, signature, rest[0] if rest else None)
         except CheckpointError as exc:
             raise ValueError(f"the trusted checkpoint does not verify: {exc}") from exc
         known = signed.get(parsed.tree_size)
@@ -361,35 +362,40 @@ def _nodes(
 
 def verify(
     engine: Engine,
-    public_key: Ed25519PublicKey,
+    public_key: Ed25519PublicKey | KeyRing,
     origin: str,
     *,
-    trusted: Sequence[tuple[str, str]] = (),
+    trusted: Sequence[Sequence[str | None]] = (),
     workers: int | None = None,
 ) -> VerifyReport:
     """Recompute and check everything; see the module docstring.
 
     On PostgreSQL, a log of ``PARALLEL_FROM`` leaves or more is rehashed by several
     processes (``workers``, default: the CPUs, at most 4), each reading a leaf range.
+    ``public_key`` is one key or a ``KeyRing`` (after a rotation: each checkpoint is
+    checked with the key its ``key_id`` names). A trusted checkpoint is
+    ``(text, signature)`` or ``(text, signature, key_id)``.
     """
+    ring = public_key if isinstance(public_key, KeyRing) else KeyRing.single(origin, public_key)
+    if ring.origin != origin:
+        raise ValueError(f"the key ring is for log {ring.origin!r}, not {origin!r}")
     connection = engine.connect()
     if engine.dialect.name == "postgresql":
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
     with connection as conn, conn.begin():
-        return _verify(conn, engine, public_key, origin, trusted, workers)
+        return _verify(conn, engine, ring, trusted, workers)
 
 
 @gc_paused()
 def _verify(
     conn: Connection,
     engine: Engine,
-    public_key: Ed25519PublicKey,
-    origin: str,
-    trusted: Sequence[tuple[str, str]],
+    ring: KeyRing,
+    trusted: Sequence[Sequence[str | None]],
     workers: int | None,
 ) -> VerifyReport:
     problems = _Collector()
-    signed = _checkpoints(conn, public_key, origin, trusted, problems)
+    signed = _checkpoints(conn, ring, trusted, problems)
     tree_size = signed[-1].tree_size if signed else 0
     workers = _workers_for(engine, tree_size, workers)
     stored: dict[int, _StoredLevel] = {}
