@@ -14,3 +14,78 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s rid=%({x-reques
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("CASEOPS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True  # several instances per user (tests, make run) must not share one
+# gunicorn refuses a request line over limit_request_line and headers over
+# limit_request_field_size before caseops sees them. The line limit is at gunicorn's
+# maximum (8190), so URLs between 4 KiB and 8 KiB reach caseops and get its JSON 414
+# (caseops/http_limits.py); what gunicorn still refuses itself is answered in the same
+# JSON error shape by the writer below, not with gunicorn's HTML page.
+limit_request_line = 8190
+limit_request_field_size = 8190
+
+
+# Prometheus multiprocess mode (caseops/metrics.py): each worker keeps its counters in
+# files under PROMETHEUS_MULTIPROC_DIR and a scrape adds them up. Set before anything
+# imports prometheus_client (caseops does, below: _json_error_writer imports caseops);
+# emptied at start so a restart does not count old workers twice.
+def _prometheus_multiprocess_dir() -> None:
+    import glob
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="caseops-metrics-")
+        os.environ["CASEOPS_METRICS_DIR_CREATED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        return
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):
+        os.unlink(stale)
+
+
+_prometheus_multiprocess_dir()
+
+
+def _json_error_writer():
+    """gunicorn's ``util.write_error`` with caseops' error body (the workers call it for
+    a malformed or oversized request, and for a crash before the app could answer)."""
+    import json
+
+    from gunicorn import util
+
+    from caseops.errors import HTTP_CODES
+
+    def write_error(sock, status_int, reason, mesg):
+        body = json.dumps(
+            {
+                "error": {
+                    "code": HTTP_CODES.get(status_int, "error"),
+                    "message": reason,
+                    "details": {},
+                }
+            }
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        util.write_nonblock(sock, head.encode("latin-1") + body)
+
+    util.write_error = write_error
+
+
+_json_error_writer()
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges leave the scrape (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory gunicorn created for itself (not one it was given)."""
+    import shutil
+
+    created = os.environ.get("CASEOPS_METRICS_DIR_CREATED")
+    if created and created == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(created, ignore_errors=True)

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from caseops import errors, observability, security
+from caseops import errors, http_limits, metrics, observability, openapi, security
 from caseops.auth import passwords
+from caseops.authz import openapi_rules
 from caseops.config import load_settings
 from caseops.db_types import json_loads
 from caseops.extensions import api, csrf, db, limiter, login_manager
@@ -39,22 +40,35 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["CASEOPS_TRUSTED_PROXIES"]:
         hops = app.config["CASEOPS_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    observability.configure_logging(app.config["CASEOPS_LOG_LEVEL"])
+    observability.configure_logging(
+        app.config["CASEOPS_LOG_LEVEL"], app.config["CASEOPS_LOG_FORMAT"]
+    )
     passwords.use_profile("test" if app.config["CASEOPS_ENV"] == "test" else "standard")
     # The request context comes first: every later hook and log line needs its id.
     observability.register_request_context(app)
+    http_limits.register(app)  # before CSRF and login: it reads raw bodies before forms
     register_extensions(app)
     register_blueprints(app)
+    openapi.register(app)  # after access.register: 401 comes before 415
+    openapi_rules.register(app)  # x-caseops-agency-rule (caseops/authz/endpoint_rules.py)
     errors.register_errorhandlers(app)
     security.register_security_headers(app)
     register_commands(app)
+    metrics.register(app)  # /metrics and request metrics (after the proxy fix)
     return app
 
 
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "json_deserializer": json_loads}
-    return {"pool_pre_ping": True, "json_deserializer": json_loads}
+    # pre-ping: connections that died in an outage are replaced, not handed out (no
+    # restart after the database is back); bounded waits so an outage answers 503 fast.
+    return {
+        "pool_pre_ping": True,
+        "pool_timeout": 10,
+        "connect_args": {"connect_timeout": 5},
+        "json_deserializer": json_loads,
+    }
 
 
 def register_extensions(app: Flask) -> None:

@@ -59,6 +59,12 @@ class Settings:
     login_rate_limit: str
     trusted_proxies: int
     log_level: str
+    # Retired audit signing keys, still published (docs/operations.md, key rotation).
+    audit_previous_public_keys: str = ""
+    # /metrics (caseops/metrics.py) and log lines (caseops/observability.py).
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str = ""
+    log_format: str = "text"
 
     def flask_config(self) -> dict[str, object]:
         return {
@@ -70,6 +76,10 @@ class Settings:
             "CASEOPS_AUDIT_SIGNING_KEY": self.audit_signing_key,
             "CASEOPS_AUDIT_LOG_ORIGIN": self.audit_log_origin,
             "CASEOPS_AUDIT_SEAL_INTERVAL": self.audit_seal_interval,
+            "CASEOPS_AUDIT_PREVIOUS_PUBLIC_KEYS": self.audit_previous_public_keys,
+            "CASEOPS_METRICS_ALLOW": self.metrics_allow,
+            "CASEOPS_METRICS_TOKEN": self.metrics_token,
+            "CASEOPS_LOG_FORMAT": self.log_format,
             "SESSION_COOKIE_NAME": "caseops_session",
             "SESSION_COOKIE_SECURE": self.cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -118,6 +128,13 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = environ.get(name) or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _demo_secrets(instance_path: Path) -> dict[str, str]:
@@ -183,4 +200,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_rate_limit=environ.get("CASEOPS_LOGIN_RATE_LIMIT", "20 per minute"),
         trusted_proxies=_count(environ, "CASEOPS_TRUSTED_PROXIES"),
         log_level=environ.get("CASEOPS_LOG_LEVEL", "INFO"),
+        audit_previous_public_keys=environ.get("CASEOPS_AUDIT_PREVIOUS_PUBLIC_KEYS", ""),
+        metrics_allow=environ.get("CASEOPS_METRICS_ALLOW", "127.0.0.1,::1"),
+        metrics_token=environ.get("CASEOPS_METRICS_TOKEN", ""),
+        log_format=_choice(environ, "CASEOPS_LOG_FORMAT", ("text", "json")),
     )
