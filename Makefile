@@ -32,6 +32,7 @@ browser-deps:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) browser-deps lint
 	$(MAKE) --no-print-directory test-sqlite
