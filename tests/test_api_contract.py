@@ -41,14 +41,6 @@ CALLERS = {
 # check is left out for these operations only, and test_undocumented_rules_still_refuse
 # (strict xfail) fails as soon as one is fixed, so the entry is then removed.
 UNDOCUMENTED_RULES = {
-    "GET /api/v1/audit/events": (
-        "`action` must be a catalogued action (caseops.audit.actions); the query schema "
-        "validates it with a function, so no enum reaches the document"
-    ),
-    "POST /api/v1/users": (
-        "`username` must match ^[a-z][a-z0-9._-]{2,63}$ and not be a role name; the Regexp "
-        "sits inside validate.And, which apispec does not read, so no pattern is documented"
-    ),
     "PUT /api/v1/agencies/{code}/records/{source_record_id}": (
         "a record needs a given or family name and a birth date or SSN (cross-field rule "
         "of the records service; could be stated with anyOf/required)"
@@ -60,10 +52,6 @@ UNDOCUMENTED_RULES = {
     "POST /api/v1/policies": (
         "`sub` must be a role or user and rules obey separation of duties (authz service); "
         "the schema says only 'a non-empty string'"
-    ),
-    "POST /api/v1/clients/{client_id}/break-glass": (
-        "`justification` needs at least 20 characters (access service); the schema could "
-        "say minLength 20"
     ),
 }
 # Cases naming the seeded client, consent, user...: acceptance then depends on the state

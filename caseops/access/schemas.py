@@ -50,7 +50,15 @@ class CareTeamOut(Schema):
 
 
 class BreakGlassIn(Schema):
-    justification = fields.String(required=True, validate=validate.Length(max=2000))
+    # At least 20 characters once surrounding space is stripped (the service's rule), said
+    # in the schema so that the OpenAPI document states it.
+    justification = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=20, max=2000, error="At least 20 and at most 2000 characters."),
+            validate.Regexp(r"^\s*\S[\s\S]{18,}\S\s*$", error="At least 20 characters."),
+        ],
+    )
     purpose = fields.String(load_default="emergency", validate=validate.OneOf(PURPOSES))
     minutes = fields.Integer(load_default=None, validate=validate.Range(min=5, max=240))
 

@@ -328,3 +328,28 @@ def verify_log(actor: Actor) -> VerifyReport:
         detail=report.as_dict(),
     )
     return report
+
+
+def last_verification(actor: Actor) -> dict[str, Any] | None:
+    """The newest verification of the log (by cron, the CLI or the API), for the privacy
+    officer's home page: when, and whether the log was intact. Open to every privacy
+    officer, as verification is; it names at most a sequence number, so it is not logged.
+    ``None`` for anyone else, or before the first verification."""
+    if not permissions.may(actor, "audit", "verify"):
+        return None
+    row = db.session.execute(
+        select(EVENTS.c.occurred_at, EVENTS.c.outcome, EVENTS.c.detail)
+        .where(EVENTS.c.action == "audit.verify")
+        .order_by(EVENTS.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return {"at": None, "ok": None, "verified_size": None, "first_bad_seq": None}
+    at, outcome, detail = row
+    detail = detail or {}
+    return {
+        "at": at,
+        "ok": outcome == "success" and bool(detail.get("ok")),
+        "verified_size": detail.get("verified_size"),
+        "first_bad_seq": detail.get("first_bad_seq"),
+    }

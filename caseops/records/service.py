@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from caseops.agencies.service import get_agency
 from caseops.audit.service import record as audit
-from caseops.authz import policy
+from caseops.authz import permissions
 from caseops.authz.actor import Actor
+from caseops.authz.guard import refuse
 from caseops.clients.models import Client
 from caseops.db_types import utcnow
-from caseops.errors import Conflict, DomainError, Forbidden, NotFound
+from caseops.errors import Conflict, DomainError, NotFound
 from caseops.extensions import db
 from caseops.records import pipeline, prepare, writes
 from caseops.records.models import SourceRecord, SourceRecordVersion
@@ -33,17 +34,16 @@ from caseops.records.writes import AgencyRef, WriteResult
 
 def authorize_agency_write(actor: Actor, agency_code: str, action: str) -> None:
     """Integration accounts write their own agency's records, nobody else's."""
-    if actor.agency == agency_code and policy.allowed(actor, "records", "write"):
+    if actor.agency == agency_code and permissions.may(actor, "records", "write"):
         return
-    audit(
+    refuse(
+        actor,
         action,
-        actor=actor,
-        outcome="denied",
+        "Only this agency's integration account may write its records.",
+        reason="not this agency's integration account",
         target_type="agency",
         target_id=agency_code,
-        detail={"reason": "not this agency's integration account"},
     )
-    raise Forbidden("Only this agency's integration account may write its records.")
 
 
 def upsert(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template
 
+from caseops.audit import trail
 from caseops.auth.forms import LogoutForm
 from caseops.ui.navigation import navigation_for
 
@@ -40,4 +41,7 @@ def shell_context() -> dict[str, object]:
 
 @bp.get("/")
 def home():
-    return render_template("home.html")
+    """Each persona's start; a privacy officer's shows the last verification of the log."""
+    actor = g.get("actor")
+    verification = trail.last_verification(actor) if actor is not None else None
+    return render_template("home.html", verification=verification)

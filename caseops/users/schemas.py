@@ -7,14 +7,15 @@ from marshmallow import Schema, fields, validate
 from caseops.agencies.schemas import CODE_PATTERN
 from caseops.vocabulary import ROLES
 
-# A username never equals a role name: Casbin would read it as that role.
-USERNAME = validate.And(
+# A username never equals a role name: Casbin would read it as that role. A list of
+# validators (not validate.And) so that the OpenAPI document carries the pattern.
+USERNAME = [
     validate.Regexp(
         r"^[a-z][a-z0-9._-]{2,63}$",
         error="Use 3-64 lowercase letters, digits, '.', '-' or '_', starting with a letter.",
     ),
     validate.NoneOf(ROLES, error="A username cannot be a role name."),
-)
+]
 ROLE_LIST = fields.List(
     fields.String(validate=validate.OneOf(ROLES)), required=True, validate=validate.Length(min=1)
 )

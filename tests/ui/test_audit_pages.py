@@ -172,3 +172,27 @@ def test_pages_show_only_the_officers_agency_part(app, world, viewed):
     assert "hha/housing" not in queue  # hha's section shown to hha's supervisor
     disclosures = text_of(browser.get(f"/audit/clients/{viewed}/disclosures"))
     assert "2 disclosures" in disclosures
+
+
+def test_privacy_officers_home_shows_the_last_verification(app, world, viewed):
+    """The scheduled verification (cron, the CLI, the API) reaches the people who must act
+    on it: the privacy officer's home says when the log was last found intact, or that it
+    was not, naming the entry."""
+    from caseops.audit.service import record
+    from caseops.authz.actor import Actor
+
+    browser = signed_in(app, world, "hha.privacy_officer")
+    assert "has not been verified yet" in text_of(browser.get("/"))
+    token = csrf_of(browser, "/audit/verification")
+    browser.post("/audit/verification", data={"csrf_token": token})
+    size = factories.events("audit.verify")[-1].detail["verified_size"]
+    assert f"Intact: {size} entries verified on" in text_of(browser.get("/"))
+    record(
+        "audit.verify",
+        actor=Actor.operator(),
+        detail={"ok": False, "verified_size": 3, "first_bad_seq": 4},
+    )
+    home = text_of(browser.get("/"))
+    assert "Verification failed" in home and "entry 4 does not match" in home
+    worker = signed_in(app, world, "hha.case_worker")
+    assert "Access log integrity" not in text_of(worker.get("/"))
