@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 export CASEOPS_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test test-sqlite test-postgres lint install browser-deps clean
+.PHONY: run test test-fast test-sqlite test-postgres lint install browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: $(STAMP) browser-deps lint
 	else \
 	  echo "== PostgreSQL: no server answered and CASEOPS_TEST_POSTGRES_URL is unset; SQLite run only"; \
 	fi
+
+# The tests that need no database and no browser (marked ``pure`` in tests/conftest.py).
+test-fast: $(STAMP)
+	@echo "== pure tier: no database, no browser"
+	$(BIN)/pytest -m pure -n auto -q $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite"

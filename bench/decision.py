@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import insert
 
     from caseops import create_app
-    from caseops.access.decision import Facts, SectionFacts, decide_view
+    from caseops.access.rules import Facts, SectionFacts, decide_view
     from caseops.authz import policy
     from caseops.authz.actor import Actor
     from caseops.authz.models import CasbinRule

@@ -355,14 +355,14 @@ def measure_baseline(url: str, actor, lines: list[dict[str, Any]]) -> float:
     log as written, but no candidate queries and no scoring. What the write path costs
     on this machine without linkage, measured in the same run."""
     from caseops import create_app
-    from caseops.clients import linking
     from caseops.extensions import db
+    from caseops.matching import store
     from caseops.records import service
 
     database = make_url(url).database
     with throwaway_database(url, False, template=database, name=f"{database}_baseline") as copy:
         app = create_app({"SQLALCHEMY_DATABASE_URI": copy})
-        index, linking._ChunkIndex = linking._ChunkIndex, _NoCandidates
+        index, store._ChunkIndex = store._ChunkIndex, _NoCandidates
         try:
             with app.app_context():
                 checkpoint(db.engine)
@@ -372,7 +372,7 @@ def measure_baseline(url: str, actor, lines: list[dict[str, Any]]) -> float:
                 db.session.remove()
                 db.engine.dispose()
         finally:
-            linking._ChunkIndex = index
+            store._ChunkIndex = index
     return elapsed
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from math import comb
 
 from bench.synthetic import Dataset, generate
-from caseops.linkage import (
+from caseops.matching.engine import (
     DEFAULT_PARAMS,
     DEFAULT_THRESHOLDS,
     LEVELS,

@@ -195,10 +195,10 @@ def seed(url: str, clients: int) -> Seeded:
     from caseops.agencies.service import create_agency
     from caseops.auth.service import actor_for
     from caseops.authz.actor import Actor
-    from caseops.consents import service as consents
     from caseops.extensions import db
     from caseops.migrations_state import alembic_config
     from caseops.records import service as records
+    from caseops.registry import service as consents
     from caseops.users import service as users
 
     command.upgrade(alembic_config(url), "head")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from caseops import create_app
 from caseops.audit.service import record as audit
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.records.models import SourceRecord

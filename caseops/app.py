@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     http_limits.register(app)  # before CSRF and login: it reads raw bodies before forms
     register_extensions(app)
     register_blueprints(app)
-    openapi.register(app)  # after access.register: 401 comes before 415
+    openapi.register(app)  # after current.register: 401 comes before 415
     openapi_rules.register(app)  # x-caseops-agency-rule (caseops/authz/endpoint_rules.py)
     errors.register_errorhandlers(app)
     security.register_security_headers(app)
@@ -72,10 +72,10 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def register_extensions(app: Flask) -> None:
-    from caseops import dbsetup
+    from caseops.storage import connect
 
     db.init_app(app)
-    dbsetup.configure(app)
+    connect.configure(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
@@ -84,17 +84,17 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from caseops.admin.routes import bp as admin_bp
-    from caseops.auth import access
+    from caseops.auth import current
     from caseops.auth.routes import bp as auth_bp
-    from caseops.consents.fhir_routes import bp as fhir_bp
     from caseops.health.routes import bp as health_bp
+    from caseops.registry.fhir_routes import bp as fhir_bp
     from caseops.ui.audit import bp as audit_pages_bp
     from caseops.ui.clients import bp as client_pages_bp
-    from caseops.ui.consents import bp as consent_pages_bp
-    from caseops.ui.linkage import bp as linkage_pages_bp
+    from caseops.ui.clients_review import bp as linkage_pages_bp
+    from caseops.ui.registry import bp as consent_pages_bp
     from caseops.ui.routes import bp as ui_bp
 
-    access.register(app)
+    current.register(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(ui_bp)
     app.register_blueprint(auth_bp)
@@ -115,8 +115,8 @@ def _api_blueprints():
     from caseops.audit.routes import clients_blp as audit_clients_blp
     from caseops.authz.routes import blp as policies_blp
     from caseops.clients.routes import blp as clients_blp
-    from caseops.consents.routes import blp as consents_blp
     from caseops.records.routes import blp as records_blp
+    from caseops.registry.routes import blp as consents_blp
     from caseops.users.routes import blp as users_blp
 
     return [

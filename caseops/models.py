@@ -12,9 +12,9 @@ from caseops.audit.models import (
 from caseops.auth.models import ApiToken, UserSession
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
-from caseops.consents.models import ConsentDocument, ConsentRecord, ConsentRevocation
 from caseops.extensions import db
 from caseops.records.models import SourceRecord, SourceRecordVersion
+from caseops.registry.models import ConsentDocument, ConsentRecord, ConsentRevocation
 from caseops.users.models import RecoveryCode, User
 
 metadata = db.metadata

@@ -508,6 +508,6 @@ def register(app: Flask) -> None:
         html = render_template("api_reference.html", spec_url=f"{API_PREFIX}/openapi.json")
         return current_app.response_class(html, mimetype="text/html")
 
-    from caseops.auth.access import public
+    from caseops.auth.current import public
 
     public(api_reference)

@@ -37,8 +37,21 @@ from caseops import create_app
 from caseops.migrations_state import alembic_config
 from tests import factories
 
-# live_server (gunicorn on the test's database) for every test package.
-pytest_plugins = ["tests.live"]
+# Shared builders and fixtures live in tests/fixtures/ (and live_server, gunicorn on the
+# test's database, in tests/live.py). pytest takes ``pytest_plugins`` only here, in the root
+# conftest; listing the modules also rewrites their asserts. Test modules import plain
+# helpers from tests/fixtures/ and never from another test module (tests/test_test_layout.py).
+pytest_plugins = [
+    "tests.live",
+    "tests.fixtures.records",
+    "tests.fixtures.bulk",
+    "tests.fixtures.consents",
+    "tests.fixtures.access",
+    "tests.fixtures.pages",
+    "tests.fixtures.merkle",
+    "tests.fixtures.worlds",
+    "tests.fixtures.oracle",
+]
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")
 
@@ -187,6 +200,22 @@ def client(app):
 def world(app):
     """Agencies and one account per persona (see tests/factories.py)."""
     return factories.standard_world()
+
+
+# What makes a test need a database: ``databases`` (under ``database_url``, ``app``,
+# ``client``, ``world``, ``live_server``, the matrix worlds) or a cluster of its own.
+_DATABASE_FIXTURES = {"databases", "tls_cluster"}
+_DATABASE_MARKERS = ("browser", "outage")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``pure`` every test that needs no database and drives no browser: the fast
+    tier, ``make test-fast`` (``pytest -m pure``)."""
+    for item in items:
+        if _DATABASE_FIXTURES.isdisjoint(item.fixturenames) and not any(
+            item.get_closest_marker(name) for name in _DATABASE_MARKERS
+        ):
+            item.add_marker(pytest.mark.pure)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -24,8 +24,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests import factories
-from tests.consents.test_api import permit
-from tests.records.test_ingest import MARIA
+from tests.fixtures.consents import permit
+from tests.fixtures.records import MARIA
 
 EXAMPLES_PER_MODE = 4
 INT64 = 2**63

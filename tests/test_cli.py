@@ -109,7 +109,7 @@ def test_export_links_and_key_rotation(database_url, app, client):
     import base64
 
     from tests import factories
-    from tests.records.test_ingest import MARIA, put
+    from tests.fixtures.records import MARIA, put
 
     factories.standard_world()
     put(client, factories.token_for("hha.integration"), MARIA, srid="H-1")
@@ -136,8 +136,8 @@ def test_demo_seed_builds_clients_consents_and_a_review_item(database_url, app):
     assert result.returncode == 0, result.stderr
     assert "demo clients:" in result.stdout
     from caseops.clients.models import ReviewItem
-    from caseops.consents.models import ConsentRecord
     from caseops.extensions import db
+    from caseops.registry.models import ConsentRecord
 
     db.session.expire_all()
     assert db.session.query(ReviewItem).filter_by(status="open").count() == 1
@@ -147,7 +147,7 @@ def test_demo_seed_builds_clients_consents_and_a_review_item(database_url, app):
 
 def test_link_rebuild_keeps_links_and_steward_decisions(database_url, app, client):
     from tests import factories
-    from tests.records.test_ingest import MARIA, put
+    from tests.fixtures.records import MARIA, put
 
     factories.standard_world()
     feed = factories.token_for("hha.integration")

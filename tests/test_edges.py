@@ -19,7 +19,7 @@ from caseops.extensions import db
 from caseops.http_limits import MAX_JSON_DEPTH
 from caseops.records.models import SourceRecord
 from tests import factories
-from tests.records.test_ingest import MARIA
+from tests.fixtures.records import MARIA
 
 
 def bearer(username: str) -> dict[str, str]:

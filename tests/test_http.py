@@ -116,7 +116,7 @@ def test_an_unusable_request_id_is_replaced(client):
 
 
 def test_unexpected_errors_are_logged_with_the_request_id_and_hide_details(database_url, caplog):
-    from caseops.auth.access import public
+    from caseops.auth.current import public
     from caseops.observability import RequestIdFilter
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": False})

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from caseops.linkage.pseudonym import birth_date_key, pseudonym
+from caseops.matching.engine.pseudonym import birth_date_key, pseudonym
 from caseops.migrations_state import alembic_config
 from caseops.models import metadata
 

@@ -28,7 +28,7 @@ from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from tests import factories
 from tests.conftest import BACKEND
-from tests.records.test_ingest import MARIA
+from tests.fixtures.records import MARIA
 
 READS = (("view", 55), ("search", 30), ("consents", 15))
 

@@ -14,7 +14,7 @@ from caseops.access.schemas import (
     ViewOut,
     ViewQuery,
 )
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 
 blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="Client view")
 

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import aliased
 
 import consent
-from caseops.access.decision import Facts, SectionDecision, SectionFacts, decide_view
 from caseops.access.models import BreakGlassGrant, CareTeamMember
+from caseops.access.rules import Facts, SectionDecision, SectionFacts, decide_view
 from caseops.agencies.models import Agency
 from caseops.audit.service import record as audit
 from caseops.authz import policy
@@ -26,13 +26,13 @@ from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
 from caseops.authz.permissions import load_client
 from caseops.clients.models import Client
-from caseops.consents import service as consents
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
+from caseops.registry import service as consents
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES
 

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from caseops.admin.forms import ActionForm, AgencyForm, RolesForm, UserForm
 from caseops.agencies import service as agencies
 from caseops.agencies.schemas import AgencyCreateSchema
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.errors import DomainError, NotFound
 from caseops.users import service as users
 from caseops.users.schemas import UserCreateSchema

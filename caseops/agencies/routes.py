@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from caseops.agencies import service
 from caseops.agencies.schemas import AgencyCreateSchema, AgencySchema
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 
 blp = Blueprint("agencies", __name__, url_prefix="/api/v1/agencies", description="Agencies")
 

@@ -28,7 +28,7 @@ from caseops.audit.schemas import (
     VerifySchema,
 )
 from caseops.audit.seal import register_periodic_sealer
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 
 blp = Blueprint(
     "audit", __name__, url_prefix="/api/v1/audit", description="The verifiable access log"

@@ -45,9 +45,9 @@ from caseops.agencies.models import Agency
 from caseops.audit.models import AccessEvent
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
-from caseops.consents.models import ConsentRecord
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
+from caseops.registry.models import ConsentRecord
 from caseops.vocabulary import PART2_CATEGORY
 
 AREA = "audit"

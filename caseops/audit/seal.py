@@ -43,8 +43,9 @@ from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import utcnow
-from caseops.dbcopy import insert_rows
-from caseops.gcpause import gc_paused
+from caseops.storage.bulk import insert_rows
+from caseops.storage.dialect import is_postgresql
+from caseops.storage.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def latest_state(conn: Connection) -> TreeState:
 
 
 def _take_leadership(conn: Connection) -> bool:
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         return bool(conn.scalar(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))))
     # SQLite: a write statement (matching nothing) starts the write transaction now, so
     # everything this run reads is current until it commits.

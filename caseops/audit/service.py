@@ -31,9 +31,10 @@ from caseops.audit.models import OUTCOMES, AccessEvent
 from caseops.authz.actor import Actor
 from caseops.context import current_origin
 from caseops.db_types import utcnow
-from caseops.dbcopy import insert_rows
 from caseops.errors import AuditUnavailable
 from caseops.extensions import db
+from caseops.storage.bulk import insert_rows
+from caseops.storage.dialect import is_postgresql
 
 log = logging.getLogger(__name__)
 _INSERT = insert(AccessEvent.__table__).returning(
@@ -118,7 +119,7 @@ class GroupWriter:
     @staticmethod
     def _insert(engine: Engine, group: list[_Pending]) -> None:
         values = [pending.values for pending in group]
-        if len(group) == 1 or engine.dialect.name == "postgresql":
+        if len(group) == 1 or is_postgresql(engine):
             # One INSERT ... RETURNING (multi-row on PostgreSQL: a group stays far below
             # the driver's page size and parameter limit) that commits by itself: one
             # round trip.

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from caseops.audit import tree
+from caseops.audit import tree_store
 from caseops.audit.canonical import COLUMNS, canonical_bytes, iso_utc
 from caseops.audit.keys import key_ring, log_key, published_keys
 from caseops.audit.models import AccessEvent, AuditLeaf
@@ -215,8 +215,8 @@ def _stream(query) -> Iterator[bytes]:
             yield b"".join(canonical_bytes(row._mapping) + b"\n" for row in partition)
 
 
-def _latest(conn) -> tree.StoredCheckpoint:
-    latest = tree.latest_checkpoint(conn)
+def _latest(conn) -> tree_store.StoredCheckpoint:
+    latest = tree_store.latest_checkpoint(conn)
     if latest is None:
         raise NotFound("The log has not been sealed yet: there is no checkpoint.")
     return latest
@@ -246,7 +246,7 @@ def public_keys() -> dict[str, Any]:
     return published_keys(db.session.connection(), key_ring())
 
 
-def _tree_size(conn, requested: int | None) -> tuple[int, tree.StoredCheckpoint | None]:
+def _tree_size(conn, requested: int | None) -> tuple[int, tree_store.StoredCheckpoint | None]:
     latest = _latest(conn)
     if requested is None:
         return latest.tree_size, latest
@@ -255,7 +255,7 @@ def _tree_size(conn, requested: int | None) -> tuple[int, tree.StoredCheckpoint 
             "No such tree size.",
             details={"tree_size": [f"Must be between 1 and {latest.tree_size}."]},
         )
-    return requested, tree.checkpoint_at(conn, requested)
+    return requested, tree_store.checkpoint_at(conn, requested)
 
 
 def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str,
     if found is None or not scope.admits(found.action, found.actor_agency, found.detail):
         raise NotFound(f"No log entry {seq}.")
     size, checkpoint = _tree_size(conn, tree_size)
-    leaf = tree.leaf_of(conn, seq)
+    leaf = tree_store.leaf_of(conn, seq)
     if leaf is None or leaf[0] >= size:
         raise Conflict(
             f"Entry {seq} is not sealed in a tree of size {size} yet.", code="not_sealed"
@@ -286,8 +286,8 @@ def inclusion(actor: Actor, seq: int, tree_size: int | None = None) -> dict[str,
         "leaf_index": index,
         "tree_size": size,
         "leaf_hash": digest.hex(),
-        "audit_path": [node.hex() for node in tree.audit_path(conn, index, size)],
-        "root_hash": tree.root_at(conn, size).hex(),
+        "audit_path": [node.hex() for node in tree_store.audit_path(conn, index, size)],
+        "root_hash": tree_store.root_at(conn, size).hex(),
     }
     if checkpoint is not None:
         body["checkpoint"] = checkpoint.checkpoint
@@ -308,9 +308,9 @@ def consistency(actor: Actor, first: int, second: int | None = None) -> dict[str
     return {
         "first": first,
         "second": size,
-        "first_root": tree.root_at(conn, first).hex(),
-        "second_root": tree.root_at(conn, size).hex(),
-        "proof": [node.hex() for node in tree.consistency(conn, first, size)],
+        "first_root": tree_store.root_at(conn, first).hex(),
+        "second_root": tree_store.root_at(conn, size).hex(),
+        "proof": [node.hex() for node in tree_store.consistency(conn, first, size)],
     }
 
 

@@ -52,7 +52,8 @@ from caseops.audit.checkpoint import CheckpointError, KeyRing
 from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
 from caseops.db_types import json_loads
-from caseops.gcpause import gc_paused
+from caseops.storage.dialect import is_postgresql
+from caseops.storage.gcpause import gc_paused
 
 EVENTS = AccessEvent.__table__
 LEAVES = AuditLeaf.__table__
@@ -249,7 +250,7 @@ def _leaves_job(url: str, start: int, stop: int) -> tuple[bytes, list[int | None
 def _workers_for(engine: Engine, tree_size: int, workers: int | None) -> int:
     if workers is not None:
         return max(1, workers)
-    if engine.dialect.name != "postgresql" or tree_size < PARALLEL_FROM:
+    if not is_postgresql(engine) or tree_size < PARALLEL_FROM:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
@@ -302,7 +303,7 @@ _LEVEL_SUMMARIES = text(
 def _stored_levels(conn: Connection, tree_size: int) -> dict[int, _StoredLevel]:
     """The stored nodes a level at a time: on PostgreSQL aggregated by the server (a row
     per level instead of a row per node), elsewhere gathered from the rows."""
-    if conn.dialect.name == "postgresql":
+    if is_postgresql(conn):
         return {
             level: _StoredLevel(count, low, high, bytes(joined or b""))
             for level, count, low, high, joined in conn.execute(
@@ -380,7 +381,7 @@ def verify(
     if ring.origin != origin:
         raise ValueError(f"the key ring is for log {ring.origin!r}, not {origin!r}")
     connection = engine.connect()
-    if engine.dialect.name == "postgresql":
+    if is_postgresql(engine):
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
     with connection as conn, conn.begin():
         return _verify(conn, engine, ring, trusted, workers)

@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user
 
 from caseops.auth import service, totp
-from caseops.auth.access import SESSION_KEY, current_actor, current_session_id, public
+from caseops.auth.current import SESSION_KEY, current_actor, current_session_id, public
 from caseops.auth.forms import CodeForm, LoginForm
 from caseops.db_types import utcnow
 from caseops.extensions import db, limiter

@@ -74,7 +74,7 @@ def _named_by_active_consent(
     (source agency, source is a Part 2 program, category) records, and that source stood
     behind it (recorded or attested it): the only way another agency learns of a Part 2
     record. A consent the program never stood behind reveals nothing of it."""
-    from caseops.consents.service import consents_of  # the registry sits above authz
+    from caseops.registry.service import consents_of  # the registry sits above authz
 
     data = consents_of(client_id)
     domain, revocations = data.domain

@@ -31,7 +31,7 @@ class Client(db.Model):
 
 
 class RecordIdentifier(db.Model):
-    """A keyed HMAC pseudonym (64 bits, see caseops.linkage.pseudonym) of one normalised
+    """A keyed HMAC pseudonym (64 bits, see caseops.matching.engine.pseudonym) of one normalised
     name, name count key or blocking key of a record. The value alone is unique per
     kind (the kind is part of the MAC input), so look-ups need no kind."""
 
@@ -110,7 +110,7 @@ class KeptApart(db.Model):
 
 
 class LinkageClock(db.Model):
-    """One shard of the linkage clock (caseops.clients.serialize): every transaction that
+    """One shard of the linkage clock (caseops.matching.claims): every transaction that
     places records ticks one, so the sum moves whenever anybody placed records. Sharded
     so PUTs placing different people do not queue on one row."""
 

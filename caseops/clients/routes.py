@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.clients import service
 from caseops.clients.schemas import (
     ClientHit,

@@ -29,15 +29,15 @@ from caseops.audit.service import record as audit
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
 from caseops.authz.guard import require
-from caseops.clients import linking
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
-from caseops.consents.models import ConsentRecord
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
-from caseops.linkage.normalize import name_tokens
-from caseops.linkage.pseudonym import birth_date_key, pseudonym
+from caseops.matching import store
+from caseops.matching.engine.normalize import name_tokens
+from caseops.matching.engine.pseudonym import birth_date_key, pseudonym
 from caseops.records.models import SourceRecord
+from caseops.registry.models import ConsentRecord
 from caseops.vocabulary import PART2_CATEGORY
 
 SEARCH_LIMIT = 25
@@ -72,7 +72,7 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
             "Give a name or a birth date to search for.",
             details={"q": ["Give at least one name of two letters or more, or a birth date."]},
         )
-    key = linking.pseudonym_key()
+    key = store.pseudonym_key()
     query = (
         select(SourceRecord, Agency.code, Agency.part2_program)
         .join(Agency, SourceRecord.agency_id == Agency.id)
@@ -107,7 +107,7 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
     for found in sorted(records, key=lambda r: r.updated_at, reverse=True):
         if found.client_id in results:
             continue
-        person = linking.decrypt_person(found)
+        person = store.decrypt_person(found)
         name = " ".join(
             part for part in (person.get("given_name"), person.get("family_name")) if part
         )
@@ -174,7 +174,7 @@ _QUEUE = (
 
 def _pair_summary(record: SourceRecord) -> dict[str, Any]:
     """What a steward needs to judge a pair: identifiers, not record contents."""
-    person = linking.decrypt_person(record)
+    person = store.decrypt_person(record)
     return {
         "record_id": record.id,
         "agency": record.agency.code,
@@ -306,7 +306,7 @@ def unlink(actor: Actor, record_id: int) -> dict[str, Any]:
         raise NotFound(f"No record {record_id}.")
     others = [
         r
-        for r in linking.records_by_client([record.client_id]).get(record.client_id, [])
+        for r in store.records_by_client([record.client_id]).get(record.client_id, [])
         if r.id != record.id
     ]
     # Records the steward may not know of count as none: answering 200 rather than 409
@@ -314,7 +314,7 @@ def unlink(actor: Actor, record_id: int) -> dict[str, Any]:
     if not any(_oversees(actor, record, other) for other in others):
         raise Conflict("The record is its client's only record; there is nothing to unlink.")
     before = record.client_id
-    event = _move(record, linking.new_client().id, "steward_unlink", actor)
+    event = _move(record, store.new_client().id, "steward_unlink", actor)
     for other in others:
         _keep_pair_apart(record.id, other.id, actor)
     _log(
@@ -358,7 +358,7 @@ def undo(actor: Actor, event_id: int) -> dict[str, Any]:
         raise Conflict("The record has moved since; undo the later change first.")
     back = _move(record, event.from_client_id, "undo", actor, undoes_id=event.id)
     if event.action == "steward_unlink":
-        for other in linking.records_by_client([event.from_client_id]).get(
+        for other in store.records_by_client([event.from_client_id]).get(
             event.from_client_id, []
         ):
             low, high = sorted((record.id, other.id))

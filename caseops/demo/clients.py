@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from caseops.access import service as access
 from caseops.auth.service import actor_for
-from caseops.consents import service as consents
 from caseops.db_types import utcnow
 from caseops.extensions import db
 from caseops.records import service as records
 from caseops.records.models import SourceRecord
+from caseops.registry import service as consents
 from caseops.users.models import User
 from caseops.users.service import get_user
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from caseops.auth.access import public
+from caseops.auth.current import public
 from caseops.migrations_state import migration_status
 
 bp = Blueprint("health", __name__)

@@ -1,4 +1,5 @@
-"""Operator commands over stored records: key rotation and the links export."""
+"""Operator commands over stored records: ``caseops import``, key rotation and the
+links export."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from caseops.agencies.models import Agency
-from caseops.consents.models import ConsentDocument
+from caseops.cli import cli_origin, domain_errors
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
+from caseops.registry.models import ConsentDocument
 from caseops.users.models import User
 
 
@@ -89,50 +91,32 @@ def export_links() -> None:
         writer.writerow(row)
 
 
-@click.group("link")
-def link_group() -> None:
-    """The master client index."""
-
-
-def _pass_over_records(label: str, action: str, run) -> dict[str, int]:
-    """Run a pass over the stored records as the operator, with a progress bar on
-    stderr (``run(operator, advance)``, ``advance(n)`` per n records done), and log it
-    as ``action`` with the counts it returns."""
-    from caseops.audit.service import record as audit
-    from caseops.authz.actor import Actor
-
-    operator = Actor.operator()
-    total = db.session.scalar(select(db.func.count()).select_from(SourceRecord)) or 0
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        counts = run(operator, bar.update)
-    audit(action, actor=operator, detail=counts)
-    return counts
-
-
-@link_group.command("rebuild")
+@click.command("import")
+@click.option("--agency", "agency_code", required=True, help="The agency whose records these are.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["ndjson", "csv", "hmis"]),
+    default=None,
+    help="Default: from FILE (.ndjson/.jsonl/.json, .csv; a directory or .zip is HMIS).",
+)
+@click.option(
+    "--report", "report_file", type=click.Path(dir_okay=False), help="Write the report as JSON."
+)
+@click.argument("file", type=click.Path(exists=True))
+@domain_errors
 @with_appcontext
-def link_rebuild() -> None:
-    """Re-link every record with the current weights (stewards' decisions stand)."""
-    from caseops.clients.linking import rebuild
+def import_records(agency_code: str, file_format: str | None, report_file: str | None, file: str):
+    """Import FILE as the agency's records, through the same path as the bulk API."""
+    from caseops.records import importers
 
-    counts = _pass_over_records(
-        "re-linking",
-        "linkage.rebuild",
-        lambda operator, advance: rebuild(operator.username, progress=lambda _r: advance(1)),
-    )
-    click.echo(
-        f"{counts['records']} records: {counts['moved']} moved, "
-        f"{counts['pinned']} kept where a data steward put them"
-    )
-
-
-@link_group.command("reindex")
-@with_appcontext
-def link_reindex() -> None:
-    """Recompute every record's pseudonymous identifiers without moving any record."""
-    from caseops.clients.linking import reindex
-
-    counts = _pass_over_records(
-        "re-indexing", "linkage.reindex", lambda _operator, advance: reindex(progress=advance)
-    )
-    click.echo(f"{counts['records']} records: {counts['changed']} with new identifiers")
+    cli_origin()
+    source = importers.open_source(file, file_format)
+    with click.progressbar(length=source.total, label="importing", file=sys.stderr) as bar:
+        report = importers.run_import(agency_code, source, lambda _entry: bar.update(1))
+    for line in report.summary():
+        click.echo(line)
+    if report_file:
+        importers.write_report(report, report_file)
+    if report.failed:
+        click.get_current_context().exit(1)

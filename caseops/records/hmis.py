@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from caseops.linkage.normalize import normalize_ssn
+from caseops.matching.engine.normalize import normalize_ssn
 from caseops.records.importers import (
     CsvFile,
     ImportFileError,

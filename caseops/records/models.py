@@ -35,7 +35,7 @@ class SourceRecord(db.Model):
     # AES-GCM ciphertexts (caseops.crypto), bound to this agency and record id.
     person_encrypted: Mapped[str] = mapped_column(Text())
     data_encrypted: Mapped[str] = mapped_column(Text())
-    # The normalised identifiers linkage compares (caseops.linkage.normalize), so a
+    # The normalised identifiers linkage compares (caseops.matching.engine.normalize), so a
     # candidate need not be normalised again; NULL until ingest or reindex writes them.
     linkage_encrypted: Mapped[str | None] = mapped_column(Text())
     # SHA-256 of the canonical request body: "same body again" changes nothing.

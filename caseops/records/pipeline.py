@@ -9,9 +9,9 @@ other, which the tests check:
 * The plan of chunk k+1 reads in one REPEATABLE READ snapshot and asks that snapshot
   whether chunk k's transaction (its id is published as the write starts) is visible.
   If it is, chunk k is simply in the data read. If not, chunk k's placements are
-  applied to the linkage index first (``linking.place(..., earlier=...)``), exactly as
+  applied to the linkage index first (``store.place(..., earlier=...)``), exactly as
   if they had been read.
-* The writer claims all linkage (caseops.clients.serialize), locks the chunk's stored
+* The writer claims all linkage (caseops.matching.claims), locks the chunk's stored
   rows and applies the plan only if nobody else placed records since the plan read
   (the linkage clock says so) and the rows are as the plan read them. Otherwise (a
   concurrent write) it plans again under the claim and the locks.
@@ -38,13 +38,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from caseops.authz.actor import Actor
-from caseops.clients import serialize
 from caseops.errors import DomainError
 from caseops.extensions import db
-from caseops.gcpause import gc_paused
+from caseops.matching import claims
 from caseops.records import writes
 from caseops.records.prepare import Item
 from caseops.records.writes import AgencyRef, Plan, WriteResult
+from caseops.storage.dialect import is_postgresql
+from caseops.storage.gcpause import gc_paused
 
 Line = tuple[dict[str, Any], Item]  # (report entry, prepared record)
 
@@ -106,7 +107,7 @@ def _apply_planned(actor: Actor, chunk: Plan, lines: list[Line]) -> bool:
     """Apply a plan if nobody placed records since it read and the rows it read are
     unchanged; True if written as planned."""
     try:
-        if serialize.claim_all() != chunk.clock:
+        if claims.claim_all() != chunk.clock:
             raise _NotAsPlanned
         with db.session.begin_nested():
             locked = writes.read_stored(chunk.agency, chunk.source_record_ids, lock=True)
@@ -212,7 +213,7 @@ class ChunkPipeline:
             planned = writes.plan(self._agency, _items(lines), stored, earlier)
             # The write must find the clock as read here, plus the pending chunk's tick
             # if this snapshot does not show it.
-            planned.clock = serialize.clock() + hidden
+            planned.clock = claims.clock() + hidden
             return planned
         finally:
             db.session.rollback()  # ends the snapshot; a plan holds no ORM objects
@@ -236,7 +237,7 @@ class ChunkPipeline:
             finally:
                 write.started.set()
             if write.plan is None:
-                serialize.claim_all()
+                claims.claim_all()
                 for run in runs(write.lines):
                     write_lines(self._actor, self._agency, run)
                 as_planned = False
@@ -249,5 +250,5 @@ class ChunkPipeline:
 def bulk_writer(app: Flask, actor: Actor, agency: AgencyRef) -> ChunkPipeline:
     """The pipeline for a bulk load: threaded where the database takes concurrent
     writers (PostgreSQL)."""
-    threaded = db.engine.dialect.name == "postgresql"
+    threaded = is_postgresql(db.engine)
     return ChunkPipeline(app, actor, agency, threaded=threaded)

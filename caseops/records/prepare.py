@@ -27,11 +27,11 @@ from marshmallow import ValidationError
 
 from caseops.crypto import Keyring
 from caseops.errors import flatten_messages
-from caseops.gcpause import gc_paused
-from caseops.linkage import Features, normalize_person
-from caseops.linkage.identifiers import identifier_rows
-from caseops.linkage.normalize import features_to_json
+from caseops.matching.engine import Features, normalize_person
+from caseops.matching.engine.identifiers import identifier_rows
+from caseops.matching.engine.normalize import features_to_json
 from caseops.records.schemas import load_bulk_line
+from caseops.storage.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.errors import UnsupportedMediaType
 from caseops.records import service
 from caseops.records.schemas import RecordPutSchema, RecordResultSchema

@@ -24,15 +24,16 @@ from sqlalchemy import bindparam, select, update
 from caseops.agencies.models import Agency
 from caseops.audit.service import record_many
 from caseops.authz.actor import Actor
-from caseops.clients import linking, serialize
 from caseops.clients.models import Client
 from caseops.db_types import utcnow
-from caseops.dbcopy import insert_mappings
 from caseops.errors import Conflict
 from caseops.extensions import db
-from caseops.linkage.identifiers import block_values
+from caseops.matching import claims, store
+from caseops.matching.engine.identifiers import block_values
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.prepare import Item
+from caseops.storage.bulk import insert_mappings
+from caseops.storage.dialect import among
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def read_stored(
     ``lock``."""
     query = select(*_STATE).where(
         SourceRecord.agency_id == agency.id,
-        linking.among(SourceRecord.source_record_id, list(source_record_ids)),
+        among(SourceRecord.source_record_id, list(source_record_ids)),
     )
     if lock:
         query = query.with_for_update(of=SourceRecord)
@@ -133,7 +134,7 @@ def _stale(existing: RecordRow, version: int, digest: str) -> Conflict | None:
 class _Change:
     """A record of a chunk that is created or updated, encrypted, not yet stored."""
 
-    placement: linking.Placement
+    placement: store.Placement
     item: Item
 
     @property
@@ -158,11 +159,11 @@ class Plan:
     source_record_ids: list[str]
     stored: dict[str, RecordRow]
     results: list[WriteResult | Conflict | _Change]
-    earlier: Sequence[linking.Placement] = ()
-    # The linkage clock (caseops.clients.serialize) as the write must find it for the
+    earlier: Sequence[store.Placement] = ()
+    # The linkage clock (caseops.matching.claims) as the write must find it for the
     # plan to stand: set by records.pipeline, which plans ahead of the write.
     clock: int | None = None
-    placements: list[linking.Placement] = field(init=False)
+    placements: list[store.Placement] = field(init=False)
 
     def __post_init__(self) -> None:
         self.placements = [r.placement for r in self.results if isinstance(r, _Change)]
@@ -176,7 +177,7 @@ def plan(
     agency: AgencyRef,
     items: Sequence[Item],
     stored: dict[str, RecordRow],
-    earlier: Sequence[linking.Placement] = (),
+    earlier: Sequence[store.Placement] = (),
 ) -> Plan:
     """Decide the write of records with distinct ids, in order: a stale version comes
     back as its Conflict, a replay as unchanged, the rest is linked."""
@@ -194,13 +195,13 @@ def plan(
         record.source_version = body["source_version"]
         record.body_digest = item.digest
         record.withdrawn_at = None
-        placement = linking.Placement(
+        placement = store.Placement(
             record, body["person"], existing is None, features=item.features, rows=item.rows
         )
         results.append(_Change(placement, item))
     chunk = Plan(agency, [item.source_record_id for item in items], stored, results, earlier)
     if chunk.placements:
-        linking.place(chunk.placements, earlier)
+        store.place(chunk.placements, earlier)
     return chunk
 
 
@@ -240,10 +241,10 @@ def _write_changes(
     actor: Actor,
     agency: AgencyRef,
     changes: list[_Change],
-    earlier: Sequence[linking.Placement],
+    earlier: Sequence[store.Placement],
 ) -> None:
     placements = [change.placement for change in changes]
-    linking.create_clients(placements)
+    store.create_clients(placements)
     now = utcnow()
     connection = db.session.connection()
     created = [c for c in changes if c.placement.new]
@@ -286,7 +287,7 @@ def _write_changes(
     ]
     if updated:
         db.session.execute(_UPDATE, updated)
-    linking.store_placements(placements, actor.username, earlier)
+    store.store_placements(placements, actor.username, earlier)
     # A client's version moves whenever one of its records is written or joins it (the
     # view reports it); a client made for this record starts at its first version.
     bumps = Counter(c.record.client_id for c in changes if not c.placement.fresh_client)
@@ -294,7 +295,7 @@ def _write_changes(
         clients = sorted(client for client, n in bumps.items() if n == times)
         db.session.execute(
             update(_CLIENTS)
-            .where(linking.among(_CLIENTS.c.id, clients))
+            .where(among(_CLIENTS.c.id, clients))
             .values(version=_CLIENTS.c.version + times)
         )
     insert_mappings(
@@ -338,6 +339,6 @@ def _write_changes(
 def write(actor: Actor, agency: AgencyRef, items: Sequence[Item]) -> list[WriteResult | Conflict]:
     """Plan and apply under the linkage claim of the items' blocking keys and row
     locks, flushed but not committed."""
-    serialize.claim_keys(key for item in items for key in block_values(item.rows))
+    claims.claim_keys(key for item in items for key in block_values(item.rows))
     stored = read_stored(agency, [item.source_record_id for item in items], lock=True)
     return apply(actor, plan(agency, items, stored))

@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from caseops.audit import activity as activity_service
 from caseops.audit import break_glass, disclosures, trail
 from caseops.audit.scope import AuditScope
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.errors import DomainError, NotFound
 from caseops.ui.clients import _install_template_helpers
 

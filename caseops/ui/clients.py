@@ -22,7 +22,7 @@ from flask import (
 )
 
 from caseops.access import service as access
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.authz import policy
 from caseops.authz.permissions import load_client
 from caseops.clients import service as clients

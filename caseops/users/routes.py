@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from caseops.auth.access import current_actor
+from caseops.auth.current import current_actor
 from caseops.users import service
 from caseops.users.schemas import (
     CreatedUserSchema,

@@ -10,8 +10,9 @@ import urllib.request
 import pytest
 
 from tests import factories
-from tests.access.test_view_api import consent_for, join_care_team
-from tests.records.test_ingest import MARIA, put
+from tests.fixtures.access import join_care_team
+from tests.fixtures.consents import consent_for
+from tests.fixtures.records import MARIA, put
 
 REQUESTS = 24
 

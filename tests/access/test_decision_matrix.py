@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import consent
-from caseops.access.decision import Facts, SectionFacts, decide_section
+from caseops.access.rules import Facts, SectionFacts, decide_section
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from tests.factories import PERSONAS

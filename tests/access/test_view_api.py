@@ -10,72 +10,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests import factories
-from tests.consents.test_api import permit
-from tests.records.test_ingest import MARIA, bearer, put
+from tests.fixtures.access import join_care_team, sections, view
+from tests.fixtures.consents import consent_for
+from tests.fixtures.records import MARIA, bearer, put
 
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture
-def maria(world, client):
+def maria(maria_at_three_agencies):
     """Maria: housing at hha, health at cchc, substance-use treatment at rrp (Part 2)."""
-    factories.make_user("rrp.integration", "rrp", ["integration"])
-    factories.make_user("rrp.case_worker", "rrp", ["case_worker"])
-    factories.make_user("rrp.consent_officer", "rrp", ["consent_officer"])
-    feeds = {a: factories.token_for(f"{a}.integration") for a in ("hha", "cchc", "rrp")}
-    client_id = put(client, feeds["hha"], MARIA, srid="H-1").get_json()["client_id"]
-    health = copy.deepcopy(MARIA) | {
-        "category": "health",
-        "data": {"conditions": ["asthma"], "notes": "inhaler"},
-    }
-    assert (
-        put(client, feeds["cchc"], health, agency="cchc", srid="C-1").get_json()["client_id"]
-        == client_id
-    )
-    treatment = copy.deepcopy(MARIA) | {
-        "category": "substance_use",
-        "data": {"program": "outpatient", "substances": ["opioids"]},
-    }
-    assert (
-        put(client, feeds["rrp"], treatment, agency="rrp", srid="R-1").get_json()["client_id"]
-        == client_id
-    )
-    return client_id
-
-
-def view(client, username, client_id, purpose=None):
-    token = factories.token_for(username)
-    query = {"purpose": purpose} if purpose else {}
-    return client.get(
-        f"/api/v1/clients/{client_id}/record", query_string=query, headers=bearer(token)
-    )
-
-
-def join_care_team(client, username, client_id, until=None):
-    token = factories.token_for(username)
-    body = {"username": username} | ({"until": until} if until else {})
-    return client.post(f"/api/v1/clients/{client_id}/care-team", json=body, headers=bearer(token))
-
-
-def consent_for(client, client_id, *, attest=True, by="cchc", **changes):
-    """Recorded by the consent officer of ``by``; then, unless ``attest`` is false, every
-    other source agency it names stands behind it (its consent officer attests)."""
-    officer = factories.token_for(f"{by}.consent_officer")
-    response = client.post(
-        f"/api/v1/clients/{client_id}/consents", json=permit(**changes), headers=bearer(officer)
-    )
-    assert response.status_code == 201, response.get_json()
-    consent_id = response.get_json()["id"]
-    for source in response.get_json()["source_agencies"] if attest else ():
-        if source != by:
-            token = factories.token_for(f"{source}.consent_officer")
-            attested = client.post(f"/api/v1/consents/{consent_id}/attest", headers=bearer(token))
-            assert attested.status_code == 200, attested.get_json()
-    return consent_id
-
-
-def sections(response):
-    return {(s["agency"], s["category"]): s for s in response.get_json()["sections"]}
+    return maria_at_three_agencies
 
 
 def test_own_agency_sees_its_record_once_on_the_care_team(client, maria):

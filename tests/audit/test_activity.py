@@ -10,9 +10,8 @@ from caseops.audit import service
 from caseops.audit.service import record
 from caseops.authz.actor import Actor
 from tests import factories
-from tests.access.test_view_api import maria  # noqa: F401
-from tests.audit.test_disclosures import break_glass
-from tests.records.test_ingest import bearer
+from tests.fixtures.consents import break_glass
+from tests.fixtures.records import bearer
 
 PATH = "/api/v1/audit/activity"
 DAY1 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -105,7 +104,7 @@ def test_flags_and_their_explanations(client, views):
     assert body["working_hours_utc"] == [7, 19]
 
 
-def test_unreviewed_break_glass_is_flagged_until_reviewed(client, maria):  # noqa: F811
+def test_unreviewed_break_glass_is_flagged_until_reviewed(client, maria):
     grant = break_glass(client, "hha.supervisor", maria)
     body = client.get(PATH, headers=officer()).get_json()
     [flag] = [f for f in body["flags"] if f["kind"] == "unreviewed_break_glass"]

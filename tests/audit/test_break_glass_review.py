@@ -7,9 +7,9 @@ from sqlalchemy import text
 
 from caseops.extensions import db
 from tests import factories
-from tests.access.test_view_api import maria, view  # noqa: F401
-from tests.audit.test_disclosures import break_glass
-from tests.records.test_ingest import bearer
+from tests.fixtures.access import view
+from tests.fixtures.consents import break_glass
+from tests.fixtures.records import bearer
 
 QUEUE = "/api/v1/audit/break-glass"
 
@@ -19,7 +19,7 @@ def officer() -> dict[str, str]:
 
 
 @pytest.fixture
-def grant(client, maria):  # noqa: F811
+def grant(client, maria):
     grant_id = break_glass(client, "hha.supervisor", maria)
     assert view(client, "hha.supervisor", maria).status_code == 200
     return grant_id
@@ -49,7 +49,7 @@ def test_only_privacy_officers_see_and_review_the_queue(client, grant, username)
     assert len([e for e in factories.events("audit.denied") if e.actor == username]) == 2
 
 
-def test_open_grant_lists_its_events_without_record_contents(client, grant, maria):  # noqa: F811
+def test_open_grant_lists_its_events_without_record_contents(client, grant, maria):
     response = client.get(QUEUE, headers=officer())
     assert response.status_code == 200
     [item] = response.get_json()["items"]

@@ -22,8 +22,8 @@ from caseops.migrations_state import alembic_config
 from caseops.records import service as records
 from caseops.records.importers import integration_actor
 from tests import factories
-from tests.records.test_bulk import ndjson, people
-from tests.records.test_ingest import MARIA
+from tests.fixtures.bulk import ndjson, people
+from tests.fixtures.records import MARIA
 
 PASSWORD = uuid.uuid4().hex
 ACTOR = Actor(username="ana", agency="hha", roles=frozenset({"case_worker"}))

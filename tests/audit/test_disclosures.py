@@ -9,41 +9,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests import factories
-from tests.access.test_view_api import join_care_team, maria, view  # noqa: F401
-from tests.consents.test_api import permit
-from tests.records.test_ingest import bearer
+from tests.fixtures.access import join_care_team, view
+from tests.fixtures.consents import break_glass, source_consent
+from tests.fixtures.records import bearer
 
 
 def officer() -> dict[str, str]:
     return bearer(factories.token_for("hha.privacy_officer"))
 
 
-def source_consent(client, client_id, **changes) -> str:
-    """A permit recorded by the source agency's own consent officer (hha's housing to
-    cchc by default): a source that recorded a consent stands behind it, so it opens the
-    section without an attestation."""
-    source = (changes.get("source_agencies") or ["hha"])[0]
-    response = client.post(
-        f"/api/v1/clients/{client_id}/consents",
-        json=permit(**changes),
-        headers=bearer(factories.token_for(f"{source}.consent_officer")),
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
-def break_glass(client, username, client_id):
-    response = client.post(
-        f"/api/v1/clients/{client_id}/break-glass",
-        json={"justification": "Client unconscious in ER, need medication history"},
-        headers=bearer(factories.token_for(username)),
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
 @pytest.fixture
-def history(client, maria):  # noqa: F811
+def history(client, maria):
     """cchc reads hha housing under consent (a disclosure), hha reads its own housing (a
     use, not a disclosure), hha breaks the glass and reads cchc health (a disclosure)."""
     join_care_team(client, "cchc.case_worker", maria)

@@ -24,6 +24,12 @@ from caseops.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.fixtures.merkle import (
+    RefTree,
+    _sha,
+    ref_verify_consistency,
+    ref_verify_inclusion,
+)
 
 # ---------------------------------------------------------------------------
 # Published vectors.
@@ -194,129 +200,8 @@ def _store_for(leaf_hashes: list[bytes]) -> MemoryNodeStore:
 VECTOR_STORE = _store_for([leaf_hash(d) for d in LEAF_INPUTS])
 
 # ---------------------------------------------------------------------------
-# Independent reference: RFC 9162 section 2.1 definitions, recursive, hashlib only.
-# Shares no code with caseops.audit.merkle.
+# Independent reference: tests/fixtures/merkle.py (RFC 9162 section 2.1, hashlib only).
 # ---------------------------------------------------------------------------
-
-
-def _sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _h_node(left: bytes, right: bytes) -> bytes:
-    return _sha(b"\x01" + left + right)
-
-
-def _ref_split(n: int) -> int:
-    """Largest power of two strictly below n (n > 1), by counting up."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-class RefTree:
-    """MTH, PATH and PROOF of RFC 9162 sections 2.1.1, 2.1.3.1 and 2.1.4.1, verbatim."""
-
-    def __init__(self, entries: list[bytes]) -> None:
-        self.entries = entries
-        self._memo: dict[tuple[int, int], bytes] = {}
-
-    def mth(self, start: int, end: int) -> bytes:
-        """MTH(D[start:end])."""
-        if (start, end) not in self._memo:
-            n = end - start
-            if n == 0:
-                digest = _sha(b"")
-            elif n == 1:
-                digest = _sha(b"\x00" + self.entries[start])
-            else:
-                k = _ref_split(n)
-                digest = _h_node(self.mth(start, start + k), self.mth(start + k, end))
-            self._memo[(start, end)] = digest
-        return self._memo[(start, end)]
-
-    def root(self, n: int) -> bytes:
-        return self.mth(0, n)
-
-    def path(self, m: int, n: int, start: int = 0) -> list[bytes]:
-        """PATH(m, D[start:start + n])."""
-        if n == 1:
-            return []
-        k = _ref_split(n)
-        if m < k:
-            return [*self.path(m, k, start), self.mth(start + k, start + n)]
-        return [*self.path(m - k, n - k, start + k), self.mth(start, start + k)]
-
-    def subproof(self, m: int, n: int, b: bool, start: int = 0) -> list[bytes]:
-        """SUBPROOF(m, D[start:start + n], b)."""
-        if m == n:
-            return [] if b else [self.mth(start, start + n)]
-        k = _ref_split(n)
-        if m <= k:
-            return [*self.subproof(m, k, b, start), self.mth(start + k, start + n)]
-        return [*self.subproof(m - k, n - k, False, start + k), self.mth(start, start + k)]
-
-    def proof(self, m: int, n: int) -> list[bytes]:
-        """PROOF(m, D[n]); empty for the trivial cases m == 0 and m == n."""
-        return [] if m in (0, n) else self.subproof(m, n, True)
-
-
-def ref_root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
-    """Recompute the root by undoing PATH's recursion; None if the shape does not fit."""
-    if size == 1:
-        return None if path else leaf
-    if not path:
-        return None
-    k = _ref_split(size)
-    *rest, sibling = path
-    if index < k:
-        below = ref_root_from_path(index, k, leaf, rest)
-        return None if below is None else _h_node(below, sibling)
-    below = ref_root_from_path(index - k, size - k, leaf, rest)
-    return None if below is None else _h_node(sibling, below)
-
-
-def ref_verify_inclusion(
-    leaf: bytes, index: int, size: int, path: list[bytes], root: bytes
-) -> bool:
-    if not 0 <= index < size or any(len(p) != 32 for p in path):
-        return False
-    return ref_root_from_path(index, size, leaf, path) == root
-
-
-def ref_consistency_roots(
-    m: int, n: int, old_root: bytes, proof: list[bytes], b: bool = True
-) -> tuple[bytes, bytes] | None:
-    """Recompute (old root, new root) by undoing SUBPROOF's recursion."""
-    if m == n:
-        if b:
-            return None if proof else (old_root, old_root)
-        return (proof[0], proof[0]) if len(proof) == 1 else None
-    if not proof:
-        return None
-    k = _ref_split(n)
-    *rest, last = proof
-    if m <= k:
-        below = ref_consistency_roots(m, k, old_root, rest, b)
-        return None if below is None else (below[0], _h_node(below[1], last))
-    below = ref_consistency_roots(m - k, n - k, old_root, rest, False)
-    if below is None:
-        return None
-    return _h_node(last, below[0]), _h_node(last, below[1])
-
-
-def ref_verify_consistency(
-    m: int, n: int, old_root: bytes, new_root: bytes, proof: list[bytes]
-) -> bool:
-    if any(len(x) != 32 for x in [old_root, new_root, *proof]) or not 0 <= m <= n:
-        return False
-    if m == n:
-        return not proof and old_root == new_root and (m > 0 or old_root == _sha(b""))
-    if m == 0:
-        return not proof and old_root == _sha(b"")
-    return ref_consistency_roots(m, n, old_root, proof) == (old_root, new_root)
-
 
 REF = RefTree([b"leaf-%d" % i for i in range(300)])
 REF_LEAF_HASHES = [leaf_hash(d) for d in REF.entries]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
-from tests.records.test_ingest import bearer
+from tests.fixtures.records import bearer
 
 RULE = {"sub": "supervisor", "dom": "hha", "obj": "record:justice", "act": "read", "eft": "deny"}
 

@@ -11,21 +11,12 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.records.test_ingest import MARIA, bearer, put
-from tests.ui.test_pages import maria_records, record_consent
+from tests.fixtures.browser import sign_in
+from tests.fixtures.consents import record_consent
+from tests.fixtures.pages import maria_records
+from tests.fixtures.records import MARIA, bearer, put
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, server, person: factories.Person) -> None:
-    """The real sign-in: password, then the authenticator code."""
-    page.goto(server.url_for("/login"))
-    page.get_by_label("Username").fill(person.username)
-    page.get_by_label("Password").fill(person.password)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Code").fill(person.code())
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("current-user")).to_have_text(person.username)
 
 
 def shown(page, category: str):

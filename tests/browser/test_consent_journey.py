@@ -9,8 +9,8 @@ import hashlib
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_client_view_journey import sign_in
-from tests.ui.test_pages import PDF, maria_records
+from tests.fixtures.browser import sign_in
+from tests.fixtures.pages import PDF, maria_records
 
 pytestmark = pytest.mark.browser
 

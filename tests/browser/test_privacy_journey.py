@@ -13,9 +13,8 @@ from playwright.sync_api import expect
 from caseops.audit.keys import log_key
 from caseops.audit.seal import seal_once
 from caseops.extensions import db
-from tests.browser.test_client_view_journey import sign_in
-from tests.ui.test_audit_pages import CONTENTS, worker_views
-from tests.ui.test_pages import maria_records
+from tests.fixtures.browser import sign_in
+from tests.fixtures.pages import CONTENTS, maria_records, worker_views
 
 pytestmark = pytest.mark.browser
 

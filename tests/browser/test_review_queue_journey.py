@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_client_view_journey import sign_in
-from tests.ui.test_pages import queue_a_pair
+from tests.fixtures.browser import sign_in
+from tests.fixtures.pages import queue_a_pair
 
 pytestmark = pytest.mark.browser
 

@@ -8,11 +8,11 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from caseops.clients.models import RecordIdentifier
-from caseops.dbcopy import insert_rows
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
+from caseops.storage.bulk import insert_rows
 from tests import factories
-from tests.records.test_ingest import MARIA, put
+from tests.fixtures.records import MARIA, put
 
 STATEMENTS = {
     "insert": "INSERT INTO record_identifiers (record_id, kind, value) "

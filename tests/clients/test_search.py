@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from tests import factories
-from tests.records.test_ingest import MARIA, bearer, put
+from tests.fixtures.records import MARIA, bearer, put
 
 
 @pytest.fixture

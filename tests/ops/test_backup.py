@@ -22,8 +22,8 @@ from caseops.audit.keys import log_key
 from caseops.audit.seal import seal_once
 from caseops.audit.service import record
 from caseops.authz.actor import Actor
-from caseops.backup import libpq_url
 from caseops.extensions import db
+from caseops.ops.backup import libpq_url
 from tests.conftest import BACKEND
 
 WORKER = Actor(username="hha.case_worker", agency="hha", roles=frozenset({"case_worker"}))

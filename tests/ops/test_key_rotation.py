@@ -25,7 +25,7 @@ from caseops.authz.actor import Actor
 from caseops.config import ConfigError
 from caseops.extensions import db
 from tests import factories
-from tests.audit.test_merkle import ref_verify_consistency
+from tests.fixtures.merkle import ref_verify_consistency
 
 WORKER = Actor(username="hha.case_worker", agency="hha", roles=frozenset({"case_worker"}))
 KEY_A = base64.b64encode(b"A" * 32).decode()

@@ -5,108 +5,26 @@ refuses a line."""
 from __future__ import annotations
 
 import copy
-import json
-from datetime import date
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
-from bench.ingest import line
-from bench.synthetic import generate
-from caseops import create_app
 from caseops.audit.models import AccessEvent
-from caseops.clients import linking
-from caseops.clients.models import Client, LinkEvent, RecordIdentifier, ReviewItem
+from caseops.clients.models import Client, LinkEvent, RecordIdentifier
 from caseops.extensions import db
+from caseops.matching import store
 from caseops.records import prepare, service
 from caseops.records.importers import integration_actor
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.schemas import BulkLineSchema
 from tests import factories
-from tests.records.test_ingest import MARIA
-
-
-def ndjson(bodies) -> list[tuple[int, str]]:
-    return [(n, json.dumps(body)) for n, body in enumerate(bodies, start=1)]
-
-
-WITHDRAWN = 3  # the first load's record withdrawn before the second
-
-
-def linked_lines() -> tuple[list[dict], list[dict]]:
-    """A first load, then a second whose records link to each other and to the first:
-    the same people from a second file; a record sent twice; records of the first load
-    (one of them withdrawn) changed into people that later lines of the chunk match;
-    lines that change nothing or fail."""
-    people = generate(80, agencies=2, seed=7)
-    first, second = people.files["A1"], people.files["A2"]
-    before = [line(r, "housing", n) for n, r in enumerate(first[:25])]
-    after = [line(r, "housing", n, srid=f"B-{r.record_id}") for n, r in enumerate(second)]
-    after += [line(r, "housing", n) for n, r in enumerate(first[25:])]
-    again = copy.deepcopy(after[1]) | {"source_version": 2}
-    again["data"]["notes"] = "Second version in the same chunk."
-    after.insert(3, again)
-    for n, changed in enumerate(before[: WITHDRAWN + 1]):
-        update = copy.deepcopy(changed) | {"source_version": 2}
-        update["person"] = after[-1 - n]["person"]
-        after.insert(5 + n, update)
-    after.append(before[5])  # unchanged
-    after.append(before[6] | {"source_version": 0})  # stale
-    after.append(before[7] | {"category": "astrology"})  # invalid
-    return before, after
-
-
-def ingest(databases, monkeypatch, chunk: int) -> dict:
-    """Load both parts into a fresh database, ``chunk`` lines at a time; return the
-    report, the clients (as groups of records), link events and review items."""
-    url = databases.migrated()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
-    monkeypatch.setattr(service, "BULK_CHUNK", chunk)
-    monkeypatch.setattr(linking, "_totals_cache", {})
-    before, after = linked_lines()
-    try:
-        with app.app_context():
-            factories.make_agency("hha")
-            actor = integration_actor("hha")
-            service.bulk(actor, "hha", ndjson(before))
-            service.withdraw(actor, "hha", before[WITHDRAWN]["source_record_id"])
-            report = service.bulk(actor, "hha", ndjson(after))
-            records = {r.id: r.source_record_id for r in db.session.scalars(select(SourceRecord))}
-            clients: dict[str, set[str]] = {}
-            for record in db.session.scalars(select(SourceRecord)):
-                clients.setdefault(record.client_id, set()).add(record.source_record_id)
-            group = {srid: min(ids) for ids in clients.values() for srid in ids}
-            lines = [
-                {k: v for k, v in entry.items() if k != "client_id"}
-                | ({"client": group[entry["source_record_id"]]} if "client_id" in entry else {})
-                for entry in report.lines
-            ]
-            events = sorted(
-                (records[e.record_id], e.action, e.score, e.reason, group[records[e.record_id]])
-                for e in db.session.scalars(select(LinkEvent))
-            )
-            reviews = sorted(
-                (records[i.record_id], records[i.candidate_record_id], i.score)
-                for i in db.session.scalars(select(ReviewItem))
-            )
-            identifiers = sorted(
-                (records[record_id], kind, value)
-                for record_id, kind, value in db.session.execute(
-                    select(
-                        RecordIdentifier.record_id, RecordIdentifier.kind, RecordIdentifier.value
-                    )
-                )
-            )
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        databases.drop(url)
-    return {
-        "lines": lines,
-        "clients": sorted(sorted(ids) for ids in clients.values()),
-        "events": events,
-        "reviews": reviews,
-        "identifiers": identifiers,
-    }
+from tests.fixtures.bulk import (
+    ingest,
+    linked_lines,
+    ndjson,
+    people,
+    refuse_versions_with_digest,
+)
+from tests.fixtures.records import MARIA
 
 
 def test_a_chunk_links_within_itself_exactly_as_one_line_at_a_time(databases, monkeypatch):
@@ -122,24 +40,6 @@ def test_a_chunk_links_within_itself_exactly_as_one_line_at_a_time(databases, mo
     assert any(len(ids) > 1 and not first & set(ids) for ids in together["clients"])
 
 
-def people(count: int, start: int = 0) -> list[dict]:
-    """Different people, born in different years: no blocking key in common."""
-    return [
-        {
-            "source_record_id": f"P-{n}",
-            "category": "housing",
-            "person": {
-                "given_name": f"Given{chr(97 + n % 26)}{chr(97 + n // 26)}x",
-                "family_name": f"Family{chr(97 + n // 26)}{chr(97 + n % 26)}q",
-                "birth_date": date(1901 + n, 1 + n % 12, 1 + n % 28).isoformat(),
-            },
-            "data": {},
-            "source_version": 1,
-        }
-        for n in range(start, start + count)
-    ]
-
-
 def test_a_chunk_is_written_with_as_many_statements_as_one_record(world, monkeypatch):
     actor = integration_actor("hha")
     service.bulk(actor, "hha", ndjson(people(1)))  # caches the policy
@@ -151,7 +51,7 @@ def test_a_chunk_is_written_with_as_many_statements_as_one_record(world, monkeyp
     event.listen(db.engine, "before_cursor_execute", count)
     try:
         for bodies in (people(1, start=1), people(40, start=2)):
-            monkeypatch.setattr(linking, "_totals_cache", {})
+            monkeypatch.setattr(store, "_totals_cache", {})
             statements.append(0)
             report = service.bulk(actor, "hha", ndjson(bodies))
             assert report.counts == {"created": len(bodies)}
@@ -162,33 +62,6 @@ def test_a_chunk_is_written_with_as_many_statements_as_one_record(world, monkeyp
     # records one at a time there; everything else is one statement per table.
     per_record = 1 if db.engine.dialect.name == "sqlite" else 0
     assert forty == one + 39 * per_record
-
-
-def refuse_versions_with_digest(digest: str) -> None:
-    """Make the database refuse one record's history row: the last write of a record,
-    so everything else of it has been written by then."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(
-            text(
-                "CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"IF NEW.body_digest = '{digest}' THEN RAISE EXCEPTION 'refused' "
-                "USING ERRCODE = 'unique_violation'; END IF; RETURN NEW; END $$"
-            )
-        )
-        db.session.execute(
-            text(
-                "CREATE TRIGGER refuse_line BEFORE INSERT ON source_record_versions "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_line()"
-            )
-        )
-    else:
-        db.session.execute(
-            text(
-                "CREATE TRIGGER refuse_line BEFORE INSERT ON source_record_versions "
-                f"WHEN NEW.body_digest = '{digest}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-        )
-    db.session.commit()
 
 
 def test_a_line_the_database_refuses_is_reported_alone_and_nothing_of_it_is_written(world):

@@ -14,7 +14,7 @@ from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.service import BULK_CHUNK
 from tests import factories
-from tests.records.test_bulk import people
+from tests.fixtures.bulk import people
 
 LINES = 2 * BULK_CHUNK + 50  # three chunks: the second and third prepared by the worker
 

@@ -19,15 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from caseops.clients import linking
 from caseops.clients.models import Client, LinkEvent, RecordIdentifier
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
+from caseops.matching import store
 from caseops.records import hmis, importers
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.prepare import data_context
 from tests import factories
-from tests.records.test_ingest import MARIA
+from tests.fixtures.records import MARIA
 
 ROOT = Path(__file__).resolve().parents[2]
 CASEOPS = str(Path(sys.executable).with_name("caseops"))
@@ -74,7 +74,7 @@ def _present(value):
 
 
 def person_of(record: SourceRecord) -> dict:
-    return _present(linking.decrypt_person(record))
+    return _present(store.decrypt_person(record))
 
 
 def data_of(record: SourceRecord) -> dict:

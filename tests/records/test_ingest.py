@@ -12,36 +12,7 @@ from sqlalchemy import create_engine, select, text
 from caseops.extensions import db
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from tests import factories
-
-MARIA = {
-    "category": "housing",
-    "person": {
-        "given_name": "Maria",
-        "family_name": "Lopez",
-        "birth_date": "1984-03-12",
-        "ssn": "123-45-6780",
-        "sex": "F",
-        "address": {
-            "street_number": "12",
-            "street": "Seacliff Ave",
-            "city": "Bayview",
-            "postcode": "94110",
-            "state": "CA",
-        },
-        "phone": "415-555-0101",
-    },
-    "data": {
-        "program_type": "rapid_rehousing",
-        "enrollment_date": "2026-01-05",
-        "housing_status": "sheltered",
-        "notes": "Prefers morning calls.",
-    },
-    "source_version": 1,
-}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.fixtures.records import MARIA, bearer, put
 
 
 @pytest.fixture
@@ -50,10 +21,6 @@ def feeds(world):
         "hha": factories.token_for("hha.integration"),
         "cchc": factories.token_for("cchc.integration"),
     }
-
-
-def put(client, token, body, agency="hha", srid="H-1"):
-    return client.put(f"/api/v1/agencies/{agency}/records/{srid}", json=body, headers=bearer(token))
 
 
 def test_create_then_same_body_again_changes_nothing(client, feeds):

@@ -16,13 +16,8 @@ from caseops.records import pipeline, prepare, service, writes
 from caseops.records.importers import integration_actor
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.records.schemas import BulkLineSchema
-from tests.records.test_bulk import (
-    MARIA,
-    ingest,
-    ndjson,
-    people,
-    refuse_versions_with_digest,
-)
+from tests.fixtures.bulk import ingest, ndjson, people, refuse_versions_with_digest
+from tests.fixtures.records import MARIA
 
 
 def postgres_only(url: str) -> None:

@@ -24,11 +24,11 @@ from sqlalchemy import select
 
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
-from caseops.consents.models import ConsentRecord, ConsentRevocation
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
+from caseops.registry.models import ConsentRecord, ConsentRevocation
 from tests import factories
-from tests.records.test_ingest import MARIA, bearer, put
+from tests.fixtures.records import MARIA, bearer, put
 
 NOW = datetime.now(UTC)
 JUSTIFICATION = "Client unconscious in the ER, need the medication history"

@@ -30,9 +30,9 @@ from caseops.audit.keys import log_key
 from caseops.audit.seal import seal_once
 from caseops.extensions import db
 from tests import factories
-from tests.access.test_view_api import join_care_team, view
-from tests.audit.test_disclosures import break_glass, source_consent
-from tests.records.test_ingest import MARIA, bearer, put
+from tests.fixtures.access import join_care_team, view
+from tests.fixtures.consents import break_glass, source_consent
+from tests.fixtures.records import MARIA, bearer, put
 
 OFFICERS = ("hha", "cchc", "rrp", "ops")  # ops: organisation-wide
 UNKNOWN_CLIENT = "0" * 32

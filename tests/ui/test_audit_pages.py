@@ -13,38 +13,11 @@ from caseops.audit.keys import log_key
 from caseops.audit.seal import seal_once
 from caseops.extensions import db
 from tests import factories
-from tests.audit.test_disclosures import source_consent
-from tests.records.test_ingest import bearer
-from tests.ui.test_pages import csrf_of, maria, signed_in, text_of  # noqa: F401
-
-CONTENTS = ("asthma", "SNAP", "sheltered", "Dr. Reyes")
-
-
-def worker_views(client, maria):  # noqa: F811
-    """cchc reads hha housing under consent; hha breaks the glass and reads cchc health."""
-    source_consent(client, maria)
-    for username in ("cchc.case_worker", "hha.supervisor"):
-        token = factories.token_for(username)
-        if username == "cchc.case_worker":
-            client.post(
-                f"/api/v1/clients/{maria}/care-team",
-                json={"username": username},
-                headers=bearer(token),
-            )
-        else:
-            response = client.post(
-                f"/api/v1/clients/{maria}/break-glass",
-                json={"justification": "Client unconscious in ER, need history"},
-                headers=bearer(token),
-            )
-            assert response.status_code == 201
-        assert (
-            client.get(f"/api/v1/clients/{maria}/record", headers=bearer(token)).status_code == 200
-        )
+from tests.fixtures.pages import CONTENTS, csrf_of, signed_in, text_of, worker_views
 
 
 @pytest.fixture
-def viewed(client, maria):  # noqa: F811
+def viewed(client, maria):
     worker_views(client, maria)
     return maria
 

@@ -8,75 +8,15 @@ import hashlib
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from html import unescape
 
 import pytest
 
 from caseops.ui.clients import WITHHELD_REASONS
 from consent import Reason
 from tests import factories
-from tests.consents.test_api import permit
-from tests.records.test_ingest import MARIA, bearer, put
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def maria(world, client):
-    return maria_records(client)
-
-
-def maria_records(client) -> str:
-    """Maria: housing and economic security at hha, health at cchc (agencies and feeds of
-    ``factories.standard_world``). Returns her client id."""
-    feeds = {a: factories.token_for(f"{a}.integration") for a in ("hha", "cchc")}
-    client_id = put(client, feeds["hha"], MARIA, srid="H-1").get_json()["client_id"]
-    health = copy.deepcopy(MARIA) | {
-        "category": "health",
-        "data": {"conditions": ["asthma"], "primary_care_provider": "Dr. Reyes"},
-    }
-    assert (
-        put(client, feeds["cchc"], health, agency="cchc", srid="C-1").get_json()["client_id"]
-        == client_id
-    )
-    benefits = copy.deepcopy(MARIA) | {
-        "category": "economic_security",
-        "data": {"benefits": ["SNAP"], "employment_status": "part-time"},
-    }
-    assert put(client, feeds["hha"], benefits, srid="H-2").get_json()["client_id"] == client_id
-    return client_id
-
-
-def record_consent(client, client_id, **changes) -> str:
-    officer = factories.token_for("cchc.consent_officer")
-    response = client.post(
-        f"/api/v1/clients/{client_id}/consents", json=permit(**changes), headers=bearer(officer)
-    )
-    assert response.status_code == 201, response.get_json()
-    consent_id = response.get_json()["id"]
-    for source in set(response.get_json()["source_agencies"]) - {"cchc", "*"}:
-        # Each other source stands behind it (issue 14: an agency speaks for its own data).
-        token = factories.token_for(f"{source}.consent_officer")
-        client.post(f"/api/v1/consents/{consent_id}/attest", headers=bearer(token))
-    return consent_id
-
-
-def signed_in(app, world, username):
-    """A test client with a browser session for ``username``."""
-    browser = app.test_client()
-    response = factories.login(browser, world[username])
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
-
-
-def text_of(response) -> str:
-    html = response.get_data(as_text=True)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def csrf_of(browser, path) -> str:
-    return factories.csrf_token(browser.get(path).get_data(as_text=True))
-
+from tests.fixtures.consents import record_consent
+from tests.fixtures.pages import PDF, csrf_of, queue_a_pair, signed_in, text_of
+from tests.fixtures.records import MARIA, bearer, put
 
 # --- who may open what ------------------------------------------------------------------
 
@@ -479,29 +419,6 @@ def test_expiring_lists_active_consents_ending_within_30_days(app, world, maria,
 
 
 # --- the data steward's review queue ----------------------------------------------------
-
-
-def queue_a_pair(client) -> int:
-    """Maria at hha, and Elena Lopez at cchc: same family name, birth date and address,
-    another given name (a twin, or the same person?) — the pair waits in the review queue."""
-    feeds = {a: factories.token_for(f"{a}.integration") for a in ("hha", "cchc")}
-    put(client, feeds["hha"], MARIA, srid="H-1")
-    maybe = {
-        "category": "health",
-        "person": {
-            "given_name": "Elena",
-            "family_name": "Lopez",
-            "birth_date": "1984-03-12",
-            "sex": "F",
-            "address": MARIA["person"]["address"],
-        },
-        "data": {},
-        "source_version": 1,
-    }
-    second = put(client, feeds["cchc"], maybe, agency="cchc", srid="C-7").get_json()
-    [write] = [e for e in factories.events("record.write") if e.target_id == "cchc/C-7"]
-    assert write.detail["link"]["decision"] == "review", write.detail  # stewards' log only
-    return second["client_id"]
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""Operator commands for demo data: ``caseops demo seed|totp``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from caseops.cli import cli_origin, domain_errors
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Demo data (CASEOPS_ENV=demo or test only)."""
+
+
+def _require_demo() -> None:
+    if current_app.config["CASEOPS_ENV"] == "production":
+        raise click.ClickException("demo commands are refused when CASEOPS_ENV=production")
+
+
+@demo_group.command("seed")
+@domain_errors
+@with_appcontext
+def demo_seed() -> None:
+    """Create (or complete) the demo agencies and accounts. Safe to run again."""
+    from caseops.demo import seed
+    from caseops.demo.clients import seed_clients
+
+    _require_demo()
+    cli_origin()
+    accounts = seed.seed()
+    click.echo(seed_clients())
+    click.echo(seed.describe(accounts))
+
+
+@demo_group.command("totp")
+@click.argument("username")
+@domain_errors
+@with_appcontext
+def demo_totp(username: str) -> None:
+    """Print the current second-factor code of a demo account."""
+    from caseops.demo import seed
+
+    _require_demo()
+    click.echo(seed.current_code(username))
