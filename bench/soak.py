@@ -43,7 +43,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +190,7 @@ def seed(url: str, clients: int) -> Seeded:
     officer and hha's feed."""
     from alembic import command
 
+    from bench import seeding
     from caseops import create_app
     from caseops.access import service as access
     from caseops.agencies.service import create_agency
@@ -212,13 +213,23 @@ def seed(url: str, clients: int) -> Seeded:
             users.create_user(
                 operator, {"username": f"{code}.feed", "agency": code, "roles": ["integration"]}
             )
-        for username, role in (("cchc.officer", "consent_officer"), ("cchc.worker", "case_worker")):
+        for username, role in (
+            ("cchc.officer", "consent_officer"),
+            ("cchc.worker", "case_worker"),
+            ("hha.officer", "consent_officer"),
+        ):
             users.create_user(
                 operator,
-                {"username": username, "agency": "cchc", "roles": [role], "password": "x" * 16},
+                {
+                    "username": username,
+                    "agency": username.split(".")[0],
+                    "roles": [role],
+                    "password": "x" * 16,
+                },
             )
         feeds = {c: actor_for(users.get_user(f"{c}.feed")) for c in ("hha", "cchc")}
         officer = actor_for(users.get_user("cchc.officer"))
+        attester = actor_for(users.get_user("hha.officer"))
         worker = actor_for(users.get_user("cchc.worker"))
         for i in range(clients):
             body = {
@@ -234,23 +245,7 @@ def seed(url: str, clients: int) -> Seeded:
             }
             records.upsert(feeds["cchc"], "cchc", f"C{i}", health)
             if i % 2 == 0:
-                consents.record_consent(
-                    officer,
-                    client_id,
-                    {
-                        "provision": "permit",
-                        "source_agencies": ["hha"],
-                        "categories": ["housing"],
-                        "recipients": ["cchc"],
-                        "purposes": ["care_coordination"],
-                        "effective_from": now - timedelta(days=1),
-                        "expires_at": now + timedelta(days=90),
-                        "grantor": {"kind": "self", "name": "Client"},
-                        "signed_at": now - timedelta(days=1),
-                        "evidence": {"method": "written"},
-                        "revocation_right_acknowledged": True,
-                    },
-                )
+                seeding.consent_housing_to_cchc(officer, attester, client_id, now)
             access.add_care_team_member(worker, client_id, "cchc.worker", None)
             ids.append(client_id)
         tokens = {

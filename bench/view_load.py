@@ -40,8 +40,9 @@ def free_port() -> int:
 
 def seed(url: str, clients: int) -> tuple[str, list[str]]:
     """Agencies, a worker on every client's care team, consents for half the clients."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
+    from bench import seeding
     from caseops import create_app
     from caseops.access import service as access
     from caseops.agencies.service import create_agency
@@ -73,6 +74,15 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
         users.create_user(
             operator,
             {
+                "username": "hha.officer",
+                "agency": "hha",
+                "roles": ["consent_officer"],
+                "password": "x" * 16,
+            },
+        )
+        users.create_user(
+            operator,
+            {
                 "username": "cchc.worker",
                 "agency": "cchc",
                 "roles": ["case_worker"],
@@ -81,6 +91,7 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
         )
         feeds = {c: actor_for(users.get_user(f"{c}.feed")) for c in ("hha", "cchc")}
         officer = actor_for(users.get_user("cchc.officer"))
+        attester = actor_for(users.get_user("hha.officer"))
         worker = actor_for(users.get_user("cchc.worker"))
         for i in range(clients):
             person = {
@@ -107,23 +118,7 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
             }
             records.upsert(feeds["hha"], "hha", f"E{i}", second)
             if i % 2 == 0:
-                consents.record_consent(
-                    officer,
-                    client_id,
-                    {
-                        "provision": "permit",
-                        "source_agencies": ["hha"],
-                        "categories": ["housing"],
-                        "recipients": ["cchc"],
-                        "purposes": ["care_coordination"],
-                        "effective_from": now - timedelta(days=1),
-                        "expires_at": now + timedelta(days=90),
-                        "grantor": {"kind": "self", "name": "Client"},
-                        "signed_at": now - timedelta(days=1),
-                        "evidence": {"method": "written"},
-                        "revocation_right_acknowledged": True,
-                    },
-                )
+                seeding.consent_housing_to_cchc(officer, attester, client_id, now)
             access.add_care_team_member(worker, client_id, "cchc.worker", None)
             ids.append(client_id)
         token = users.create_token(operator, "cchc.worker", {}).plaintext

@@ -27,6 +27,7 @@ SEED_TESTS = {
     "decision": "test_decision_world",
     "ingest": "test_ingest_workload_and_preload",
     "linkage": "test_linkage_run",
+    "seeding": "test_the_view_benches_time_shown_sections_not_refusals",
     "soak": "test_soak_seed",
     "synthetic": "test_synthetic_generate",
     "view_app": "test_view_app_baseline_serves_the_view_load_seed",
@@ -110,6 +111,28 @@ def _view_load_seed(database_url: str) -> tuple[str, list[str]]:
 def test_view_load_seed(database_url):
     token, ids = _view_load_seed(database_url)
     assert token and len(ids) == 3 and len(set(ids)) == 3
+
+
+def test_the_view_benches_time_shown_sections_not_refusals(database_url):
+    """The benches' consents are recorded at cchc and attested by hha, so the consented
+    housing section is shown: a bench must measure views, not consent_not_attested."""
+    from caseops import create_app
+    from caseops.access import service as access
+    from caseops.auth.service import actor_for
+    from caseops.users import service as users
+
+    _token, ids = _view_load_seed(database_url)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        from caseops.extensions import db
+
+        worker = actor_for(users.get_user("cchc.worker"))
+        view = access.view_record(worker, ids[0], "care_coordination")
+        status = {(s["agency"], s["category"]): s["status"] for s in view["sections"]}
+        assert status[("hha", "housing")] == "shown"
+        assert status[("hha", "economic_security")] == "withheld"
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, tmp_path):

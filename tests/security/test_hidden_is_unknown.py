@@ -446,6 +446,8 @@ SOURCES = [
     ("rrp", "substance_use"),
 ]
 SEARCHERS = ("hha", "cchc", "rrp")
+# Who records the generated consents: only this source stands behind them (docs/trust-model.md).
+RECORDER = "rrp"
 _counter = itertools.count(1)
 
 
@@ -482,6 +484,7 @@ def _add_consent(client_id: str, recipient: str, source: str, category: str, sta
             evidence_method="written",
             revocation_right_acknowledged=True,
             recorded_by="rrp.consent_officer",
+            recorded_by_agency=RECORDER,
         )
     )
     db.session.flush()
@@ -532,7 +535,8 @@ def test_search_finds_exactly_the_clients_knows_client_acknowledges(client, sear
     and consents in every state): search finds the client for an agency exactly when
     ``knows_client`` acknowledges it, and both follow the rule as written: a record of the
     agency's own, or not Part 2, or a Part 2 record whose source an active consent names
-    the agency a recipient of. (A client known through a withdrawn record only stays known
+    the agency a recipient of and that the source stood behind (here: recorded, so only the
+    recorder's own records open). (A client known through a withdrawn record only stays known
     but is no longer found: search lists current records.)"""
     records, consents = generated
     n = next(_counter)
@@ -565,6 +569,7 @@ def test_search_finds_exactly_the_clients_knows_client_acknowledges(client, sear
             or not _part2(agency, category)
             or any(
                 recipient == searcher
+                and agency == RECORDER
                 and source in (agency, "*")
                 and named in (category, "*")
                 and state == "active"
