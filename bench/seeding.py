@@ -31,7 +31,7 @@ def housing_permit(now: datetime) -> dict[str, Any]:
 
 def consent_housing_to_cchc(recorder, attester, client_id: str, now: datetime) -> None:
     """Record the permit at cchc and have hha stand behind it."""
-    from caseops.consents import service as consents
+    from caseops.registry import service as consents
 
     row = consents.record_consent(recorder, client_id, housing_permit(now))
     consents.attest(attester, row.id)

@@ -199,7 +199,6 @@ def seed(url: str, clients: int) -> Seeded:
     from caseops.extensions import db
     from caseops.migrations_state import alembic_config
     from caseops.records import service as records
-    from caseops.registry import service as consents
     from caseops.users import service as users
 
     command.upgrade(alembic_config(url), "head")

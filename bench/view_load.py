@@ -49,7 +49,6 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
     from caseops.auth.service import actor_for
     from caseops.authz.actor import Actor
     from caseops.records import service as records
-    from caseops.registry import service as consents
     from caseops.users import service as users
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
