@@ -16,7 +16,6 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import aliased
 
-import consent
 from caseops.access.models import BreakGlassGrant, CareTeamMember
 from caseops.access.rules import Facts, SectionDecision, SectionFacts, decide_view
 from caseops.agencies.models import Agency
@@ -24,7 +23,7 @@ from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
-from caseops.authz.permissions import load_client
+from caseops.authz.permissions import holds_record, load_client
 from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
@@ -255,26 +254,12 @@ def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dic
 
 
 def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
-    """Why an agency may put people on this client's care team, if it may."""
-    holds = db.session.scalar(
-        select(SourceRecord.id)
-        .join(Agency, SourceRecord.agency_id == Agency.id)
-        .where(
-            SourceRecord.client_id == client_id,
-            SourceRecord.withdrawn_at.is_(None),
-            Agency.code == agency,
-        )
-        .limit(1)
-    )
-    if holds is not None:
+    """Why an agency may put people on this client's care team, if it may: it holds a record
+    of the client, or an active permit names it as a recipient (the registry's ``serves``)."""
+    if holds_record(agency, client_id):
         return "agency_record"
-    domain, revocations = consents.consents_of(client_id).domain
-    for item in domain:
-        if item.provision is not consent.Provision.PERMIT or agency not in item.recipients:
-            continue  # a deny naming the agency connects it to nothing
-        status = consent.status_at(item, at, revocations=revocations, successors=domain)
-        if status is consent.Status.ACTIVE:
-            return "consent_recipient"
+    if consents.serves(agency, client_id, at):
+        return "consent_recipient"
     return None
 
 

@@ -103,6 +103,24 @@ def _named_by_active_consent(
     return False
 
 
+def holds_record(agency: str, client_id: str) -> bool:
+    """Whether ``agency`` holds a current record of the client: the first way an agency
+    serves a client (care teams, recording consents)."""
+    return (
+        db.session.scalar(
+            select(SourceRecord.id)
+            .join(Agency, SourceRecord.agency_id == Agency.id)
+            .where(
+                SourceRecord.client_id == client_id,
+                SourceRecord.withdrawn_at.is_(None),
+                Agency.code == agency,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) -> bool:
     """Whether the client's existence may be acknowledged to the actor (see module doc).
 

@@ -302,17 +302,7 @@ def _consent(actor: Actor, consent_id: str) -> tuple[ConsentRecord, ClientConsen
 def serves(agency: str, client_id: str, at: datetime) -> bool:
     """Whether ``agency`` serves the client: it holds a record of them, or an active permit
     names it explicitly as a recipient."""
-    holds = db.session.scalar(
-        select(SourceRecord.id)
-        .join(Agency, SourceRecord.agency_id == Agency.id)
-        .where(
-            SourceRecord.client_id == client_id,
-            SourceRecord.withdrawn_at.is_(None),
-            Agency.code == agency,
-        )
-        .limit(1)
-    )
-    if holds is not None:
+    if permissions.holds_record(agency, client_id):
         return True
     domain, revocations = consents_of(client_id).domain
     return any(

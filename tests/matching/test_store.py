@@ -11,7 +11,7 @@ from caseops.clients.models import KeptApart, ReviewItem
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from tests import factories
-from tests.fixtures.records import MARIA, bearer, put
+from tests.fixtures.records import MARIA, bearer, put, put_uncertain_pair
 
 
 @pytest.fixture
@@ -82,20 +82,7 @@ def test_twins_are_not_auto_linked(client, feeds):
 def uncertain(client, feeds):
     """A record that lands in the review queue: same family name, birth date and address but
     another given name — a twin, or the same person? A human decides."""
-    put(client, feeds["hha"], MARIA, srid="H-1")
-    maybe = {
-        "category": "health",
-        "person": {
-            "given_name": "Elena",
-            "family_name": "Lopez",
-            "birth_date": "1984-03-12",
-            "sex": "F",
-            "address": MARIA["person"]["address"],
-        },
-        "data": {},
-        "source_version": 1,
-    }
-    return put(client, feeds["cchc"], maybe, agency="cchc", srid="C-7").get_json()
+    return put_uncertain_pair(client, feeds)
 
 
 def test_uncertain_matches_wait_in_the_review_queue(client, feeds):
