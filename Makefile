@@ -46,7 +46,7 @@ test: $(STAMP) browser-deps lint
 # The tests that need no database and no browser (marked ``pure`` in tests/conftest.py).
 test-fast: $(STAMP)
 	@echo "== pure tier: no database, no browser"
-	$(BIN)/pytest -m pure -n auto -q $(PYTEST_ARGS)
+	CASEOPS_FAST_EXAMPLES=25 $(BIN)/pytest -m pure -n auto -q $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite"

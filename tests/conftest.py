@@ -208,14 +208,32 @@ _DATABASE_FIXTURES = {"databases", "tls_cluster"}
 _DATABASE_MARKERS = ("browser", "outage")
 
 
+def _cap_examples(items, cap: int) -> None:
+    """The fast tier asks each property for at most ``cap`` examples: a quick check while
+    editing. The full suite keeps every test's own count (set in its decorator, which a
+    Hypothesis profile cannot lower), so nothing is explored less where it counts."""
+    from hypothesis import settings as hypothesis_settings
+
+    for item in items:
+        test = getattr(item, "obj", None)
+        current = getattr(test, "_hypothesis_internal_use_settings", None)
+        if current is not None and current.max_examples > cap:
+            test._hypothesis_internal_use_settings = hypothesis_settings(
+                current, max_examples=cap
+            )
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Mark ``pure`` every test that needs no database and drives no browser: the fast
-    tier, ``make test-fast`` (``pytest -m pure``)."""
+    tier, ``make test-fast`` (``pytest -m pure``), which also sets
+    ``CASEOPS_FAST_EXAMPLES`` to cap each property's examples."""
     for item in items:
         if _DATABASE_FIXTURES.isdisjoint(item.fixturenames) and not any(
             item.get_closest_marker(name) for name in _DATABASE_MARKERS
         ):
             item.add_marker(pytest.mark.pure)
+    if cap := os.environ.get("CASEOPS_FAST_EXAMPLES"):
+        _cap_examples(items, int(cap))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
