@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import secrets
 from datetime import UTC, date, datetime, timedelta
 
@@ -100,8 +101,13 @@ def unknown_client_id() -> str:
 
 
 def shape(response, *ids: str) -> tuple[int, str]:
-    """Status and body with the ids swapped for placeholders."""
-    text = response.get_data(as_text=True)
+    """Status and body with the ids swapped for placeholders, and the page's CSRF token
+    (signed with the second it was made, so two pages a second apart differ) masked."""
+    text = re.sub(
+        r'(name="csrf_token" type="hidden" value=")[^"]+"',
+        r'\1<csrf>"',
+        response.get_data(as_text=True),
+    )
     for n, value in enumerate(ids):
         text = text.replace(str(value), f"<id{n}>")
     return response.status_code, text
