@@ -23,7 +23,7 @@ class CareTeamMember(db.Model):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     added_by: Mapped[str] = mapped_column(String(150))
-    basis: Mapped[str] = mapped_column(String(32))  # agency_record | consent_recipient
+    basis: Mapped[str] = mapped_column(String(32))  # agency_record (consent_recipient: before 0015)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -2,7 +2,7 @@
 
     shown  iff  policy(roles, agency, "record:<category>", "read")
            and  (own agency's record  or  consent permits)
-           and  relationship (care team)
+           and  relationship (care team, or an open referral sharing the category)
 
 or, under an active break-the-glass grant, policy allows "break_glass" for the category
 (42 CFR Part 2 data still needs a consent, unless the policy grants the separate
@@ -14,9 +14,10 @@ access log and only then decrypts what is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 
 import consent
 from caseops.vocabulary import PART2_CATEGORY
@@ -48,6 +49,27 @@ class Facts:
     # Attestations and standing rules: whom the consents speak for (``consent.trust``).
     # The default holds none, so only a consent's recording agency counts.
     trust: consent.Trust = consent.NO_TRUST
+    # The ``referral`` relationship: category -> the open referral that shares it with
+    # this worker (accepted, in progress or on hold, its consent standing). Care teams
+    # cover every category; a referral only the categories it shares.
+    referral_categories: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # 42 CFR Part 2 as amended in 2024 (``consent.designation_defect``): this deployment's
+    # intermediary name, the recipient agency's facts (set by system administrators), and
+    # whether the worker has a treating relationship with the client at this instant: the
+    # care team, or an accepted referral for treatment. The defaults disclose nothing under
+    # a general designation; nothing here is cached, so an ended relationship ends it.
+    intermediary: str | None = None
+    recipient_treating_provider: bool = False
+    recipient_covered_entity: bool = False
+    treating_relationship: bool = False
+
+    def relationship_for(self, category: str) -> tuple[str | None, str | None]:
+        """``(relationship kind, referral id)`` for one category, care team first."""
+        if self.relationship:
+            return "care_team", None
+        if category in self.referral_categories:
+            return "referral", self.referral_categories[category]
+        return None, None
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,9 @@ class SectionDecision:
     consent_id: str | None
     notice: str | None
     hidden: bool  # withheld and not even listed (Part 2 existence is itself sensitive)
+    relationship: str | None = None  # care_team | referral, when it was the need to know
+    referral_id: str | None = None  # the referral that is the basis, for "referral"
+    designation: bool = False  # the consent reached this agency by its general designation
 
 
 def _consent_decision(
@@ -76,6 +101,10 @@ def _consent_decision(
             purpose=purpose,
             at=at,
             client_birth_date=facts.birth_date,
+            intermediary=facts.intermediary,
+            recipient_is_treating_provider=facts.recipient_treating_provider,
+            treating_relationship=facts.treating_relationship,
+            recipient_is_covered_entity=facts.recipient_covered_entity,
         ),
         trust=facts.trust,
     )
@@ -91,12 +120,26 @@ def decide_section(
     notice = consented.obligations[0] if consented and consented.obligations else None
     consent_id = consented.consent_id if consented else None
 
-    def shown(basis: str, with_notice: str | None = notice) -> SectionDecision:
-        return SectionDecision(section, True, None, basis, consent_id, with_notice, False)
+    kind, referral_id = facts.relationship_for(section.category)
 
-    if permits(obj, "read") and consent_ok and facts.relationship:
+    def shown(basis: str, with_notice: str | None = notice) -> SectionDecision:
+        return SectionDecision(
+            section,
+            True,
+            None,
+            basis,
+            consent_id,
+            with_notice,
+            False,
+            kind,
+            referral_id,
+            designation=bool(consented and consented.designation),
+        )
+
+    if permits(obj, "read") and consent_ok and kind is not None:
         return shown("own_agency" if own else "consent")
     if facts.break_glass and permits(obj, "break_glass"):
+        kind, referral_id = "break_glass", None
         if not section.part2 or consent_ok:
             return shown("break_glass")
         if permits(obj, "break_glass_part2"):

@@ -18,6 +18,13 @@ class SectionOut(Schema):
     reason = fields.String(metadata={"description": "why withheld (reason code)"})
     basis = fields.String(metadata={"description": "own_agency | consent | break_glass ..."})
     notice = fields.String(allow_none=True, metadata={"description": "redisclosure notice"})
+    relationship = fields.String(
+        allow_none=True,
+        metadata={"description": "the need to know: care_team | referral | break_glass"},
+    )
+    referral_id = fields.String(
+        allow_none=True, metadata={"description": "the referral that is the basis, if one is"}
+    )
     updated_at = fields.DateTime()
     data = fields.Dict()
 

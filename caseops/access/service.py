@@ -31,6 +31,8 @@ from caseops.errors import NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
+from caseops.referrals import service as referrals
+from caseops.referrals.gate import ConsentFacts
 from caseops.registry import service as consents
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES
@@ -71,8 +73,14 @@ def _client_facts():
         CareTeamMember.starts_at <= bindparam("at"),
         or_(CareTeamMember.ends_at.is_(None), CareTeamMember.ends_at > bindparam("at")),
     )
+    # The recipient agency's 42 CFR Part 2 (2024) facts, in the same round trip.
+    recipient = aliased(Agency)
+    treating_provider, covered_entity = (
+        select(column).where(recipient.code == bindparam("agency")).scalar_subquery()
+        for column in (recipient.treating_provider, recipient.covered_entity)
+    )
     return (
-        select(Client, on_care_team, BreakGlassGrant)
+        select(Client, on_care_team, BreakGlassGrant, treating_provider, covered_entity)
         .outerjoin(BreakGlassGrant, BreakGlassGrant.id == running_grant)
         .where(Client.id == bindparam("client_id"))
     )
@@ -94,11 +102,12 @@ def gather_facts(
     records themselves so shown sections need no second round trip. Three queries: the
     client with the worker's relationship and grant, the records, the consents."""
     found = db.session.execute(
-        _CLIENT_FACTS, {"client_id": client_id, "user_id": actor.user_id, "at": at}
+        _CLIENT_FACTS,
+        {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
     ).one_or_none()
     if found is None:
         raise NotFound(f"No client {client_id!r}.")
-    client, relationship, grant = found
+    client, relationship, grant, treating_provider, covered_entity = found
     if actor.user_id is None:
         relationship, grant = False, None
     records = {
@@ -111,17 +120,36 @@ def gather_facts(
     ]
     client_consents = consents.consents_of(client_id)
     domain_consents, revocations = client_consents.domain
+    trust = client_consents.trust
+    birth_date = (
+        consents.client_birth_date(client_id)
+        if any(s.category == "education" for s in sections)
+        else None
+    )
+    referral_categories = (
+        referrals.referral_access(
+            actor,
+            client_id,
+            at,
+            ConsentFacts(client_id, domain_consents, revocations, trust, birth_date),
+        )
+        if not relationship
+        else {}
+    )
     facts = Facts(
         client_id=client_id,
         sections=sections,
         consents=domain_consents,
         revocations=revocations,
-        birth_date=consents.client_birth_date(client_id)
-        if any(s.category == "education" for s in sections)
-        else None,
+        birth_date=birth_date,
         relationship=bool(relationship),
         break_glass=grant is not None,
-        trust=client_consents.trust,
+        trust=trust,
+        referral_categories=referral_categories,
+        intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+        recipient_treating_provider=bool(treating_provider),
+        recipient_covered_entity=bool(covered_entity),
+        treating_relationship=bool(relationship),
     )
     return client, facts, grant, records
 
@@ -188,6 +216,13 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
             "disclosed": [_key(d) for d in disclosed],
             "reasons": {_key(d): d.reason for d in decisions if not d.shown},
             "bases": {_key(d): d.basis for d in disclosed},
+            "relationships": {_key(d): d.relationship for d in disclosed if d.relationship},
+            "referral_ids": sorted({d.referral_id for d in disclosed if d.referral_id}),
+            # Sections disclosed under a consent's general designation (42 CFR Part 2, as
+            # amended in 2024) and that consent: the 2.24 list is computed from these.
+            "designation": {
+                _key(d): d.consent_id for d in disclosed if d.designation and d.basis == "consent"
+            },
             "consent_ids": sorted({d.consent_id for d in decisions if d.consent_id}),
             "policy_version": policy.current_version(),
             "break_glass_grant": grant.id if grant else None,
@@ -244,6 +279,8 @@ def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dic
     return out | {
         "status": "shown",
         "basis": decision.basis,
+        "relationship": decision.relationship,
+        "referral_id": decision.referral_id,
         "notice": decision.notice,
         "updated_at": record.updated_at,
         "data": data,
@@ -253,13 +290,13 @@ def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dic
 # --- need to know ----------------------------------------------------------------------
 
 
-def _agency_connection(agency: str, client_id: str, at: datetime) -> str | None:
-    """Why an agency may put people on this client's care team, if it may: it holds a record
-    of the client, or an active permit names it as a recipient (the registry's ``serves``)."""
+def _agency_connection(agency: str, client_id: str) -> str | None:
+    """Why an agency may put people on this client's care team, if it may: it holds a
+    record of the client. An agency holding none gains need-to-know only through an
+    accepted referral or break-the-glass (DESIGN.md, "Relationship kinds"); being named
+    by a consent is not enough (it was, before referrals: migration 0015 ended those)."""
     if holds_record(agency, client_id):
         return "agency_record"
-    if consents.serves(agency, client_id, at):
-        return "consent_recipient"
     return None
 
 
@@ -293,12 +330,13 @@ def add_care_team_member(
             "Only case workers and supervisors join care teams.",
             details={"username": ["Not a case worker or supervisor."]},
         )
-    basis = _agency_connection(actor.agency or "", client_id, at)
+    basis = _agency_connection(actor.agency or "", client_id)
     if basis is None:
         refuse(
             actor,
             "care_team.add",
-            "Your agency neither holds a record of this client nor is named by an active consent.",
+            "Your agency holds no record of this client: work with them through an accepted "
+            "referral, or break the glass in an emergency.",
             reason="no_agency_connection",
             client_id=client_id,
             detail={"member": member.username},

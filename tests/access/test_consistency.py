@@ -13,6 +13,7 @@ from tests import factories
 from tests.fixtures.access import join_care_team
 from tests.fixtures.consents import consent_for
 from tests.fixtures.records import MARIA, put
+from tests.fixtures.referrals import accepted_referral
 
 REQUESTS = 24
 
@@ -48,7 +49,9 @@ def shared(world, client, live_server):
     feed = factories.token_for("hha.integration")
     client_id = put(client, feed, MARIA, srid="H-1").get_json()["client_id"]
     consent_id = consent_for(client, client_id, by="hha")  # hha serves her: it holds H-1
-    assert join_care_team(client, "cchc.case_worker", client_id).status_code == 201
+    # cchc holds no record of her: it works with her through hha's accepted referral
+    assert join_care_team(client, "hha.case_worker", client_id).status_code == 201
+    accepted_referral(client, client_id)
     token = factories.token_for("cchc.case_worker")
     path = f"/api/v1/clients/{client_id}/record"
     for _ in range(REQUESTS):  # every worker has loaded the policy and seen the section

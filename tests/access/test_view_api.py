@@ -134,13 +134,22 @@ def test_care_team_membership_ends(client, maria, app):
     assert health["reason"] == "no_relationship"
 
 
-def test_care_team_needs_an_agency_connection(client, maria):
+def test_care_team_needs_a_record_of_the_client_a_consent_naming_the_agency_is_not_enough(
+    client, maria
+):
+    """DESIGN.md: an agency holding no record of the client gains need-to-know only through
+    an accepted referral or break-the-glass; before referrals, being named by a consent
+    let it join the care team (``consent_recipient``), and that path is gone."""
     factories.make_agency("cws", name="County Child Welfare")
     factories.make_user("cws.case_worker", "cws", ["case_worker"])
     response = join_care_team(client, "cws.case_worker", maria)
     assert response.status_code == 403
     consent_for(client, maria, recipients=["cws"])
-    assert join_care_team(client, "cws.case_worker", maria).status_code == 201
+    refused = join_care_team(client, "cws.case_worker", maria)
+    assert refused.status_code == 403
+    assert "referral" in refused.get_json()["error"]["message"]
+    # an agency that holds a record still may
+    assert join_care_team(client, "cchc.case_worker", maria).status_code == 201
 
 
 def test_break_the_glass_opens_non_part2_sections_and_is_flagged(client, maria):

@@ -1,0 +1,179 @@
+"""The consent gate on sending a referral, and the consent test that keeps it open.
+
+Pure: facts in, answer out (no Flask, no database), deciding with ``consent.decide`` (the
+very decision the record view uses) so that a referral can never disclose what a view
+would not.
+
+Sending (``draft -> requested``) is a disclosure from the sending agency to the
+recipient: it says the client needs the service. So it needs
+
+* **the referral itself**: a consent permitting the sending agency's information in the
+  service's category to go to the recipient for the referral's purpose, and naming the
+  recipient (a permit for "any recipient" does not make a referral), and
+* **every shared category and every source agency that holds it**: the consent decision for
+  that source's records to reach the recipient for the purpose (Part 2 data, as always,
+  only under a consent that names the recipient: ``consent.decide`` says so).
+
+What the sender may not know stays out of it: a source whose records are hidden from the
+sender (another agency's Part 2 record that no consent lets the sender's agency know of)
+is never named and never changes the answer. The recipient's own view decides those
+sections later, as it does for any reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import consent
+
+REFERRAL_ITSELF = "referral"  # the "source" named for the referral-itself check
+RECIPIENT_NOT_NAMED = "recipient_not_named"  # a permit to "any recipient" only
+
+
+@dataclass(frozen=True)
+class Source:
+    """One agency's holding of one category of the client's records."""
+
+    agency: str
+    part2_program: bool
+    category: str
+    known_to_sender: bool  # False: the sender may not even know it exists
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    category: str
+    source: str  # an agency code, or REFERRAL_ITSELF
+    reason: str
+    consent_id: str | None
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    uncovered: tuple[Uncovered, ...]
+    consent_ids: tuple[str, ...]  # the consents relied on, for the log and FHIR
+
+    @property
+    def passed(self) -> bool:
+        return not self.uncovered
+
+
+@dataclass(frozen=True)
+class ConsentFacts:
+    client_id: str
+    consents: Sequence[consent.Consent]
+    revocations: Sequence[consent.Revocation]
+    trust: consent.Trust
+    birth_date: date | None
+
+
+def _decide(
+    facts: ConsentFacts,
+    *,
+    source: str,
+    source_part2: bool,
+    category: str,
+    recipient: str,
+    purpose: str,
+    at: datetime,
+) -> consent.ConsentDecision:
+    return consent.decide(
+        facts.consents,
+        facts.revocations,
+        consent.AccessRequest(
+            client_id=facts.client_id,
+            source_agency=source,
+            source_is_part2_program=source_part2,
+            category=category,
+            recipient_agency=recipient,
+            purpose=purpose,
+            at=at,
+            client_birth_date=facts.birth_date,
+        ),
+        trust=facts.trust,
+    )
+
+
+def referral_consent(
+    facts: ConsentFacts,
+    *,
+    sender: str,
+    sender_part2: bool,
+    recipient: str,
+    service_category: str,
+    purpose: str,
+    at: datetime,
+) -> tuple[bool, str, str | None]:
+    """Whether a consent lets the sender tell the recipient of this referral at ``at``:
+    ``(permitted, reason, consent_id)``. Asked again on every request while the referral
+    is open, so a revocation or an expiry ends the recipient's access at once."""
+    decision = _decide(
+        facts,
+        source=sender,
+        source_part2=sender_part2,
+        category=service_category,
+        recipient=recipient,
+        purpose=purpose,
+        at=at,
+    )
+    if not decision.permitted:
+        return False, str(decision.reason), decision.consent_id
+    relied_on = next((c for c in facts.consents if c.id == decision.consent_id), None)
+    if relied_on is None or recipient not in relied_on.recipients:
+        return False, RECIPIENT_NOT_NAMED, decision.consent_id
+    return True, str(decision.reason), decision.consent_id
+
+
+def check_send(
+    facts: ConsentFacts,
+    *,
+    sender: str,
+    sender_part2: bool,
+    recipient: str,
+    service_category: str,
+    purpose: str,
+    shared_categories: Iterable[str],
+    sources: Iterable[Source],
+    at: datetime,
+) -> GateAnswer:
+    """Every uncovered (category, source) pair the sender may know of, and why."""
+    uncovered: list[Uncovered] = []
+    relied: set[str] = set()
+    ok, reason, consent_id = referral_consent(
+        facts,
+        sender=sender,
+        sender_part2=sender_part2,
+        recipient=recipient,
+        service_category=service_category,
+        purpose=purpose,
+        at=at,
+    )
+    if ok and consent_id:
+        relied.add(consent_id)
+    elif not ok:
+        uncovered.append(Uncovered(service_category, REFERRAL_ITSELF, reason, consent_id))
+    shared = set(shared_categories)
+    for source in sorted(set(sources), key=lambda s: (s.category, s.agency)):
+        if source.category not in shared or not source.known_to_sender:
+            continue
+        if source.agency == recipient:
+            continue  # the recipient's own records need no consent to reach it
+        decision = _decide(
+            facts,
+            source=source.agency,
+            source_part2=source.part2_program,
+            category=source.category,
+            recipient=recipient,
+            purpose=purpose,
+            at=at,
+        )
+        if decision.permitted:
+            if decision.consent_id:
+                relied.add(decision.consent_id)
+        else:
+            uncovered.append(
+                Uncovered(source.category, source.agency, str(decision.reason), decision.consent_id)
+            )
+    return GateAnswer(tuple(uncovered), tuple(sorted(relied)))
