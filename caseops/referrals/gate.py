@@ -23,10 +23,11 @@ sections later, as it does for any reader.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import consent
+from caseops.referrals.machine import OPENS_ACCESS, Status
 
 REFERRAL_ITSELF = "referral"  # the "source" named for the referral-itself check
 RECIPIENT_NOT_NAMED = "recipient_not_named"  # a permit to "any recipient" only
@@ -109,8 +110,17 @@ def referral_consent(
     """Whether a consent lets the sender tell the recipient of this referral at ``at``:
     ``(permitted, reason, consent_id)``. Asked again on every request while the referral
     is open, so a revocation or an expiry ends the recipient's access at once."""
+    # Only permits that name the recipient may carry a referral: read every other permit as
+    # if it named nobody (it still supersedes what it replaced, so nothing older revives).
+    named = ConsentFacts(
+        facts.client_id,
+        [_naming_only(c, recipient) for c in facts.consents],
+        facts.revocations,
+        facts.trust,
+        facts.birth_date,
+    )
     decision = _decide(
-        facts,
+        named,
         source=sender,
         source_part2=sender_part2,
         category=service_category,
@@ -118,12 +128,28 @@ def referral_consent(
         purpose=purpose,
         at=at,
     )
-    if not decision.permitted:
-        return False, str(decision.reason), decision.consent_id
-    relied_on = next((c for c in facts.consents if c.id == decision.consent_id), None)
-    if relied_on is None or recipient not in relied_on.recipients:
-        return False, RECIPIENT_NOT_NAMED, decision.consent_id
-    return True, str(decision.reason), decision.consent_id
+    if decision.permitted:
+        return True, str(decision.reason), decision.consent_id
+    if decision.reason is consent.Reason.NO_CONSENT:
+        # say so when a permit to "any recipient" was there: the officer knows what to fix
+        broad = _decide(
+            facts,
+            source=sender,
+            source_part2=sender_part2,
+            category=service_category,
+            recipient=recipient,
+            purpose=purpose,
+            at=at,
+        )
+        if broad.permitted:
+            return False, RECIPIENT_NOT_NAMED, broad.consent_id
+    return False, str(decision.reason), decision.consent_id
+
+
+def _naming_only(item: consent.Consent, recipient: str) -> consent.Consent:
+    if item.provision is not consent.Provision.PERMIT or recipient in item.recipients:
+        return item
+    return replace(item, recipients=item.recipients - {consent.ANY})
 
 
 def check_send(
@@ -177,3 +203,54 @@ def check_send(
                 Uncovered(source.category, source.agency, str(decision.reason), decision.consent_id)
             )
     return GateAnswer(tuple(uncovered), tuple(sorted(relied)))
+
+
+@dataclass(frozen=True)
+class ReferralFacts:
+    """What the ``referral`` relationship turns on, for one referral of the client."""
+
+    id: str
+    from_agency: str
+    from_part2: bool
+    to_agency: str
+    service_category: str
+    purpose: str
+    shared: tuple[str, ...]
+    state: str
+    assigned_to: str | None
+
+
+@dataclass(frozen=True)
+class Reader:
+    agency: str
+    username: str
+    supervises: bool  # a supervisor of their agency
+
+
+def referral_relationship(
+    referrals: Iterable[ReferralFacts], reader: Reader, facts: ConsentFacts, at: datetime
+) -> dict[str, str]:
+    """The categories an open referral gives ``reader`` need-to-know for, each with the
+    referral that does (the oldest, when several do): a referral addressed to the reader's
+    agency, accepted / in progress / on hold, assigned to the reader or the reader
+    supervises there, and whose own consent (``referral_consent``) stands at ``at``.
+    Consent for each section is still decided by the view: a referral never replaces it."""
+    access: dict[str, str] = {}
+    for referral in referrals:
+        if referral.to_agency != reader.agency or Status(referral.state) not in OPENS_ACCESS:
+            continue
+        if not (reader.supervises or referral.assigned_to == reader.username):
+            continue
+        ok, _, _ = referral_consent(
+            facts,
+            sender=referral.from_agency,
+            sender_part2=referral.from_part2,
+            recipient=referral.to_agency,
+            service_category=referral.service_category,
+            purpose=referral.purpose,
+            at=at,
+        )
+        if ok:
+            for category in referral.shared:
+                access.setdefault(category, referral.id)
+    return access

@@ -219,17 +219,17 @@ def _latest_moves():
 def referral_access(
     actor: Actor, client_id: str, at: datetime, facts: gate.ConsentFacts | None = None
 ) -> dict[str, str]:
-    """The ``referral`` relationship: category -> referral id, for the shared categories
-    of every referral of this client addressed to the actor's agency that is accepted, in
-    progress or on hold, assigned to the actor (or the actor supervises that agency), and
-    whose consent still stands at ``at``. Read fresh on every request (no cache), so a
-    move, a revocation or an expiry ends it on the next one, in every worker."""
+    """The ``referral`` relationship of the actor to the client (``gate.
+    referral_relationship``): category -> referral id. Read fresh on every request (no
+    cache), so a move, a revocation or an expiry ends it on the next one, in every worker.
+    One statement when the actor's agency has no open referral for the client."""
     if actor.agency is None or actor.user_id is None:
         return {}
     latest = _latest_moves().subquery()
     rows = db.session.execute(
-        select(Referral, latest.c.to_status, latest.c.assigned_to)
+        select(Referral, latest.c.to_status, latest.c.assigned_to, Agency.part2_program)
         .join(latest, latest.c.referral_id == Referral.id)
+        .join(Agency, Agency.code == Referral.from_agency)
         .where(
             Referral.client_id == client_id,
             Referral.to_agency == actor.agency,
@@ -237,27 +237,24 @@ def referral_access(
         )
         .order_by(Referral.created_at, Referral.id)
     ).all()
-    supervises = _is(actor, SUPERVISOR)
-    mine = [r for r, _, assigned in rows if supervises or assigned == actor.username]
-    if not mine:
+    if not rows:
         return {}
-    facts = facts or _consent_facts(client_id)
-    part2 = _agency_part2()
-    access: dict[str, str] = {}
-    for referral in mine:
-        ok, _, _ = gate.referral_consent(
-            facts,
-            sender=referral.from_agency,
-            sender_part2=part2.get(referral.from_agency, False),
-            recipient=referral.to_agency,
+    referrals = [
+        gate.ReferralFacts(
+            id=referral.id,
+            from_agency=referral.from_agency,
+            from_part2=from_part2,
+            to_agency=referral.to_agency,
             service_category=SERVICES[referral.service_code][1],
             purpose=referral.purpose,
-            at=at,
+            shared=tuple(referral.shared_categories),
+            state=state,
+            assigned_to=assigned,
         )
-        if ok:
-            for category in referral.shared_categories:
-                access.setdefault(category, referral.id)
-    return access
+        for referral, state, assigned, from_part2 in rows
+    ]
+    reader = gate.Reader(actor.agency, actor.username, _is(actor, SUPERVISOR))
+    return gate.referral_relationship(referrals, reader, facts or _consent_facts(client_id), at)
 
 
 # --- validation ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from caseops.extensions import db
 from tests import factories
 from tests.fixtures.access import sections, view
-from tests.fixtures.consents import consent_for, permit, source_consent
+from tests.fixtures.consents import consent_for, source_consent
 from tests.fixtures.records import MARIA, bearer, put
 from tests.fixtures.referrals import (
     accepted_referral,
