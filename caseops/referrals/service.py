@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from caseops.access.models import CareTeamMember
 from caseops.agencies.models import Agency
@@ -148,13 +149,15 @@ def load_referral(actor: Actor, referral_id: str) -> Standing:
 # --- facts for the gate and the view -----------------------------------------------------
 
 
-def _agency_part2() -> dict[str, bool]:
-    return {
-        code: part2 for code, part2 in db.session.execute(select(Agency.code, Agency.part2_program))
-    }
+def _agency_part2(*codes: str) -> dict[str, bool]:
+    """Which of these agencies are 42 CFR Part 2 programs."""
+    query = select(Agency.code, Agency.part2_program).where(Agency.code.in_(codes))
+    return {code: part2 for code, part2 in db.session.execute(query)}
 
 
-def _consent_facts(client_id: str) -> gate.ConsentFacts:
+def _consent_facts(client_id: str, categories: Iterable[str] = ()) -> gate.ConsentFacts:
+    """The client's consents, read fresh; the birth date only when an education category
+    is in question (the FERPA signer rule is the only one that needs it)."""
     data = consents.consents_of(client_id)
     domain, revocations = data.domain
     return gate.ConsentFacts(
@@ -162,7 +165,7 @@ def _consent_facts(client_id: str) -> gate.ConsentFacts:
         consents=domain,
         revocations=revocations,
         trust=data.trust,
-        birth_date=consents.client_birth_date(client_id),
+        birth_date=consents.client_birth_date(client_id) if "education" in categories else None,
     )
 
 
@@ -201,60 +204,109 @@ def _has_relationship(actor: Actor, client_id: str, at: datetime) -> bool:
     return on_team is not None or bool(referral_access(actor, client_id, at))
 
 
-def _latest_moves():
-    """A subquery: each referral's last move (its current state and assignee)."""
-    last_seq = (
-        select(ReferralMove.referral_id, func.max(ReferralMove.seq).label("seq"))
-        .group_by(ReferralMove.referral_id)
-        .subquery()
+def _last_move_of_referral():
+    """A correlated condition: the move is its referral's last (its current state and
+    assignee), found through the ``(referral_id, seq)`` key, per referral the outer query
+    has already narrowed to (never a scan of every referral's history)."""
+    inner = aliased(ReferralMove)
+    return ReferralMove.seq == (
+        select(func.max(inner.seq))
+        .where(inner.referral_id == ReferralMove.referral_id)
+        .correlate(ReferralMove)
+        .scalar_subquery()
     )
-    return select(ReferralMove).join(
-        last_seq,
-        and_(
-            ReferralMove.referral_id == last_seq.c.referral_id, ReferralMove.seq == last_seq.c.seq
-        ),
+
+
+def referral_facts(
+    referral: Referral, state: str, assigned_to: str | None, from_part2: bool
+) -> gate.ReferralFacts:
+    """One referral as ``gate.referral_relationship`` reads it."""
+    return gate.ReferralFacts(
+        id=referral.id,
+        from_agency=referral.from_agency,
+        from_part2=bool(from_part2),
+        to_agency=referral.to_agency,
+        service_category=SERVICES[referral.service_code][1],
+        purpose=referral.purpose,
+        shared=tuple(referral.shared_categories),
+        state=state,
+        assigned_to=assigned_to,
+    )
+
+
+def relationship_of(
+    actor: Actor,
+    client_id: str,
+    open_referrals: list[gate.ReferralFacts],
+    facts: gate.ConsentFacts | None,
+    at: datetime,
+) -> dict[str, str]:
+    """The ``referral`` relationship (``gate.referral_relationship``) of the actor to the
+    client, from referrals already read (the record view reads them in its first
+    statement): category -> referral id."""
+    if not open_referrals or actor.agency is None or actor.user_id is None:
+        return {}
+    categories = [r.service_category for r in open_referrals]
+    if facts is None:
+        facts = _consent_facts(client_id, categories)
+    elif facts.birth_date is None and "education" in categories:
+        facts = replace(facts, birth_date=consents.client_birth_date(client_id))
+    reader = gate.Reader(actor.agency, actor.username, _is(actor, SUPERVISOR))
+    return gate.referral_relationship(open_referrals, reader, facts, at)
+
+
+def open_referral_rows(client_id_column, agency_param):
+    """For a statement about one client: outer joins that add each referral of the client
+    addressed to ``agency_param`` with its current state when that state opens access
+    (else NULLs), and whether its sender is a Part 2 program; and the order (oldest
+    first, so the oldest referral is named as the basis of a category two share). Used by
+    the record view's first statement, so the referral relationship costs no round trip of
+    its own."""
+    last = aliased(ReferralMove)
+    sender = aliased(Agency)
+    is_last = ReferralMove.seq == (
+        select(func.max(last.seq)).where(last.referral_id == Referral.id).scalar_subquery()
+    )
+    return (
+        (Referral, ReferralMove.to_status, ReferralMove.assigned_to, sender.part2_program),
+        [
+            (
+                Referral,
+                (Referral.client_id == client_id_column) & (Referral.to_agency == agency_param),
+            ),
+            (
+                ReferralMove,
+                (ReferralMove.referral_id == Referral.id)
+                & is_last
+                & ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
+            ),
+            (sender, sender.code == Referral.from_agency),
+        ],
+        (Referral.created_at, Referral.id),
     )
 
 
 def referral_access(
     actor: Actor, client_id: str, at: datetime, facts: gate.ConsentFacts | None = None
 ) -> dict[str, str]:
-    """The ``referral`` relationship of the actor to the client (``gate.
-    referral_relationship``): category -> referral id. Read fresh on every request (no
-    cache), so a move, a revocation or an expiry ends it on the next one, in every worker.
-    One statement when the actor's agency has no open referral for the client."""
+    """The ``referral`` relationship of the actor to the client, read fresh (no cache), so
+    a move, a revocation or an expiry ends it on the next request, in every worker."""
     if actor.agency is None or actor.user_id is None:
         return {}
-    latest = _latest_moves().subquery()
     rows = db.session.execute(
-        select(Referral, latest.c.to_status, latest.c.assigned_to, Agency.part2_program)
-        .join(latest, latest.c.referral_id == Referral.id)
+        select(Referral, ReferralMove.to_status, ReferralMove.assigned_to, Agency.part2_program)
+        .join(ReferralMove, ReferralMove.referral_id == Referral.id)
         .join(Agency, Agency.code == Referral.from_agency)
         .where(
             Referral.client_id == client_id,
             Referral.to_agency == actor.agency,
-            latest.c.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
+            _last_move_of_referral(),
+            ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
         )
         .order_by(Referral.created_at, Referral.id)
     ).all()
-    if not rows:
-        return {}
-    referrals = [
-        gate.ReferralFacts(
-            id=referral.id,
-            from_agency=referral.from_agency,
-            from_part2=from_part2,
-            to_agency=referral.to_agency,
-            service_category=SERVICES[referral.service_code][1],
-            purpose=referral.purpose,
-            shared=tuple(referral.shared_categories),
-            state=state,
-            assigned_to=assigned,
-        )
-        for referral, state, assigned, from_part2 in rows
-    ]
-    reader = gate.Reader(actor.agency, actor.username, _is(actor, SUPERVISOR))
-    return gate.referral_relationship(referrals, reader, facts or _consent_facts(client_id), at)
+    found = [referral_facts(*row) for row in rows]
+    return relationship_of(actor, client_id, found, facts, at)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -306,9 +358,11 @@ def _validate_create(actor: Actor, body: dict[str, Any], today: date) -> dict[st
 
 
 def _gate(actor: Actor, referral: Referral, at: datetime) -> gate.GateAnswer:
-    part2 = _agency_part2()
+    part2 = _agency_part2(referral.from_agency)
     return gate.check_send(
-        _consent_facts(referral.client_id),
+        _consent_facts(
+            referral.client_id, [*referral.shared_categories, SERVICES[referral.service_code][1]]
+        ),
         sender=referral.from_agency,
         sender_part2=part2.get(referral.from_agency, False),
         recipient=referral.to_agency,
@@ -724,17 +778,22 @@ def assign(actor: Actor, referral_id: str, username: str) -> dict[str, Any]:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _part2_words_visible(standing: Standing, at: datetime, facts: gate.ConsentFacts | None) -> bool:
+def _part2_words_visible(
+    standing: Standing,
+    at: datetime,
+    facts: gate.ConsentFacts | None,
+    part2: dict[str, bool] | None = None,
+) -> bool:
     """Whether the sender may read the recipient's words (reasons, outcome) and exact
     statuses: always, unless the recipient is a Part 2 program and no consent from it
     names the sender's agency for the referral's purpose."""
     referral = standing.referral
     if standing.side is Side.RECIPIENT:
         return True
-    part2 = _agency_part2()
+    part2 = part2 if part2 is not None else _agency_part2(referral.to_agency)
     if not part2.get(referral.to_agency, False):
         return True
-    facts = facts or _consent_facts(referral.client_id)
+    facts = facts or _consent_facts(referral.client_id, [SERVICES[referral.service_code][1]])
     ok, _, _ = gate.referral_consent(
         facts,
         sender=referral.to_agency,
@@ -798,12 +857,12 @@ def _history_for(actor: Actor, standing: Standing, words: bool) -> list[dict[str
 
 
 def _referral_consent(
-    referral: Referral, facts: gate.ConsentFacts, at: datetime
+    referral: Referral, facts: gate.ConsentFacts, at: datetime, part2: dict[str, bool]
 ) -> tuple[bool, str, str | None]:
     return gate.referral_consent(
         facts,
         sender=referral.from_agency,
-        sender_part2=_agency_part2().get(referral.from_agency, False),
+        sender_part2=part2.get(referral.from_agency, False),
         recipient=referral.to_agency,
         service_category=SERVICES[referral.service_code][1],
         purpose=referral.purpose,
@@ -815,11 +874,12 @@ def describe(actor: Actor, standing: Standing, *, at: datetime | None = None) ->
     """The referral as the caller may see it (see the module docstring)."""
     at = at or utcnow()
     referral = standing.referral
-    facts = _consent_facts(referral.client_id)
-    words = _part2_words_visible(standing, at, facts)
+    facts = _consent_facts(referral.client_id, [SERVICES[referral.service_code][1]])
+    part2 = _agency_part2(referral.from_agency, referral.to_agency)
+    words = _part2_words_visible(standing, at, facts, part2)
     history = _history_for(actor, standing, words)
     state = standing.state
-    consent_ok, consent_reason, _ = _referral_consent(referral, facts, at)
+    consent_ok, consent_reason, _ = _referral_consent(referral, facts, at, part2)
     outcome = next((h["outcome"] for h in reversed(history) if h["outcome"] is not None), None)
     lapsed = state in machine.OPEN and not consent_ok
     mover = _mover_may(actor, standing)
@@ -875,12 +935,11 @@ def list_referrals(actor: Actor, direction: str, status: str | None) -> list[dic
     caller sees it."""
     if actor.agency is None or not (actor.roles & (WORKERS | {INTEGRATION})):
         refuse(actor, "referral.list", "Your role does not work with referrals.")
-    latest = _latest_moves().subquery()
     column = Referral.to_agency if direction == "incoming" else Referral.from_agency
     rows = db.session.execute(
-        select(Referral, latest.c.to_status, latest.c.assigned_to)
-        .join(latest, latest.c.referral_id == Referral.id)
-        .where(column == actor.agency)
+        select(Referral, ReferralMove.to_status, ReferralMove.assigned_to)
+        .join(ReferralMove, ReferralMove.referral_id == Referral.id)
+        .where(column == actor.agency, _last_move_of_referral())
         .order_by(Referral.created_at.desc(), Referral.id)
     ).all()
     out = []

@@ -71,7 +71,7 @@ def test_the_closed_loop(client, maria):
     assert shown[("hha", "housing")]["referral_id"] == referral_id
     assert shown[("hha", "economic_security")]["status"] == "withheld"
     [logged] = factories.events("client.view")[-1:]
-    assert logged.detail["referral_ids"] == [referral_id]
+    assert logged.detail["referrals"] == {"hha/housing": referral_id}
     assert logged.detail["relationships"] == {"hha/housing": "referral"}
 
     no_outcome = move(client, referral_id, "cchc.case_worker", "completed")
@@ -379,3 +379,23 @@ def test_the_tables_are_append_only_and_moves_are_numbered(app, client, maria):
                 {"r": referral_id},
             )
         db.session.rollback()
+
+
+def test_the_privacy_officer_sees_disclosures_made_through_a_referral(client, maria):
+    source_consent(client, maria)
+    referral_id = accepted_referral(client, maria)
+    assert view(client, "cchc.case_worker", maria).status_code == 200
+    for officer in ("hha.privacy_officer", "cchc.privacy_officer"):
+        response = client.get(
+            f"/api/v1/clients/{maria}/disclosures",
+            headers=bearer(factories.token_for(officer)),
+        )
+        assert response.status_code == 200, response.get_json()
+        [row] = response.get_json()["items"]
+        assert row["recipient_agency"] == "cchc" and row["description"] == ["hha/housing"]
+        assert row["relationship"] == ["referral"] and row["referral_ids"] == [referral_id]
+    csv_text = client.get(
+        f"/api/v1/clients/{maria}/disclosures.csv",
+        headers=bearer(factories.token_for("hha.privacy_officer")),
+    ).get_data(as_text=True)
+    assert "referral_ids" in csv_text.splitlines()[0] and referral_id in csv_text
