@@ -113,6 +113,12 @@ def test_export_links_and_key_rotation(database_url, app, client):
 
     factories.standard_world()
     put(client, factories.token_for("hha.integration"), MARIA, srid="H-1")
+    hook = client.post(
+        "/api/v1/agencies/hha/webhooks",
+        json={"url": "https://hha.example/hook", "events": ["consent.revoked"]},
+        headers={"Authorization": f"Bearer {factories.token_for('hha.agency_admin')}"},
+    )
+    assert hook.status_code == 201, hook.get_json()
     exported = run(database_url, "export", "links")
     assert exported.returncode == 0, exported.stderr
     lines = exported.stdout.strip().splitlines()
@@ -127,8 +133,12 @@ def test_export_links_and_key_rotation(database_url, app, client):
     from caseops.extensions import db
     from caseops.records.models import SourceRecord
 
+    from caseops.webhooks.models import Webhook
+
     db.session.expire_all()
     assert db.session.scalar(select(SourceRecord.person_encrypted)).startswith("v1:k9:")
+    # a webhook's signing secret must stay usable after the old key is retired
+    assert db.session.scalar(select(Webhook.secret_encrypted)).startswith("v1:k9:")
 
 
 def test_demo_seed_builds_clients_consents_and_a_review_item(database_url, app):

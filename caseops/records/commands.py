@@ -42,8 +42,9 @@ def _rotate(rows, attributes: tuple[str, ...], context_of) -> int:
 def keys_rotate() -> None:
     """Re-encrypt every current ciphertext under the first (newest) key.
 
-    Append-only history (record versions, consent documents) keeps the key it was written
-    with: keep old keys configured, after the newest, for as long as that history is kept.
+    Append-only history (record versions, consent documents, referrals and their moves)
+    keeps the key it was written with: keep old keys configured, after the newest, for as
+    long as that history is kept. Webhook signing secrets are re-encrypted.
     """
     from caseops.records.prepare import data_context, linkage_context, person_context
 
@@ -62,11 +63,20 @@ def keys_rotate() -> None:
         ("totp_secret_encrypted",),
         lambda u: (f"totp:{u.id}",),
     )
+    from caseops.webhooks.models import Webhook
+    from caseops.webhooks.delivery import secret_context
+
+    changed += _rotate(
+        db.session.scalars(select(Webhook)),
+        ("secret_encrypted",),
+        lambda w: (secret_context(w.id),),
+    )
     db.session.commit()
     documents = db.session.scalar(select(db.func.count()).select_from(ConsentDocument))
     click.echo(
-        f"re-encrypted {changed} values; {documents} consent documents and all record "
-        "versions stay under the keys they were written with"
+        f"re-encrypted {changed} values; {documents} consent documents, all record "
+        "versions and referral notes, reasons and outcomes (append-only) stay under the "
+        "keys they were written with"
     )
 
 
