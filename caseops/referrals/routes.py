@@ -45,7 +45,7 @@ def preview(query, client_id):
 @blp.response(200, ReferralOut(many=True))
 def list_referrals(query):
     """The caller's agency's referrals: incoming (addressed to it) or outgoing."""
-    return service.list_referrals(current_actor(), query["direction"], query["status"])
+    return service.list_referrals(current_actor(), **query)
 
 
 @blp.get("/referrals/<referral_id>")

@@ -46,8 +46,11 @@ class ListQuery(Schema):
         load_default="incoming", validate=validate.OneOf(["incoming", "outgoing"])
     )
     status = fields.String(
-        load_default=None, validate=validate.OneOf([*STATUSES, "open", "closed"])
+        load_default=None,
+        validate=validate.OneOf([*STATUSES, "open", "closed"]),
+        metadata={"description": "a status, or open / closed for every status of the kind"},
     )
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
 
 
 class PreviewQuery(Schema):

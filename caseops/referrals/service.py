@@ -928,11 +928,26 @@ def get(actor: Actor, referral_id: str) -> dict[str, Any]:
     return describe(actor, standing)
 
 
-def list_referrals(actor: Actor, direction: str, status: str | None) -> list[dict[str, Any]]:
-    """The caller's agency's referrals: incoming (addressed to it, sent, and visible to
-    the caller: supervisors and the integration account see all, a case worker those
-    assigned to them) or outgoing (sent by it). ``status`` filters on the status as the
-    caller sees it."""
+def _status_matches(shown: str, wanted: str | None) -> bool:
+    """``open`` / ``closed`` stand for every status of the kind (and for themselves, as a
+    sender of a Part 2 program sees them); any other value for itself."""
+    if wanted is None:
+        return True
+    if wanted == OPEN:
+        return shown == OPEN or shown in {s.value for s in machine.OPEN}
+    if wanted == CLOSED:
+        return shown == CLOSED or shown in {s.value for s in machine.TERMINAL}
+    return shown == wanted
+
+
+def list_referrals(
+    actor: Actor, direction: str, status: str | None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The caller's agency's referrals, newest first, at most ``limit``: incoming
+    (addressed to it, sent, and visible to the caller: supervisors and the integration
+    account see all, a case worker those assigned to them) or outgoing (sent by it).
+    ``status`` filters on the status as the caller sees it (``open``, ``closed``: every
+    status of the kind)."""
     if actor.agency is None or not (actor.roles & (WORKERS | {INTEGRATION})):
         refuse(actor, "referral.list", "Your role does not work with referrals.")
     column = Referral.to_agency if direction == "incoming" else Referral.from_agency
@@ -950,9 +965,11 @@ def list_referrals(actor: Actor, direction: str, status: str | None) -> list[dic
         if side is not expected:
             continue
         described = describe(actor, Standing(referral, _history(referral.id), side), at=at)
-        if status and described["status"] != status:
+        if not _status_matches(described["status"], status):
             continue
         out.append(described)
+        if len(out) >= limit:
+            break
     audit(
         "referral.list",
         actor=actor,

@@ -265,6 +265,7 @@ def client_page(client_id: str):
         explain=withheld_reason,
         offer_care_team="no_relationship" in reasons or not view["sections"],
         may_break_glass=policy.allowed(actor, "client", "break_glass"),
+        may_refer=policy.allowed(actor, "referrals", "create"),
         fingerprint_url=url_for("access.view_fingerprint", client_id=client_id, purpose=purpose),
         poll_seconds=current_app.config.get("CASEOPS_UI_POLL_SECONDS", DEFAULT_POLL_SECONDS),
     )

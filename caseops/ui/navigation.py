@@ -23,6 +23,16 @@ NAVIGATION = (
         "client_pages.search_page",
         frozenset({"case_worker", "supervisor", "consent_officer"}),
     ),
+    NavItem(
+        "Incoming referrals",
+        "referral_pages.incoming_page",
+        frozenset({"case_worker", "supervisor"}),
+    ),
+    NavItem(
+        "Outgoing referrals",
+        "referral_pages.outgoing_page",
+        frozenset({"case_worker", "supervisor"}),
+    ),
     NavItem("Consents expiring", "consent_pages.expiring_page", frozenset({"consent_officer"})),
     NavItem(
         "Consents to attest", "consent_pages.attestations_page", frozenset({"consent_officer"})

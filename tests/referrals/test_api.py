@@ -399,3 +399,22 @@ def test_the_privacy_officer_sees_disclosures_made_through_a_referral(client, ma
         headers=bearer(factories.token_for("hha.privacy_officer")),
     ).get_data(as_text=True)
     assert "referral_ids" in csv_text.splitlines()[0] and referral_id in csv_text
+
+
+def test_lists_filter_by_open_and_closed_and_stop_at_the_limit(client, maria):
+    source_consent(client, maria)
+    kept = referral_id_of(refer(client, maria))
+    closed = referral_id_of(refer(client, maria))
+    assert (
+        move(client, closed, "hha.case_worker", "cancelled", reason="Duplicate").status_code == 200
+    )
+    assert [r["id"] for r in _outgoing(client, status="open")] == [kept]
+    assert [r["id"] for r in _outgoing(client, status="closed")] == [closed]
+    assert [r["id"] for r in _outgoing(client, status="requested")] == [kept]
+    assert len(_outgoing(client, limit=1)) == 1
+    too_many = client.get(
+        "/api/v1/referrals",
+        query_string={"limit": 5000},
+        headers=bearer(factories.token_for("hha.case_worker")),
+    )
+    assert too_many.status_code == 422 and "limit" in too_many.get_json()["error"]["details"]
