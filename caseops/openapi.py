@@ -209,21 +209,25 @@ def _fhir_paths() -> Document:
             },
         },
     }
-    outcome = {"$ref": "#/components/schemas/OperationOutcome"}
     auth_errors = {code: _fhir_error(code) for code in ("400", "401", "403", "414", "503")}
     return {
         "/fhir/": {
             "get": {
                 "operationId": "fhir.base",
                 "tags": ["fhir"],
-                "summary": "The FHIR base: caseops serves the Consent resource only.",
-                "responses": {
-                    "200": {
-                        "description": "An informational OperationOutcome.",
-                        "content": {FHIR_JSON: {"schema": outcome}},
-                    },
-                    **{code: _fhir_error(code) for code in ("400", "401", "414", "503")},
-                },
+                "summary": (
+                    "The FHIR base: its CapabilityStatement (Consent: create, read; referrals "
+                    "as Task and ServiceRequest: read)."
+                ),
+                "responses": _capabilities(),
+            }
+        },
+        "/fhir/metadata": {
+            "get": {
+                "operationId": "fhir.metadata",
+                "tags": ["fhir"],
+                "summary": "The capabilities interaction: the endpoint's CapabilityStatement.",
+                "responses": _capabilities(),
             }
         },
         "/fhir/Consent": {
@@ -278,7 +282,97 @@ def _fhir_paths() -> Document:
                 },
             },
         },
+        **{
+            f"/fhir/{kind}/{{referral_id}}": _fhir_referral_read(kind, auth_errors)
+            for kind in ("Task", "ServiceRequest")
+        },
     }
+
+
+def _capabilities() -> Document:
+    return {
+        "200": {
+            "description": "The endpoint's R4 CapabilityStatement.",
+            "content": {
+                FHIR_JSON: {"schema": {"$ref": "#/components/schemas/FhirCapabilityStatement"}}
+            },
+        },
+        **{code: _fhir_error(code) for code in ("400", "401", "414", "503")},
+    }
+
+
+def _fhir_referral_read(kind: str, auth_errors: Document) -> Document:
+    """A referral as a Task or ServiceRequest (caseops.referrals.fhir_routes)."""
+    operation = "read_task" if kind == "Task" else "read_service_request"
+    return {
+        "parameters": [
+            {
+                "in": "path",
+                "name": "referral_id",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1},
+            }
+        ],
+        "get": {
+            "operationId": f"fhir_referrals.{operation}",
+            "tags": ["fhir"],
+            "summary": f"Read one referral as an HL7 Gravity SDOH {kind} (either side).",
+            "description": (
+                "`ref-<hex>` or the caseops `ref_<hex>`. Both sides of the referral may read "
+                "it (their integration accounts included), as `GET /api/v1/referrals/{id}` "
+                "shows it to them; anyone else gets the 404 an unknown id gets. See "
+                "docs/fhir.md for the mapping."
+            ),
+            "responses": {
+                "200": {
+                    "description": f"The referral as a FHIR R4 {kind}.",
+                    "content": {
+                        FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/Fhir{kind}"}}
+                    },
+                },
+                **auth_errors,
+                **{code: _fhir_error(code) for code in ("404", "422")},
+            },
+        },
+    }
+
+
+CAPABILITY_STATEMENT_SCHEMA: Document = {
+    "type": "object",
+    "description": "FHIR R4 CapabilityStatement: the resources and interactions served.",
+    "required": ["resourceType", "status", "date", "kind", "fhirVersion", "format", "rest"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["CapabilityStatement"]},
+        "status": {"type": "string"},
+        "date": {"type": "string"},
+        "kind": {"type": "string"},
+        "fhirVersion": {"type": "string"},
+        "format": {"type": "array", "items": {"type": "string"}},
+        "rest": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+FHIR_REFERRAL_SCHEMAS: Document = {
+    f"Fhir{kind}": {
+        "type": "object",
+        "description": f"FHIR R4 {kind} of a referral. See docs/fhir.md for the mapping.",
+        "required": ["resourceType", "id", "intent"],
+        "properties": {
+            "resourceType": {"type": "string", "enum": [kind]},
+            "id": {"type": "string"},
+            "meta": {"type": "object"},
+            "identifier": {"type": "array", "items": {"type": "object"}},
+            "status": {"type": "string"},
+            "_status": {"type": "object"},
+            "intent": {"type": "string", "enum": ["order"]},
+            "priority": {"type": "string", "enum": ["routine", "urgent"]},
+            "authoredOn": {"type": "string"},
+            "requester": {"type": "object"},
+        },
+    }
+    for kind in ("Task", "ServiceRequest")
+}
 
 
 # Text caseops cannot store (caseops.http_limits refuses it with 422 naming the field).
@@ -374,6 +468,8 @@ def complete(document: Document, *, session_cookie: str) -> Document:
     schemas["Error"] = ERROR_SCHEMA
     schemas["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
     schemas["FhirConsent"] = FHIR_CONSENT_SCHEMA
+    schemas.update(FHIR_REFERRAL_SCHEMAS)
+    schemas["FhirCapabilityStatement"] = CAPABILITY_STATEMENT_SCHEMA
     # flask-smorest's generic responses name its own flat error shape; caseops states its own.
     components["responses"] = {
         name: response
@@ -434,7 +530,9 @@ def complete(document: Document, *, session_cookie: str) -> Document:
     _storable_text({name: schema for name, schema in schemas.items() if name not in ERROR_SCHEMAS})
     tags = doc.setdefault("tags", [])
     if not any(tag.get("name") == "fhir" for tag in tags):
-        tags.append({"name": "fhir", "description": "FHIR R4 Consent"})
+        tags.append(
+            {"name": "fhir", "description": "FHIR R4 Consent; referrals as Task and ServiceRequest"}
+        )
     return doc
 
 

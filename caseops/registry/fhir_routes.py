@@ -5,6 +5,9 @@ or the caseops id (`cns_<hex>`), and the access log names the caseops id either 
 
 A resource that cannot be mapped whole, or whose mapped consents fail the recording-time
 checks, is answered with an OperationOutcome naming each element; nothing is stored.
+
+`GET /fhir/metadata` (and `GET /fhir/`) answer the endpoint's CapabilityStatement (Consent
+here; referrals as Task and ServiceRequest in `caseops.referrals.fhir_routes`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.extensions import db
+from caseops.referrals.fhir import TASK_PROFILE
 from caseops.registry import service
 from caseops.registry.models import ConsentDocument, ConsentRecord
 from consent.fhir import (
@@ -96,22 +100,52 @@ def _fhir(body: dict[str, Any], status: int, headers: dict[str, str] | None = No
     return response
 
 
+def _base_url() -> str:
+    return url_for("fhir.base", _external=True).rstrip("/")
+
+
+def capability_statement(base_url: str, date: str) -> dict[str, Any]:
+    """What this endpoint serves, as an R4 CapabilityStatement: Consent (create, read),
+    and referrals as Task (SDOHCC Task For Referral Management) and ServiceRequest (read).
+    Every interaction needs a token or a session, as every other caseops answer does."""
+    resources = [
+        {"type": "Consent", "interaction": [{"code": "read"}, {"code": "create"}]},
+        {
+            "type": "Task",
+            "supportedProfile": [TASK_PROFILE],
+            "interaction": [{"code": "read"}],
+        },
+        {"type": "ServiceRequest", "interaction": [{"code": "read"}]},
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "kind": "instance",
+        "implementation": {"description": "caseops FHIR R4 endpoint", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {"description": "A bearer token or a signed-in session."},
+                "resource": resources,
+            }
+        ],
+    }
+
+
 @bp.get("/")
 def base():
-    """The FHIR base (for canonical URLs); caseops serves only Consent."""
-    return _fhir(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "information",
-                    "code": "informational",
-                    "diagnostics": "caseops FHIR R4 endpoint: Consent only.",
-                }
-            ],
-        },
-        200,
-    )
+    """The FHIR base (for canonical URLs), answering what it serves: Consent, and
+    referrals as Task and ServiceRequest (caseops.referrals.fhir_routes)."""
+    return _fhir(capability_statement(_base_url(), utcnow().date().isoformat()), 200)
+
+
+@bp.get("/metadata")
+def metadata():
+    """The capabilities interaction (`GET [base]/metadata`): the same CapabilityStatement."""
+    return _fhir(capability_statement(_base_url(), utcnow().date().isoformat()), 200)
 
 
 def _loaded(body: dict[str, Any]) -> dict[str, Any]:

@@ -309,7 +309,7 @@ def test_a_part2_recipients_words_reach_the_sender_only_under_its_consent(client
     seen = read(client, referral_id, "hha.case_worker").get_json()
     assert seen["status"] == "closed" and seen["outcome"] is None
     assert [h["to"] for h in seen["history"]] == ["requested", "open", "closed"]
-    assert "bed" not in str(seen) and "outpatient" not in str(seen)
+    assert "Waiting for a bed" not in str(seen) and "outpatient" not in str(seen)
     consent_for(
         client,
         maria,

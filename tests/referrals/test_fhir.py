@@ -412,6 +412,23 @@ def test_either_id_form_reads_the_same_and_every_read_is_logged(client, maria):
     assert all(e.client_id == maria and e.actor == "cchc.supervisor" for e in logged)
 
 
+def test_the_capability_statement_lists_the_referral_reads(client, world):
+    headers = bearer(factories.token_for("hha.integration"))
+    statements = [client.get(path, headers=headers) for path in ("/fhir/metadata", "/fhir/")]
+    assert all(r.status_code == 200 and r.mimetype == FHIR_JSON for r in statements)
+    statement = statements[0].get_json()
+    assert statement == statements[1].get_json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1" and statement["kind"] == "instance"
+    served = {
+        r["type"]: ({i["code"] for i in r["interaction"]}, r.get("supportedProfile"))
+        for r in statement["rest"][0]["resource"]
+    }
+    assert served["Task"] == ({"read"}, [fhir.TASK_PROFILE])
+    assert served["ServiceRequest"] == ({"read"}, None)
+    assert served["Consent"][0] == {"read", "create"}
+
+
 # --- the documentation --------------------------------------------------------------------
 
 
