@@ -139,6 +139,12 @@ def client_call(client, username: str, endpoint: str, client_id: str):
         return client.get(f"{base}/record/fingerprint", headers=bearer(token))
     if endpoint == "care_team":
         return client.post(f"{base}/care-team", json={"username": username}, headers=bearer(token))
+    if endpoint == "refer":  # a draft: the relationship (joined above) is what it asks
+        body = {"to_agency": "cchc", "service": "housing_assistance", "shared_categories": []}
+        return client.post(f"{base}/referrals", json=body, headers=bearer(token))
+    if endpoint == "preview":
+        query = {"to_agency": "cchc", "service": "housing_assistance"}
+        return client.get(f"{base}/referrals/preview", query_string=query, headers=bearer(token))
     return client.post(
         f"{base}/break-glass",
         json={"justification": JUSTIFICATION, "purpose": "emergency"},
@@ -146,7 +152,7 @@ def client_call(client, username: str, endpoint: str, client_id: str):
     )
 
 
-ENDPOINTS = ("view", "fingerprint", "care_team", "break_glass")
+ENDPOINTS = ("view", "fingerprint", "care_team", "break_glass", "refer", "preview")
 WORKERS = ("case_worker", "supervisor")
 
 
@@ -165,7 +171,14 @@ def test_a_hidden_client_answers_every_role_exactly_as_an_unknown_id(client, cli
 def test_a_client_the_caller_may_know_of_keeps_its_answers(client, clients, role):
     """Status tells "may not" (403) from "no such client" (404) only for a client the caller
     may know of: a role that reads no records gets 403 for a known client."""
-    expected = {"view": 200, "fingerprint": 200, "care_team": 201, "break_glass": 201}
+    expected = {
+        "view": 200,
+        "fingerprint": 200,
+        "care_team": 201,
+        "break_glass": 201,
+        "refer": 201,
+        "preview": 200,
+    }
     for endpoint in ENDPOINTS:
         response = client_call(client, f"hha.{role}", endpoint, clients["known"])
         want = expected[endpoint] if role in WORKERS else 403
@@ -189,7 +202,12 @@ def test_the_part2_program_itself_and_agencies_a_consent_names_know_the_client(c
 def test_pages_answer_a_hidden_client_as_an_unknown_one(app, client, clients, world):
     browser = app.test_client()
     factories.login(browser, world["hha.case_worker"])
-    for path in ("/clients/{}", "/clients/{}/break-glass", "/clients/{}?purpose=treatment"):
+    for path in (
+        "/clients/{}",
+        "/clients/{}/break-glass",
+        "/clients/{}?purpose=treatment",
+        "/clients/{}/refer",
+    ):
         hidden = browser.get(path.format(clients["hidden"]))
         unknown = browser.get(path.format(clients["unknown"]))
         assert hidden.status_code == unknown.status_code == 404
