@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +39,7 @@ from caseops.audit.checkpoint import Checkpoint
 from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
+from caseops.background import PerProcessTask
 from caseops.db_types import utcnow
 from caseops.storage.bulk import insert_rows
 from caseops.storage.dialect import is_postgresql
@@ -230,7 +228,7 @@ def seal_pending(
     return SealSummary(sealed, tree_size, runs, False)
 
 
-class PeriodicSealer:
+class PeriodicSealer(PerProcessTask):
     """Seals every ``interval`` seconds from a daemon thread of each server process.
 
     The thread is started by the first request a process serves (so after gunicorn has
@@ -239,26 +237,7 @@ class PeriodicSealer:
     next tick tries again; sealing is never on a request's path.
     """
 
-    def __init__(self, app: Flask, interval: float) -> None:
-        self.app = app
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._stop = threading.Event()
-
-    def ensure_started(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            thread = threading.Thread(target=self._run, name="caseops-audit-sealer", daemon=True)
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    thread_name = "caseops-audit-sealer"
 
     def tick(self) -> SealSummary | None:
         from caseops.audit.keys import log_key
@@ -270,14 +249,6 @@ class PeriodicSealer:
             except Exception:
                 log.exception("audit seal run failed; retrying in %s s", self.interval)
                 return None
-
-    def _run(self) -> None:
-        # A random-ish first delay spreads the workers' ticks.
-        self._stop.wait(self.interval * (0.5 + (os.getpid() % 97) / 194))
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.tick()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
 def register_periodic_sealer(app: Flask) -> PeriodicSealer | None:

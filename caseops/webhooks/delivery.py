@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from sqlalchemy import func, select, update
 
 from caseops.audit.service import record as audit
 from caseops.authz.actor import Actor
+from caseops.background import PerProcessTask
 from caseops.context import Origin, new_request_id, origin_scope
 from caseops.crypto import DecryptionFailed, KeyringError, keyring_from_config
 from caseops.db_types import utcnow
@@ -405,7 +405,7 @@ def deliver_all(
 # --- beside the sealer --------------------------------------------------------------------
 
 
-class PeriodicDelivery:
+class PeriodicDelivery(PerProcessTask):
     """Delivers every ``interval`` seconds from a daemon thread of each server process.
 
     Started by the first request a process serves (after gunicorn forked, never in the
@@ -414,26 +414,7 @@ class PeriodicDelivery:
     tries again; delivery is never on a request's path.
     """
 
-    def __init__(self, app: Flask, interval: float) -> None:
-        self.app = app
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._stop = threading.Event()
-
-    def ensure_started(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            thread = threading.Thread(target=self._run, name="caseops-webhooks", daemon=True)
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    thread_name = "caseops-webhooks"
 
     def tick(self) -> DeliverySummary | None:
         # Each pass is one operation of its own in the log (its own request id).
@@ -447,13 +428,6 @@ class PeriodicDelivery:
                 return None
             finally:
                 db.session.remove()
-
-    def _run(self) -> None:
-        self._stop.wait(self.interval * (0.5 + (os.getpid() % 97) / 194))
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.tick()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
 
 def delivery_interval(app: Flask) -> float:
