@@ -84,13 +84,16 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from caseops.admin.routes import bp as admin_bp
+    from caseops.audit.part2_routes import pages as part2_pages_bp
     from caseops.auth import current
     from caseops.auth.routes import bp as auth_bp
     from caseops.health.routes import bp as health_bp
+    from caseops.referrals.fhir_routes import bp as fhir_referrals_bp
     from caseops.registry.fhir_routes import bp as fhir_bp
     from caseops.ui.audit import bp as audit_pages_bp
     from caseops.ui.clients import bp as client_pages_bp
     from caseops.ui.clients_review import bp as linkage_pages_bp
+    from caseops.ui.referrals import bp as referral_pages_bp
     from caseops.ui.registry import bp as consent_pages_bp
     from caseops.ui.routes import bp as ui_bp
 
@@ -102,8 +105,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(client_pages_bp)
     app.register_blueprint(consent_pages_bp)
     app.register_blueprint(linkage_pages_bp)
+    app.register_blueprint(referral_pages_bp)
     app.register_blueprint(audit_pages_bp)
+    app.register_blueprint(part2_pages_bp)
     app.register_blueprint(fhir_bp)
+    app.register_blueprint(fhir_referrals_bp)
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
 
@@ -111,24 +117,32 @@ def register_blueprints(app: Flask) -> None:
 def _api_blueprints():
     from caseops.access.routes import blp as access_blp
     from caseops.agencies.routes import blp as agencies_blp
+    from caseops.audit.part2_routes import blp as part2_list_blp
     from caseops.audit.routes import blp as audit_blp
     from caseops.audit.routes import clients_blp as audit_clients_blp
     from caseops.authz.routes import blp as policies_blp
     from caseops.clients.routes import blp as clients_blp
+    from caseops.matching.routes import blp as linkage_model_blp
     from caseops.records.routes import blp as records_blp
+    from caseops.referrals.routes import blp as referrals_blp
     from caseops.registry.routes import blp as consents_blp
     from caseops.users.routes import blp as users_blp
+    from caseops.webhooks.routes import blp as webhooks_blp
 
     return [
         agencies_blp,
         audit_blp,
         audit_clients_blp,
+        part2_list_blp,
         users_blp,
         records_blp,
         clients_blp,
+        linkage_model_blp,
         consents_blp,
         access_blp,
+        referrals_blp,
         policies_blp,
+        webhooks_blp,
     ]
 
 

@@ -49,6 +49,7 @@ def register(app: Flask) -> None:
     from caseops.ops.commands import backup_group, db_group
     from caseops.records.commands import export_group, import_records, keys_group
     from caseops.users.commands import create_admin, token_group
+    from caseops.webhooks.commands import webhooks_group
 
     db_group.add_command(grant_app_role)
     for command in (db_group, create_admin, token_group, demo_group, audit_group):
@@ -57,6 +58,7 @@ def register(app: Flask) -> None:
     for group in (keys_group, export_group, link_group):
         app.cli.add_command(group)
     app.cli.add_command(backup_group)  # caseops backup check (docs/operations.md)
+    app.cli.add_command(webhooks_group)  # caseops webhooks deliver (docs/webhooks.md)
 
 
 def _create_app() -> Flask:

@@ -31,6 +31,9 @@ SECRET_VARIABLES = {
     "CASEOPS_AUDIT_SIGNING_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
 }
 
+DEMO_INTERMEDIARY = "caseops"
+"""The intermediary's name outside production, unless CASEOPS_INTERMEDIARY_NAME says another."""
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
@@ -65,6 +68,10 @@ class Settings:
     metrics_allow: str = "127.0.0.1,::1"
     metrics_token: str = ""
     log_format: str = "text"
+    # This deployment's legal name as an intermediary (42 CFR 2.11, 2.31(a)(4)(ii)): a
+    # consent designating recipients generally must name it (docs/part2-2024.md). Empty
+    # in production unless set: then no consent may use a general designation.
+    intermediary_name: str = ""
 
     def flask_config(self) -> dict[str, object]:
         return {
@@ -80,6 +87,7 @@ class Settings:
             "CASEOPS_METRICS_ALLOW": self.metrics_allow,
             "CASEOPS_METRICS_TOKEN": self.metrics_token,
             "CASEOPS_LOG_FORMAT": self.log_format,
+            "CASEOPS_INTERMEDIARY_NAME": self.intermediary_name,
             "SESSION_COOKIE_NAME": "caseops_session",
             "SESSION_COOKIE_SECURE": self.cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -204,4 +212,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_allow=environ.get("CASEOPS_METRICS_ALLOW", "127.0.0.1,::1"),
         metrics_token=environ.get("CASEOPS_METRICS_TOKEN", ""),
         log_format=_choice(environ, "CASEOPS_LOG_FORMAT", ("text", "json")),
+        intermediary_name=" ".join(
+            environ.get(
+                "CASEOPS_INTERMEDIARY_NAME", "" if env == "production" else DEMO_INTERMEDIARY
+            ).split()
+        ),
     )

@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic and the tests see the whole schema."""
 
 from caseops.access.models import BreakGlassGrant, CareTeamMember
-from caseops.agencies.models import Agency
+from caseops.agencies.models import Agency, AgencyFactChange
 from caseops.audit.models import (
     AccessEvent,
     AuditCheckpoint,
@@ -9,19 +9,24 @@ from caseops.audit.models import (
     AuditNode,
     BreakGlassReview,
 )
+from caseops.audit.part2_models import Part2ListAnswer, Part2ListRequest
 from caseops.auth.models import ApiToken, UserSession
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.extensions import db
+from caseops.matching.models import ClientKeyHold, ClientKeyMove, LinkageModelVersion
 from caseops.records.models import SourceRecord, SourceRecordVersion
+from caseops.referrals.models import Referral, ReferralMove
 from caseops.registry.models import ConsentDocument, ConsentRecord, ConsentRevocation
 from caseops.users.models import RecoveryCode, User
+from caseops.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent
 
 metadata = db.metadata
 
 __all__ = [
     "AccessEvent",
     "Agency",
+    "AgencyFactChange",
     "ApiToken",
     "AuditCheckpoint",
     "AuditLeaf",
@@ -31,18 +36,29 @@ __all__ = [
     "CareTeamMember",
     "CasbinRule",
     "Client",
+    "ClientKeyHold",
+    "ClientKeyMove",
     "ConsentDocument",
     "ConsentRecord",
     "ConsentRevocation",
     "KeptApart",
     "LinkEvent",
+    "LinkageModelVersion",
+    "Part2ListAnswer",
+    "Part2ListRequest",
     "PolicyVersion",
     "RecordIdentifier",
     "RecoveryCode",
+    "Referral",
+    "ReferralMove",
     "ReviewItem",
     "SourceRecord",
     "SourceRecordVersion",
     "User",
     "UserSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
     "metadata",
 ]

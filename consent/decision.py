@@ -16,6 +16,7 @@ from consent.model import (
     ANY,
     EDUCATION,
     SUBSTANCE_USE,
+    TPO_PURPOSES,
     Consent,
     GrantorKind,
     Provision,
@@ -47,6 +48,17 @@ class Reason(StrEnum):
     FERPA_SIGNER_UNVERIFIABLE = "ferpa_signer_unverifiable"
     FERPA_SIGNER_INVALID = "ferpa_signer_invalid"
     CONSENT_NOT_ATTESTED = "consent_not_attested"
+    # A general designation (42 CFR 2.31(a)(4)(ii)(B)) reaches a recipient it does not name
+    # only through the intermediary it names, only a treating provider with a treating
+    # provider relationship with the patient at the request's instant, only for treatment,
+    # payment or health care operations (the single consent of 2.31(a)(4)(i)).
+    PART2_INTERMEDIARY_NOT_NAMED = "part2_intermediary_not_named"
+    PART2_NOT_TREATING_PROVIDER = "part2_not_treating_provider"
+    PART2_NO_TREATING_RELATIONSHIP = "part2_no_treating_relationship"
+    PART2_PURPOSE_NOT_TPO = "part2_purpose_not_tpo"
+    # 2.31(a)(4)(iii): to a covered entity or business associate for TPO, the consent must
+    # carry the statement that the record may be redisclosed under the HIPAA regulations.
+    PART2_HIPAA_STATEMENT_MISSING = "part2_hipaa_statement_missing"
 
 
 # When no active permit exists, the most specific lifecycle cause among covering permits wins.
@@ -59,7 +71,19 @@ _LIFECYCLE_REASONS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccessRequest:
-    """Section `category` of `client_id` from `source_agency`, wanted by `recipient_agency`."""
+    """Section `category` of `client_id` from `source_agency`, wanted by `recipient_agency`.
+
+    The recipient facts default to the answer that discloses least (fail closed): a
+    general designation reaches a recipient only when `intermediary` (this deployment's
+    configured legal name) matches the one the consent names, the recipient agency is a
+    treating provider and its worker has a treating relationship with the client at `at`
+    (`treating_relationship`: care team, or an accepted referral for treatment).
+    `recipient_is_covered_entity` (HIPAA covered entity or business associate) brings in
+    the 2.31(a)(4)(iii) statement for TPO purposes. It defaults to False so that callers
+    that predate the agency facts keep their answers; the access service always passes the
+    recipient agency's recorded fact, and a consent with a general designation for TPO
+    carries the statement from recording on (``validate_consent``).
+    """
 
     client_id: str
     source_agency: str
@@ -69,6 +93,10 @@ class AccessRequest:
     purpose: str
     at: datetime
     client_birth_date: date | None = None
+    intermediary: str | None = None
+    recipient_is_treating_provider: bool = False
+    treating_relationship: bool = False
+    recipient_is_covered_entity: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", require_aware(self.at, "at"))
@@ -92,6 +120,9 @@ class ConsentDecision:
     consent_id: str | None
     part2: bool
     obligations: tuple[str, ...] = ()
+    # True when the permit reached the recipient only through its general designation:
+    # a disclosure the intermediary lists for the patient on request (42 CFR 2.24).
+    designation: bool = False
 
 
 def _matches(scope: frozenset[str], code: str) -> bool:
@@ -103,19 +134,62 @@ def _names(scope: frozenset[str], code: str) -> bool:
 
 
 def covers(consent: Consent, request: AccessRequest) -> bool:
-    """Whether the consent's scope reaches this request, whatever its status."""
+    """Whether the consent's scope reaches this request, whatever its status. A general
+    designation reaches every recipient here; ``designation_defect`` then narrows it."""
     return (
         consent.client_id == request.client_id
         and _matches(consent.source_agencies, request.source_agency)
         and _matches(consent.categories, request.category)
-        and _matches(consent.recipients, request.recipient_agency)
+        and (
+            _matches(consent.recipients, request.recipient_agency)
+            or consent.general_designation is not None
+        )
         and _matches(consent.purposes, request.purpose)
     )
 
 
+def same_intermediary(named: str | None, configured: str | None) -> bool:
+    """Whether the intermediary a consent names is this deployment's: both given, equal
+    but for case and runs of white space."""
+
+    def norm(value: str | None) -> str:
+        return " ".join((value or "").split()).casefold()
+
+    return bool(norm(named)) and norm(named) == norm(configured)
+
+
+def by_designation(consent: Consent, request: AccessRequest) -> bool:
+    """Whether the permit reaches the recipient only through its general designation."""
+    return consent.general_designation is not None and not _matches(
+        consent.recipients, request.recipient_agency
+    )
+
+
+def designation_defect(consent: Consent, request: AccessRequest) -> Reason | None:
+    """Why a general designation does not reach this recipient now, or None when it does.
+
+    42 CFR 2.31(a)(4)(ii)(B): through the intermediary the consent names (this
+    deployment's), limited to participants with a treating provider relationship with the
+    patient; 2.31(a)(4)(i), 2.33(a)(2): the single consent is for treatment, payment and
+    health care operations. Decided at the request's instant: nothing is remembered, so a
+    relationship that ended ends the disclosure on the next request.
+    """
+    if not same_intermediary(consent.intermediary, request.intermediary):
+        return Reason.PART2_INTERMEDIARY_NOT_NAMED
+    if request.purpose not in TPO_PURPOSES:
+        return Reason.PART2_PURPOSE_NOT_TPO
+    if not request.recipient_is_treating_provider:
+        return Reason.PART2_NOT_TREATING_PROVIDER
+    if not request.treating_relationship:
+        return Reason.PART2_NO_TREATING_RELATIONSHIP
+    return None
+
+
 def _part2_defect(consent: Consent, request: AccessRequest) -> Reason | None:
     """The first 42 CFR 2.31 element the permit leaves general; a blanket consent is no consent."""
-    if not _names(consent.recipients, request.recipient_agency):
+    if not (
+        _names(consent.recipients, request.recipient_agency) or by_designation(consent, request)
+    ):
         return Reason.PART2_RECIPIENT_NOT_NAMED
     if not _names(consent.purposes, request.purpose):
         return Reason.PART2_PURPOSE_NOT_NAMED
@@ -125,6 +199,12 @@ def _part2_defect(consent: Consent, request: AccessRequest) -> Reason | None:
         return Reason.PART2_SOURCE_NOT_NAMED
     if not _names(consent.categories, request.category):
         return Reason.PART2_INFORMATION_NOT_NAMED
+    if (
+        request.purpose in TPO_PURPOSES
+        and request.recipient_is_covered_entity
+        and not consent.hipaa_redisclosure_statement
+    ):
+        return Reason.PART2_HIPAA_STATEMENT_MISSING
     return None
 
 
@@ -145,7 +225,12 @@ def _ferpa_defect(consent: Consent, request: AccessRequest) -> Reason | None:
 
 
 def _permit_defect(consent: Consent, request: AccessRequest) -> Reason | None:
-    """Why an active covering permit still may not disclose this request, or None."""
+    """Why an active covering permit still may not disclose this request, or None.
+
+    A general designation is checked whatever the data: it never reaches a recipient the
+    consent does not name except on its own terms."""
+    if by_designation(consent, request) and (defect := designation_defect(consent, request)):
+        return defect
     if request.is_part2 and (defect := _part2_defect(consent, request)):
         return defect
     if request.category == EDUCATION:
@@ -249,6 +334,7 @@ def decide(
                 consent_id=consent.id,
                 part2=part2,
                 obligations=(PART2_REDISCLOSURE_NOTICE,) if part2 else (),
+                designation=by_designation(consent, request),
             )
         first_defect = first_defect or (defect, consent.id)
     if first_defect:

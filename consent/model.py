@@ -32,6 +32,17 @@ DEFAULT_PURPOSES = frozenset(
 )
 SUBSTANCE_USE = "substance_use"
 EDUCATION = "education"
+TPO_PURPOSES = frozenset({"treatment", "payment", "operations"})
+"""Treatment, payment and health care operations: the purposes of the single consent of
+42 CFR 2.31(a)(4)(i) and 2.33(a)(2)."""
+
+
+class Designation(StrEnum):
+    """A general designation of recipients (42 CFR 2.31(a)(4)(ii)(B)): through an
+    intermediary, it "must be limited to a participant(s) who has a treating provider
+    relationship with the patient". It is the only general designation caseops accepts."""
+
+    TREATING_PROVIDER_RELATIONSHIP = "treating_provider_relationship"
 
 
 class Provision(StrEnum):
@@ -136,10 +147,22 @@ class Consent:
     recorded_by_agency: str | None = None
     version: int = 1
     supersedes: str | None = None
+    # 42 CFR Part 2 as amended in 2024 (89 FR 12472). `general_designation` lets the consent
+    # reach recipients it does not name: participants of `intermediary` (its name as written
+    # on the consent) with a treating provider relationship with the patient, decided per
+    # request. `recipient_description` is the class of recipients in the patient's words
+    # (2.31(a)(4)(i)); `hipaa_redisclosure_statement` says the consent carries the
+    # 2.31(a)(4)(iii) statement. The defaults are a consent without any of them.
+    intermediary: str | None = None
+    general_designation: Designation | None = None
+    recipient_description: str | None = None
+    hipaa_redisclosure_statement: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "provision", Provision(self.provision))
+        if self.general_designation is not None:
+            set_(self, "general_designation", Designation(self.general_designation))
         for name in ("source_agencies", "categories", "recipients", "purposes"):
             set_(self, name, scope_set(getattr(self, name), name))
         for name in ("effective_from", "expires_at", "signed_at", "recorded_at"):

@@ -127,14 +127,26 @@ def _ends_no_later(new: Consent, old: Consent) -> bool:
 _SCOPES = ("source_agencies", "categories", "recipients", "purposes")
 
 
+def _designation_within(new: Consent, old: Consent) -> bool:
+    """A general designation, and the 42 CFR 2.31(a)(4)(iii) statement that lets covered
+    entities redisclose, reach further: keeping or dropping them narrows, adding or
+    changing them (or the intermediary) broadens."""
+    if new.general_designation is not None and (
+        new.general_designation != old.general_designation or new.intermediary != old.intermediary
+    ):
+        return False
+    return old.hipaa_redisclosure_statement or not new.hipaa_redisclosure_statement
+
+
 def is_narrowing(old: Consent, new: Consent) -> bool:
     """Whether ``new``, replacing ``old``, can only share less than ``old`` did.
 
     A permit stays narrowing while it keeps the client and signer, every scope within the
-    old one (ANY only where the old one had ANY), starts no earlier, ends no later and keeps
-    any expiry event. A permit replaced by a deny always narrows; a deny replaced by a deny
-    narrows when it refuses at least as much for at least as long. A deny replaced by a
-    permit, or anything unsigned replaced by something signed, broadens.
+    old one (ANY only where the old one had ANY), starts no earlier, ends no later, keeps
+    any expiry event and adds no general designation or HIPAA redisclosure statement. A
+    permit replaced by a deny always narrows; a deny replaced by a deny narrows when it
+    refuses at least as much for at least as long. A deny replaced by a permit, or anything
+    unsigned replaced by something signed, broadens.
     """
     if new.client_id != old.client_id:
         return False
@@ -160,6 +172,7 @@ def is_narrowing(old: Consent, new: Consent) -> bool:
         return False
     return (
         new.grantor == old.grantor
+        and _designation_within(new, old)
         and new_start >= old_start
         and _ends_no_later(new, old)
         and (old.expiry_event is None or new.expiry_event == old.expiry_event)

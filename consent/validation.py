@@ -15,14 +15,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from consent.decision import ADULT_AGE
+from consent.decision import ADULT_AGE, same_intermediary
 from consent.model import (
     ANY,
     DEFAULT_CATEGORIES,
     DEFAULT_PURPOSES,
     EDUCATION,
     SUBSTANCE_USE,
+    TPO_PURPOSES,
     Consent,
+    Designation,
     EvidenceMethod,
     GrantorKind,
     Provision,
@@ -41,7 +43,11 @@ class ValidationContext:
     """What the recording service knows beyond the form itself.
 
     `part2_source` is true when any source agency the consent names is a Part 2 program.
-    `categories` and `purposes` are the configured vocabularies.
+    `categories` and `purposes` are the configured vocabularies. `intermediary` is this
+    deployment's legal name as an intermediary (42 CFR 2.31(a)(4)(ii)); None when none is
+    configured, and then no consent may designate recipients generally.
+    `covered_entities` are the agency codes recorded as HIPAA covered entities or business
+    associates (42 CFR 2.31(a)(4)(iii)).
     """
 
     now: datetime
@@ -49,6 +55,8 @@ class ValidationContext:
     client_birth_date: date | None = None
     categories: frozenset[str] = DEFAULT_CATEGORIES
     purposes: frozenset[str] = DEFAULT_PURPOSES
+    intermediary: str | None = None
+    covered_entities: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "now", require_aware(self.now, "now"))
@@ -117,10 +125,24 @@ def validate_consent(
     if expiry_event is not None and not _is_text(expiry_event):
         errors.add("expiry_event", "Describe the event that ends the consent, or leave it out.")
 
+    designation = draft.get("general_designation")
+    designated = designation is not None and designation != ""
     sources = _scope(errors, draft, "source_agencies", "source agency")
     categories = _scope(errors, draft, "categories", "category", context.categories)
-    recipients = _scope(errors, draft, "recipients", "recipient agency")
+    if designated and not draft.get("recipients"):
+        recipients: frozenset[str] | None = frozenset()  # the designation stands for them
+    else:
+        recipients = _scope(errors, draft, "recipients", "recipient agency")
     purposes = _scope(errors, draft, "purposes", "purpose", context.purposes)
+    statement = draft.get("hipaa_redisclosure_statement", False)
+    if not isinstance(statement, bool):
+        errors.add(
+            "hipaa_redisclosure_statement",
+            "Record whether the consent carries the HIPAA redisclosure statement: true or false.",
+        )
+    _intermediary(errors, draft, context, designated)
+    if designated:
+        _designation(errors, draft, designation, provision, purposes, statement is True)
 
     effective_from = _instant(errors, draft, "effective_from", "when the consent takes effect")
     expires_at = _instant(errors, draft, "expires_at", None)
@@ -141,6 +163,8 @@ def validate_consent(
             }
             has_expiry = draft.get("expires_at") is not None or _is_text(expiry_event)
             _part2_elements(errors, scopes, acknowledged is True, has_expiry)
+            if not designated:
+                _covered_entity_statement(errors, recipients, purposes, statement is True, context)
         if EDUCATION in named:
             _ferpa_elements(errors, recipients, purposes)
             if kind is not None and signed_at is not None:
@@ -191,6 +215,123 @@ def _part2_elements(
         "signed_at",
         f"{_PART2}, the consent must give the date it was signed (42 CFR 2.31(a)(9)).",
     )
+
+
+_PART2_2024 = "For substance use disorder records (42 CFR Part 2, as amended in 2024)"
+_HIPAA_STATEMENT = (
+    "the consent must include the statement that the patient's record (or information "
+    "contained in the record) may be redisclosed in accordance with the permissions contained "
+    "in the HIPAA regulations, except for uses and disclosures for civil, criminal, "
+    "administrative, and legislative proceedings against the patient"
+)
+
+
+def _intermediary(
+    errors: _Errors, draft: Mapping[str, Any], context: ValidationContext, designated: bool
+) -> None:
+    """2.31(a)(4)(ii): a consent through an intermediary must include its name(s); a general
+    designation is only valid through this deployment's intermediary."""
+    named = draft.get("intermediary")
+    configured = context.intermediary
+    if named is not None and not isinstance(named, str):
+        errors.add("intermediary", "Enter the intermediary's name as text, or leave it out.")
+        return
+    if not _is_text(named):
+        if designated:
+            target = (
+                f"name '{configured}'"
+                if configured
+                else "but this deployment has no intermediary name configured "
+                "(CASEOPS_INTERMEDIARY_NAME), so no consent may designate recipients generally"
+            )
+            errors.add_missing(
+                "intermediary",
+                f"{_PART2_2024}, a consent that designates recipients generally goes through an "
+                f"intermediary and must include the name of the intermediary: {target} "
+                "(42 CFR 2.31(a)(4)(ii)).",
+            )
+        return
+    if not same_intermediary(named, configured):
+        should = f"'{configured}'" if configured else "none (none is configured)"
+        errors.add(
+            "intermediary",
+            f"'{named}' is not this deployment's intermediary; the intermediary named on the "
+            f"consent must be {should} (42 CFR 2.31(a)(4)(ii)).",
+        )
+
+
+def _designation(
+    errors: _Errors,
+    draft: Mapping[str, Any],
+    designation: object,
+    provision: Provision | None,
+    purposes: frozenset[str] | None,
+    statement: bool,
+) -> None:
+    """A general designation (2.31(a)(4)(ii)(B)) in the single TPO consent (2.31(a)(4)(i))."""
+    allowed = Designation.TREATING_PROVIDER_RELATIONSHIP.value
+    if designation != allowed:
+        errors.add(
+            "general_designation",
+            f"{_PART2_2024}, a general designation of participants of an intermediary must be "
+            "limited to a participant(s) who has a treating provider relationship with the "
+            f"patient: use '{allowed}' (42 CFR 2.31(a)(4)(ii)(B)).",
+        )
+    if provision is Provision.DENY:
+        errors.add(
+            "general_designation",
+            "A general designation describes whom a permit discloses to; a deny provision "
+            "names the recipients it refuses.",
+        )
+    if not _is_text(draft.get("recipient_description")):
+        errors.add_missing(
+            "recipient_description",
+            f"{_PART2_2024}, describe the class of recipients as the consent does, for "
+            "example 'my treating providers, health plans, third-party payers, and people "
+            "helping to operate this program' (42 CFR 2.31(a)(4)(i)).",
+        )
+    if purposes is not None and (ANY in purposes or not purposes <= TPO_PURPOSES):
+        other = sorted(purposes - TPO_PURPOSES)
+        errors.add(
+            "purposes",
+            f"{_PART2_2024}, a general designation serves the single consent for all future "
+            "uses and disclosures for treatment, payment, and health care operations: list "
+            f"only {', '.join(repr(p) for p in sorted(TPO_PURPOSES))}, not "
+            f"{', '.join(repr(p) for p in other)} (42 CFR 2.31(a)(4)(i), 2.31(a)(5)).",
+        )
+    if purposes and purposes & TPO_PURPOSES and not statement:
+        errors.add(
+            "hipaa_redisclosure_statement",
+            f"{_PART2_2024}, participants a general designation reaches may be covered entities "
+            "or business associates receiving the record for treatment, payment, or health "
+            f"care operations, so {_HIPAA_STATEMENT} (42 CFR 2.31(a)(4)(iii)).",
+        )
+
+
+def _covered_entity_statement(
+    errors: _Errors,
+    recipients: frozenset[str] | None,
+    purposes: frozenset[str] | None,
+    statement: bool,
+    context: ValidationContext,
+) -> None:
+    """2.31(a)(4)(iii): a named recipient that is a covered entity or business associate,
+    for treatment, payment or health care operations, needs the HIPAA statement."""
+    if statement or not recipients or not purposes:
+        return
+    covered = sorted((recipients - {ANY}) & context.covered_entities)
+    tpo = purposes & TPO_PURPOSES or (TPO_PURPOSES if ANY in purposes else frozenset())
+    if covered and tpo:
+        who = (
+            f"{covered[0]} is a covered entity or business associate"
+            if len(covered) == 1
+            else f"{', '.join(covered)} are covered entities or business associates"
+        )
+        errors.add(
+            "hipaa_redisclosure_statement",
+            f"{_PART2_2024}, {who} receiving the record for {', '.join(sorted(tpo))}, so "
+            f"{_HIPAA_STATEMENT} (42 CFR 2.31(a)(4)(iii)).",
+        )
 
 
 def _ferpa_elements(

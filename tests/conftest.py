@@ -51,6 +51,7 @@ pytest_plugins = [
     "tests.fixtures.merkle",
     "tests.fixtures.worlds",
     "tests.fixtures.oracle",
+    "tests.fixtures.referrals",
 ]
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")

@@ -32,7 +32,7 @@ from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
 from caseops.referrals import service as referrals
-from caseops.referrals.gate import ConsentFacts
+from caseops.referrals.gate import ConsentFacts, RecipientFacts
 from caseops.registry import service as consents
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES
@@ -79,11 +79,27 @@ def _client_facts():
         select(column).where(recipient.code == bindparam("agency")).scalar_subquery()
         for column in (recipient.treating_provider, recipient.covered_entity)
     )
-    return (
-        select(Client, on_care_team, BreakGlassGrant, treating_provider, covered_entity)
+    # The worker's agency's referrals of the client that open access now (issue 17): one
+    # row per referral of the client addressed to the agency (NULLs when none).
+    referral_columns, referral_joins, referral_order = referrals.open_referral_rows(
+        Client.id, bindparam("agency")
+    )
+    statement = (
+        select(
+            Client,
+            on_care_team,
+            BreakGlassGrant,
+            treating_provider,
+            covered_entity,
+            *referral_columns,
+        )
+        .select_from(Client)
         .outerjoin(BreakGlassGrant, BreakGlassGrant.id == running_grant)
         .where(Client.id == bindparam("client_id"))
     )
+    for target, condition in referral_joins:
+        statement = statement.outerjoin(target, condition)
+    return statement.order_by(*referral_order)
 
 
 _CLIENT_FACTS = _client_facts()
@@ -101,13 +117,18 @@ def gather_facts(
     """Everything the decision needs, read fresh (never cached past a revocation), and the
     records themselves so shown sections need no second round trip. Three queries: the
     client with the worker's relationship and grant, the records, the consents."""
-    found = db.session.execute(
+    rows = db.session.execute(
         _CLIENT_FACTS,
         {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
-    ).one_or_none()
-    if found is None:
+    ).all()
+    if not rows:
         raise NotFound(f"No client {client_id!r}.")
-    client, relationship, grant, treating_provider, covered_entity = found
+    client, relationship, grant, treating_provider, covered_entity = rows[0][:5]
+    open_referrals = [
+        referrals.referral_facts(referral, state, assigned, from_part2)
+        for *_, referral, state, assigned, from_part2 in rows
+        if referral is not None and state is not None
+    ]
     if actor.user_id is None:
         relationship, grant = False, None
     records = {
@@ -127,11 +148,24 @@ def gather_facts(
         else None
     )
     referral_categories = (
-        referrals.referral_access(
+        referrals.relationship_of(
             actor,
             client_id,
+            open_referrals,
+            ConsentFacts(
+                client_id,
+                domain_consents,
+                revocations,
+                trust,
+                birth_date,
+                intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+                recipients={
+                    actor.agency or "": RecipientFacts(
+                        bool(treating_provider), bool(covered_entity)
+                    )
+                },
+            ),
             at,
-            ConsentFacts(client_id, domain_consents, revocations, trust, birth_date),
         )
         if not relationship
         else {}
@@ -149,7 +183,13 @@ def gather_facts(
         intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
         recipient_treating_provider=bool(treating_provider),
         recipient_covered_entity=bool(covered_entity),
-        treating_relationship=bool(relationship),
+        # care team, or an open referral for treatment that gives this worker need to know
+        # (42 CFR 2.31(a)(4)(ii)(B): the treating provider relationship, at this instant)
+        treating_relationship=bool(relationship)
+        or any(
+            r.purpose == "treatment" and r.id in referral_categories.values()
+            for r in open_referrals
+        ),
     )
     return client, facts, grant, records
 
@@ -217,7 +257,7 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
             "reasons": {_key(d): d.reason for d in decisions if not d.shown},
             "bases": {_key(d): d.basis for d in disclosed},
             "relationships": {_key(d): d.relationship for d in disclosed if d.relationship},
-            "referral_ids": sorted({d.referral_id for d in disclosed if d.referral_id}),
+            "referrals": {_key(d): d.referral_id for d in disclosed if d.referral_id},
             # Sections disclosed under a consent's general designation (42 CFR Part 2, as
             # amended in 2024) and that consent: the 2.24 list is computed from these.
             "designation": {

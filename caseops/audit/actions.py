@@ -13,6 +13,10 @@ ACTIONS: dict[str, str] = {
     # administration
     "admin.agency_created": "a system administrator created an agency",
     "admin.agency_denied": "a refused attempt to manage agencies",
+    "admin.agency_facts_changed": (
+        "a system administrator changed an agency's treating provider, covered entity or "
+        "Part 2 program facts"
+    ),
     "admin.user_created": "an account was created",
     "admin.user_deactivated": "an account was deactivated",
     "admin.user_reactivated": "an account was reactivated",
@@ -38,6 +42,21 @@ ACTIONS: dict[str, str] = {
     "audit.export": "the log was exported",
     "audit.search": "the log was searched",
     "audit.verify": "the log was verified",
+    # 42 CFR 2.24: the intermediary's list of disclosures under a general designation
+    "part2.denied": "a refused attempt to record or produce a patient's 2.24 list",
+    "part2.list_produced": "a consent officer produced a patient's 2.24 list of disclosures",
+    "part2.list_requested": "a consent officer recorded a patient's written request for the list",
+    # referrals between agencies
+    "referral.assign": "a refused attempt to assign a referral",
+    "referral.assigned": "a recipient supervisor assigned a referral to a worker",
+    "referral.create": "a refused attempt to create a referral",
+    "referral.created": "a referral was created (a draft, or sent through the consent gate)",
+    "referral.list": "a worker listed their agency's incoming or outgoing referrals",
+    "referral.move": "a refused move of a referral (wrong side or role)",
+    "referral.moved": "a referral changed status (who, from, to, which side)",
+    "referral.preview": "a worker asked what a referral to an agency could share",
+    "referral.send": "a referral refused by the consent gate (each uncovered pair named)",
+    "referral.viewed": "a referral and its history were read",
     # sign-in and tokens
     "auth.lockout": "an account was locked after failed sign-ins",
     "auth.login": "a sign-in (success or failure)",
@@ -70,11 +89,20 @@ ACTIONS: dict[str, str] = {
     "consent.trust_rule_ended": "an agency ended a standing trust rule",
     "consent.viewed": "consents were read",
     # the master client index
+    "linkage.hold_resolved": (
+        "a data steward decided whose a row suspended by re-homing is (consent, care team)"
+    ),
     "linkage.keep_apart": "a data steward kept two records apart",
     "linkage.link": "a data steward linked two records",
+    "linkage.model_read": "a refused attempt to read the linkage model",
     "linkage.rebuild": "the operator re-linked every record",
     "linkage.reindex": "the operator recomputed identifiers",
+    "linkage.rehomed": (
+        "rows keyed by a client (consents, care teams) moved, kept or suspended after records "
+        "changed client"
+    ),
     "linkage.review_list": "a refused attempt to read the review queue",
+    "linkage.train": "the operator trained a new linkage model from the records",
     "linkage.undo": "a data steward undid a link or unlink",
     "linkage.unlink": "a data steward unlinked a record",
     # the role policy
@@ -86,6 +114,12 @@ ACTIONS: dict[str, str] = {
     "record.import": "the operator imported a file of records",
     "record.withdraw": "a record was withdrawn",
     "record.write": "a record was created or updated",
+    # webhooks to agency systems
+    "webhook.delivered": "a webhook delivery attempt was answered 2xx by the agency's system",
+    "webhook.denied": "a refused attempt to manage an agency's webhooks",
+    "webhook.disabled": "an agency administrator disabled a webhook",
+    "webhook.failed": "a webhook delivery attempt failed (retried with backoff, or given up)",
+    "webhook.registered": "an agency administrator registered a webhook",
 }
 
 NAMES = frozenset(ACTIONS)

@@ -8,7 +8,8 @@ sections (and views that showed nothing else) are left out.
 Each row carries the 164.528(b)(2) elements: the date, the recipient (agency and
 person), a description of the information (the disclosed sections as
 ``agency/category`` -- never their contents) and the purpose, plus the basis the
-decision relied on (consent ids or a break-the-glass grant). The request is logged
+decision relied on (consent ids or a break-the-glass grant) and the need to know it was
+shown under (care team, a referral, which it names, or break-the-glass). The request is logged
 before anything is returned.
 
 Scope. The client must be one the officer's agency may know of: any other id answers
@@ -45,6 +46,7 @@ CSV_COLUMNS = (
     "basis",
     "consent_ids",
     "break_glass_grant",
+    "referral_ids",
     "seq",
 )
 
@@ -67,6 +69,13 @@ def _row(event: AccessEvent, scope: AuditScope, consents: set[str]) -> dict[str,
         "basis": basis,
         "consent_ids": list(detail.get("consent_ids") or []),
         "break_glass_grant": detail.get("break_glass_grant"),
+        # the need to know each section was shown under: a referral names itself
+        "relationship": sorted(
+            {(detail.get("relationships") or {}).get(key) or "unknown" for key in sections}
+        ),
+        "referral_ids": sorted(
+            {ref for key in sections if (ref := (detail.get("referrals") or {}).get(key))}
+        ),
     }
 
 

@@ -168,6 +168,12 @@ class DisclosureSchema(Schema):
     basis = fields.List(fields.String(), metadata={"description": "consent, break_glass, ..."})
     consent_ids = fields.List(fields.Raw())
     break_glass_grant = fields.Integer(allow_none=True)
+    relationship = fields.List(
+        fields.String(), metadata={"description": "care_team, referral, break_glass"}
+    )
+    referral_ids = fields.List(
+        fields.String(), metadata={"description": "the referrals that were the need to know"}
+    )
 
 
 class DisclosureListSchema(Schema):

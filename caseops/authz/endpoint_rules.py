@@ -37,6 +37,11 @@ and ``guard``). The rules, each a promise the matrix test checks:
     ``consent_id``: a consent that does not involve the caller's agency (recorded by it, or
     naming it as a source or recipient), or that is about a client hidden from the caller,
     answers like an unknown id (organisation-wide consent scope by policy aside).
+``referral``
+    ``referral_id``: a referral is known only to its two sides (the sending agency's
+    workers and system; the recipient agency's supervisors, assigned worker and system,
+    once sent); every other caller, the recipient's other workers included, gets the
+    unknown-id answer. Neither side learns the other's user names.
 ``oversight``
     A review item, a record in linkage, a link event, a break-the-glass grant or a log entry
     belongs to an agency: only that agency's oversight roles (or organisation-wide scope)
@@ -63,6 +68,7 @@ class Rule(StrEnum):
     AGENCY_CODE = "agency_code"
     CONSENT = "consent"
     OVERSIGHT = "oversight"
+    REFERRAL = "referral"
 
 
 class Owned(StrEnum):
@@ -80,6 +86,8 @@ class Owned(StrEnum):
     GRANT = "grant"  # a break-the-glass grant
     AUDIT_ENTRY = "audit_entry"  # a log entry's sequence number
     TRUST_RULE = "trust_rule"  # an agency's standing rule, namespaced under the agency code
+    REFERRAL = "referral"
+    WEBHOOK = "webhook"  # an agency's webhook, namespaced under the agency code
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,15 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         # agencies
         ("GET", f"{V1}/agencies"): _r(Rule.PUBLIC, "agency codes and names are not secret"),
         ("POST", f"{V1}/agencies"): _r(Rule.ORGANISATION, "system administrators only"),
+        # 42 CFR Part 2 (2024) facts: system administrators set them, Part 2 programs see them
+        ("PUT", f"{V1}/agencies/{{code}}/facts"): _r(
+            Rule.ORGANISATION, "system administrators only", code=Owned.AGENCY
+        ),
+        ("GET", f"{V1}/agencies/fact-changes"): _r(
+            Rule.PUBLIC,
+            "agency facts and their changes are the same for every reader: system "
+            "administrators and the Part 2 programs' officers",
+        ),
         # record ingest (agency systems)
         ("PUT", f"{V1}/agencies/{{code}}/records/{{source_record_id}}"): _r(
             Rule.AGENCY_CODE,
@@ -149,6 +166,19 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("DELETE", f"{V1}/agencies/{{code}}/trust-rules/{{rule_id}}"): _r(
             Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY, rule_id=Owned.TRUST_RULE
         ),
+        # an agency's webhooks to its own systems (issue 17)
+        ("GET", f"{V1}/agencies/{{code}}/webhooks"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
+        ),
+        ("POST", f"{V1}/agencies/{{code}}/webhooks"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
+        ),
+        ("DELETE", f"{V1}/agencies/{{code}}/webhooks/{{webhook_id}}"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY, webhook_id=Owned.WEBHOOK
+        ),
+        ("GET", f"{V1}/agencies/{{code}}/webhooks/{{webhook_id}}/deliveries"): _r(
+            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY, webhook_id=Owned.WEBHOOK
+        ),
         # clients, the view, care team, break-the-glass
         ("GET", f"{V1}/clients"): _r(
             Rule.CALLER_AGENCY, "search finds only clients known to the caller"
@@ -157,6 +187,21 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("GET", f"{V1}/clients/{{client_id}}/record/fingerprint"): _r(Rule.CLIENT, client_id=C),
         ("POST", f"{V1}/clients/{{client_id}}/care-team"): _r(Rule.CLIENT, client_id=C),
         ("POST", f"{V1}/clients/{{client_id}}/break-glass"): _r(Rule.CLIENT, client_id=C),
+        # referrals between agencies
+        ("POST", f"{V1}/clients/{{client_id}}/referrals"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/referrals/preview"): _r(
+            Rule.CLIENT, "names only sources the caller may know of", client_id=C
+        ),
+        ("GET", f"{V1}/referrals"): _r(
+            Rule.CALLER_AGENCY, "referrals sent by or addressed to the caller's agency"
+        ),
+        ("GET", f"{V1}/referrals/{{referral_id}}"): _r(Rule.REFERRAL, referral_id=Owned.REFERRAL),
+        ("POST", f"{V1}/referrals/{{referral_id}}/status"): _r(
+            Rule.REFERRAL, referral_id=Owned.REFERRAL
+        ),
+        ("POST", f"{V1}/referrals/{{referral_id}}/assign"): _r(
+            Rule.REFERRAL, "the recipient agency's supervisors", referral_id=Owned.REFERRAL
+        ),
         # consents
         ("POST", f"{V1}/clients/{{client_id}}/consents"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/clients/{{client_id}}/consents"): _r(Rule.CLIENT, client_id=C),
@@ -177,6 +222,16 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ),
         # linkage (data stewards)
         ("GET", f"{V1}/linkage/review"): _r(Rule.CALLER_AGENCY, "items of the steward's agency"),
+        ("GET", f"{V1}/linkage/model"): _r(Rule.PUBLIC, "aggregate weights, no record data"),
+        ("GET", f"{V1}/linkage/review/ranked"): _r(
+            Rule.CALLER_AGENCY, "items of the steward's agency"
+        ),
+        ("GET", f"{V1}/linkage/review/size"): _r(
+            Rule.CALLER_AGENCY, "items of the steward's agency"
+        ),
+        ("POST", f"{V1}/linkage/review/decisions"): _r(
+            Rule.CALLER_AGENCY, "items of the steward's agency; any other answers 404 per item"
+        ),
         ("POST", f"{V1}/linkage/review/{{item_id}}/link"): _r(
             Rule.OVERSIGHT, item_id=Owned.REVIEW_ITEM
         ),
@@ -213,6 +268,13 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures.csv"): _r(Rule.CLIENT, client_id=C),
+        # 42 CFR 2.24: the intermediary's list of disclosures (consent officers)
+        ("POST", f"{V1}/clients/{{client_id}}/part2-list-requests"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/part2-list-requests"): _r(
+            Rule.CALLER_AGENCY, "the written requests the caller's agency recorded"
+        ),
+        ("GET", f"{V1}/clients/{{client_id}}/part2-list"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/part2-list.csv"): _r(Rule.CLIENT, client_id=C),
         # users and tokens
         ("GET", f"{V1}/users"): _r(Rule.CALLER_AGENCY, "users the caller may manage"),
         ("POST", f"{V1}/users"): _r(
@@ -236,10 +298,16 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ),
         # FHIR R4 (consent officers)
         ("GET", "/fhir/"): _r(Rule.PUBLIC, "the capability statement"),
+        ("GET", "/fhir/metadata"): _r(Rule.PUBLIC, "the capability statement"),
         ("POST", "/fhir/Consent"): _r(
             Rule.CALLER_AGENCY, "the patient named in the body answers as client_id does"
         ),
         ("GET", "/fhir/Consent/{consent_id}"): _r(Rule.CONSENT, consent_id=Owned.CONSENT),
+        # FHIR R4 referrals (either side of the referral, their systems included)
+        ("GET", "/fhir/Task/{referral_id}"): _r(Rule.REFERRAL, referral_id=Owned.REFERRAL),
+        ("GET", "/fhir/ServiceRequest/{referral_id}"): _r(
+            Rule.REFERRAL, referral_id=Owned.REFERRAL
+        ),
         # role policy
         ("GET", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
         ("POST", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),

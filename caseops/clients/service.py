@@ -33,7 +33,7 @@ from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifie
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
-from caseops.matching import store
+from caseops.matching import rehoming, store
 from caseops.matching.engine.normalize import name_tokens
 from caseops.matching.engine.pseudonym import birth_date_key, pseudonym
 from caseops.records.models import SourceRecord
@@ -237,6 +237,8 @@ def _move(record: SourceRecord, to_client: str, action: str, actor: Actor, **ext
     record.client_id = to_client
     db.session.add(event)
     db.session.flush()
+    # What hangs on the client id follows the records it came from, or waits (issue 21).
+    rehoming.after_move(actor, event.from_client_id, to_client, event.id)
     return event
 
 

@@ -26,11 +26,15 @@ def demo_seed() -> None:
     """Create (or complete) the demo agencies and accounts. Safe to run again."""
     from caseops.demo import seed
     from caseops.demo.clients import seed_clients
+    from caseops.demo.part2 import seed_part2
+    from caseops.demo.referrals import seed_referrals
 
     _require_demo()
     cli_origin()
     accounts = seed.seed()
     click.echo(seed_clients())
+    click.echo(seed_referrals())
+    click.echo(seed_part2())
     click.echo(seed.describe(accounts))
 
 

@@ -49,6 +49,8 @@ AGENCIES = [
         "ferpa_institution": True,
     },
     {"code": "cws", "name": "County Child Welfare Services", "kind": "child_welfare"},
+    # A second treating provider, for the 42 CFR Part 2 (2024) demo (caseops/demo/part2.py).
+    {"code": "bmc", "name": "Bayview Medical Clinic", "kind": "health"},
 ]
 
 # (username, agency, roles, enrolled): "newbie" shows the first-login enrolment.
@@ -60,18 +62,21 @@ ACCOUNTS = [
     ("hha.worker", "hha", ["case_worker"], True),
     ("hha.supervisor", "hha", ["supervisor"], True),
     ("cchc.worker", "cchc", ["case_worker"], True),
+    ("cchc.supervisor", "cchc", ["supervisor"], True),
     ("cchc.consent", "cchc", ["consent_officer"], True),
     ("hha.consent", "hha", ["consent_officer"], True),
     ("rrp.worker", "rrp", ["case_worker"], True),
     ("rrp.consent", "rrp", ["consent_officer"], True),
     ("usd.worker", "usd", ["case_worker"], True),
     ("cws.worker", "cws", ["case_worker"], True),
+    ("bmc.worker", "bmc", ["case_worker"], True),
     ("newbie", "hha", ["case_worker"], False),
     ("hha.system", "hha", ["integration"], False),
     ("cchc.system", "cchc", ["integration"], False),
     ("rrp.system", "rrp", ["integration"], False),
     ("usd.system", "usd", ["integration"], False),
     ("cws.system", "cws", ["integration"], False),
+    ("bmc.system", "bmc", ["integration"], False),
 ]
 
 

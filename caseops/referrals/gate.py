@@ -22,13 +22,14 @@ sections later, as it does for any reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import consent
 from caseops.referrals.machine import OPENS_ACCESS, Status
 
+TREATMENT = "treatment"
 REFERRAL_ITSELF = "referral"  # the "source" named for the referral-itself check
 RECIPIENT_NOT_NAMED = "recipient_not_named"  # a permit to "any recipient" only
 
@@ -62,12 +63,25 @@ class GateAnswer:
 
 
 @dataclass(frozen=True)
+class RecipientFacts:
+    """What 42 CFR Part 2 as amended in 2024 asks of a recipient agency (``docs/
+    part2-2024.md``): a general designation reaches only a treating provider."""
+
+    treating_provider: bool = False
+    covered_entity: bool = False
+
+
+@dataclass(frozen=True)
 class ConsentFacts:
     client_id: str
     consents: Sequence[consent.Consent]
     revocations: Sequence[consent.Revocation]
     trust: consent.Trust
     birth_date: date | None
+    # this deployment's legal name as an intermediary, and the recipient agencies' facts
+    # (absent: the answer that discloses least)
+    intermediary: str | None = None
+    recipients: Mapping[str, RecipientFacts] = field(default_factory=dict)
 
 
 def _decide(
@@ -80,6 +94,7 @@ def _decide(
     purpose: str,
     at: datetime,
 ) -> consent.ConsentDecision:
+    agency = facts.recipients.get(recipient, RecipientFacts())
     return consent.decide(
         facts.consents,
         facts.revocations,
@@ -92,6 +107,13 @@ def _decide(
             purpose=purpose,
             at=at,
             client_birth_date=facts.birth_date,
+            intermediary=facts.intermediary,
+            recipient_is_treating_provider=agency.treating_provider,
+            recipient_is_covered_entity=agency.covered_entity,
+            # A referral for treatment, once accepted, is the treating relationship that
+            # opens a general designation (42 CFR 2.31(a)(4)(ii)(B)); the gate asks on
+            # sending what will hold once it is accepted, the view while it is open.
+            treating_relationship=purpose == TREATMENT,
         ),
         trust=facts.trust,
     )
@@ -112,13 +134,7 @@ def referral_consent(
     is open, so a revocation or an expiry ends the recipient's access at once."""
     # Only permits that name the recipient may carry a referral: read every other permit as
     # if it named nobody (it still supersedes what it replaced, so nothing older revives).
-    named = ConsentFacts(
-        facts.client_id,
-        [_naming_only(c, recipient) for c in facts.consents],
-        facts.revocations,
-        facts.trust,
-        facts.birth_date,
-    )
+    named = replace(facts, consents=[_naming_only(c, recipient) for c in facts.consents])
     decision = _decide(
         named,
         source=sender,
@@ -147,7 +163,13 @@ def referral_consent(
 
 
 def _naming_only(item: consent.Consent, recipient: str) -> consent.Consent:
-    if item.provision is not consent.Provision.PERMIT or recipient in item.recipients:
+    """A permit as a referral may read it: naming the recipient, or designating it through
+    the intermediary (``consent.decide`` checks the designation's limits)."""
+    if (
+        item.provision is not consent.Provision.PERMIT
+        or recipient in item.recipients
+        or item.general_designation is not None
+    ):
         return item
     return replace(item, recipients=item.recipients - {consent.ANY})
 

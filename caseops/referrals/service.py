@@ -155,17 +155,36 @@ def _agency_part2(*codes: str) -> dict[str, bool]:
     return {code: part2 for code, part2 in db.session.execute(query)}
 
 
-def _consent_facts(client_id: str, categories: Iterable[str] = ()) -> gate.ConsentFacts:
+def _consent_facts(
+    client_id: str, categories: Iterable[str] = (), recipients: Iterable[str] = ()
+) -> gate.ConsentFacts:
     """The client's consents, read fresh; the birth date only when an education category
-    is in question (the FERPA signer rule is the only one that needs it)."""
+    is in question (the FERPA signer rule is the only one that needs it); this
+    deployment's intermediary name and the ``recipients``' Part 2 (2024) facts, for
+    consents that designate their recipients generally."""
     data = consents.consents_of(client_id)
     domain, revocations = data.domain
+    wanted = sorted(set(recipients))
+    facts = (
+        {
+            code: gate.RecipientFacts(bool(treating), bool(covered))
+            for code, treating, covered in db.session.execute(
+                select(Agency.code, Agency.treating_provider, Agency.covered_entity).where(
+                    Agency.code.in_(wanted)
+                )
+            )
+        }
+        if wanted
+        else {}
+    )
     return gate.ConsentFacts(
         client_id=client_id,
         consents=domain,
         revocations=revocations,
         trust=data.trust,
         birth_date=consents.client_birth_date(client_id) if "education" in categories else None,
+        intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+        recipients=facts,
     )
 
 
@@ -248,7 +267,7 @@ def relationship_of(
         return {}
     categories = [r.service_category for r in open_referrals]
     if facts is None:
-        facts = _consent_facts(client_id, categories)
+        facts = _consent_facts(client_id, categories, [actor.agency])
     elif facts.birth_date is None and "education" in categories:
         facts = replace(facts, birth_date=consents.client_birth_date(client_id))
     reader = gate.Reader(actor.agency, actor.username, _is(actor, SUPERVISOR))
@@ -361,7 +380,9 @@ def _gate(actor: Actor, referral: Referral, at: datetime) -> gate.GateAnswer:
     part2 = _agency_part2(referral.from_agency)
     return gate.check_send(
         _consent_facts(
-            referral.client_id, [*referral.shared_categories, SERVICES[referral.service_code][1]]
+            referral.client_id,
+            [*referral.shared_categories, SERVICES[referral.service_code][1]],
+            [referral.to_agency],
         ),
         sender=referral.from_agency,
         sender_part2=part2.get(referral.from_agency, False),
@@ -793,7 +814,9 @@ def _part2_words_visible(
     part2 = part2 if part2 is not None else _agency_part2(referral.to_agency)
     if not part2.get(referral.to_agency, False):
         return True
-    facts = facts or _consent_facts(referral.client_id, [SERVICES[referral.service_code][1]])
+    facts = facts or _consent_facts(
+        referral.client_id, [SERVICES[referral.service_code][1]], [referral.from_agency]
+    )
     ok, _, _ = gate.referral_consent(
         facts,
         sender=referral.to_agency,
@@ -874,7 +897,11 @@ def describe(actor: Actor, standing: Standing, *, at: datetime | None = None) ->
     """The referral as the caller may see it (see the module docstring)."""
     at = at or utcnow()
     referral = standing.referral
-    facts = _consent_facts(referral.client_id, [SERVICES[referral.service_code][1]])
+    facts = _consent_facts(
+        referral.client_id,
+        [SERVICES[referral.service_code][1]],
+        [referral.to_agency, referral.from_agency],
+    )
     part2 = _agency_part2(referral.from_agency, referral.to_agency)
     words = _part2_words_visible(standing, at, facts, part2)
     history = _history_for(actor, standing, words)

@@ -51,6 +51,13 @@ class ConsentRecord(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The agency whose officer recorded this version: it stands behind it for its own data.
     recorded_by_agency: Mapped[str | None] = mapped_column(String(32))
+    # 42 CFR Part 2 as amended in 2024 (migration 0017): the intermediary named on the
+    # consent, a general designation of recipients through it, the class of recipients in
+    # the patient's words, and whether the 2.31(a)(4)(iii) HIPAA statement is on the form.
+    intermediary: Mapped[str | None] = mapped_column(String(200))
+    general_designation: Mapped[str | None] = mapped_column(String(64))
+    recipient_description: Mapped[str | None] = mapped_column(String(500))
+    hipaa_redisclosure_statement: Mapped[bool] = mapped_column(Boolean(), default=False)
 
 
 class ConsentRevocation(db.Model):

@@ -33,6 +33,29 @@ class ConsentBodySchema(Schema):
     signed_at = fields.AwareDateTime(load_default=None)
     evidence = fields.Nested(EvidenceSchema, load_default=dict)
     revocation_right_acknowledged = fields.Boolean(load_default=False)
+    # 42 CFR Part 2 as amended in 2024 (docs/part2-2024.md)
+    intermediary = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "the intermediary named on the consent (2.31(a)(4)(ii))"},
+    )
+    general_designation = fields.String(
+        load_default=None,
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "'treating_provider_relationship': participants of the intermediary "
+            "with a treating provider relationship with the patient (2.31(a)(4)(ii)(B))"
+        },
+    )
+    recipient_description = fields.String(
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "the class of recipients in the consent's words (2.31(a)(4)(i))"},
+    )
+    hipaa_redisclosure_statement = fields.Boolean(
+        load_default=False,
+        metadata={"description": "the consent carries the 2.31(a)(4)(iii) statement"},
+    )
 
 
 class RevokeSchema(Schema):
@@ -74,6 +97,10 @@ class ConsentOut(Schema):
     grantor = fields.Dict()
     evidence = fields.Dict()
     revocation_right_acknowledged = fields.Boolean()
+    intermediary = fields.String(allow_none=True)
+    general_designation = fields.String(allow_none=True)
+    recipient_description = fields.String(allow_none=True)
+    hipaa_redisclosure_statement = fields.Boolean()
     recorded_by = fields.String()
     recorded_by_agency = fields.String(
         allow_none=True,

@@ -39,6 +39,7 @@ from caseops.registry.models import (
     TrustRuleEnd,
 )
 from caseops.vocabulary import CATEGORIES, PART2_CATEGORY, PURPOSES
+from caseops.webhooks import outbox
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
@@ -68,6 +69,10 @@ def to_domain(row: ConsentRecord, superseded: bool = False) -> consent.Consent:
         recorded_by_agency=row.recorded_by_agency,
         version=row.version,
         supersedes=row.supersedes,
+        intermediary=row.intermediary,
+        general_designation=row.general_designation,
+        recipient_description=row.recipient_description,
+        hipaa_redisclosure_statement=bool(row.hipaa_redisclosure_statement),
     )
 
 
@@ -332,6 +337,12 @@ def _require_served(actor: Actor, client_id: str, action: str) -> None:
 # --- recording --------------------------------------------------------------------------
 
 
+def _covered_entities() -> frozenset[str]:
+    """Agencies recorded as HIPAA covered entities or business associates (42 CFR
+    2.31(a)(4)(iii)), by their system administrators (``caseops.agencies.service``)."""
+    return frozenset(db.session.scalars(select(Agency.code).where(Agency.covered_entity)))
+
+
 def _agency_flags() -> dict[str, bool]:
     return {
         code: part2 for code, part2 in db.session.execute(select(Agency.code, Agency.part2_program))
@@ -351,6 +362,8 @@ def _validate(client_id: str, body: dict[str, Any], now: datetime) -> None:
         client_birth_date=client_birth_date(client_id),
         categories=frozenset(CATEGORIES),
         purposes=frozenset(PURPOSES),
+        intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+        covered_entities=_covered_entities(),
     )
     for field_name, reasons in consent.validate_consent(
         body | {"client_id": client_id}, context
@@ -379,6 +392,11 @@ def _scope(row: ConsentRecord) -> dict[str, Any]:
         "purposes": row.purposes,
         "effective_from": row.effective_from.isoformat(),
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        # 42 CFR Part 2 as amended in 2024: the log says which consents designate
+        # recipients generally, so the 2.24 list can be recomputed from the log alone.
+        "intermediary": row.intermediary,
+        "general_designation": row.general_designation,
+        "hipaa_redisclosure_statement": bool(row.hipaa_redisclosure_statement),
     }
 
 
@@ -409,6 +427,10 @@ def _insert(
         document_sha256=evidence.get("document_sha256"),
         document_id=_document_for(client_id, evidence.get("document_sha256")),
         revocation_right_acknowledged=bool(body.get("revocation_right_acknowledged")),
+        intermediary=" ".join(body["intermediary"].split()) if body.get("intermediary") else None,
+        general_designation=body.get("general_designation") or None,
+        recipient_description=body.get("recipient_description") or None,
+        hipaa_redisclosure_statement=bool(body.get("hipaa_redisclosure_statement")),
         recorded_by=actor.username,
         recorded_by_agency=None if actor.is_operator else actor.agency,
         recorded_at=now,
@@ -551,6 +573,14 @@ def revoke(actor: Actor, consent_id: str, reason: str, method: str) -> ConsentRe
         target_id=consent_id,
         client_id=row.client_id,
         detail={"reason": reason, "method": method},
+        session=db.session,
+    )
+    # Agency systems hear of it from the outbox, in this transaction: only the agencies
+    # the consent names (recipients and sources), never a wildcard expansion.
+    outbox.enqueue(
+        "consent.revoked",
+        [*row.recipients, *row.source_agencies],
+        {"consent_id": consent_id},
         session=db.session,
     )
     db.session.commit()
@@ -816,6 +846,7 @@ def describe(row: ConsentRecord, data: ClientConsents, at: datetime) -> dict[str
             "document_stored": row.document_id is not None,
         },
         "revocation_right_acknowledged": row.revocation_right_acknowledged,
+        "recipient_description": row.recipient_description,
         "recorded_by": row.recorded_by,
         "recorded_by_agency": row.recorded_by_agency,
         "recorded_at": row.recorded_at,
@@ -932,6 +963,16 @@ def sharing(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     scoped = _scoped_agency(actor)
     known_ids = {r.id for r in visible_rows(actor, data.rows)}
     agencies = _agency_flags()
+    # 42 CFR Part 2 (2024): a general designation reaches a treating provider's workers who
+    # have a treating relationship with the client; the matrix shows those sources flagged
+    # ``designation`` (shared only while such a relationship lasts).
+    facts = {
+        code: (bool(treating), bool(covered))
+        for code, treating, covered in db.session.execute(
+            select(Agency.code, Agency.treating_provider, Agency.covered_entity)
+        )
+    }
+    intermediary = current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None
     birth_date = client_birth_date(client_id)
     now = utcnow()
     cells = []
@@ -955,19 +996,24 @@ def sharing(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
                         purpose=purpose,
                         at=now,
                         client_birth_date=birth_date,
+                        intermediary=intermediary,
+                        recipient_is_treating_provider=facts.get(recipient, (False, False))[0],
+                        treating_relationship=True,
+                        recipient_is_covered_entity=facts.get(recipient, (False, False))[1],
                     ),
                     trust=trust,
                 )
                 if decision.consent_id is not None and decision.consent_id not in known_ids:
                     continue  # decided by a consent this officer may not know of
                 if decision.permitted:
-                    sources.append(
-                        {
-                            "agency": source,
-                            "consent_id": decision.consent_id,
-                            "notice": bool(decision.obligations),
-                        }
-                    )
+                    item = {
+                        "agency": source,
+                        "consent_id": decision.consent_id,
+                        "notice": bool(decision.obligations),
+                    }
+                    if decision.designation:  # only to workers in a treating relationship
+                        item["designation"] = True
+                    sources.append(item)
                 else:
                     reasons.add(str(decision.reason))
             if scoped is not None and scoped != recipient and not sources and not reasons:

@@ -98,6 +98,34 @@ WITHHELD_REASONS: dict[str, tuple[str, str]] = {
         "The 42 CFR Part 2 consent on file does not describe this kind of information.",
         "Ask a consent officer for a consent that names substance-use information explicitly.",
     ),
+    # 42 CFR Part 2 as amended in 2024: the general designation (docs/part2-2024.md)
+    "part2_intermediary_not_named": (
+        "The 42 CFR Part 2 consent on file designates its recipients generally, but does not "
+        "name this service as the intermediary it goes through.",
+        "Ask a consent officer for a consent that names this service as the intermediary, or "
+        "names your agency.",
+    ),
+    "part2_not_treating_provider": (
+        "The 42 CFR Part 2 consent on file reaches only treating providers, and your agency "
+        "is not recorded as one.",
+        "If your agency delivers care to this client, ask a system administrator to record "
+        "it as a treating provider.",
+    ),
+    "part2_no_treating_relationship": (
+        "The 42 CFR Part 2 consent on file reaches only participants who have a treating "
+        "provider relationship with the client now, and you have none.",
+        "Join the client's care team, or work with them through an accepted treatment referral.",
+    ),
+    "part2_purpose_not_tpo": (
+        "The 42 CFR Part 2 consent on file is for treatment, payment and health care "
+        "operations only.",
+        "Choose treatment, payment or operations if that is what you are doing.",
+    ),
+    "part2_hipaa_statement_missing": (
+        "Your agency is a HIPAA covered entity or business associate, and the 42 CFR Part 2 "
+        "consent on file lacks the statement that the record may be redisclosed under HIPAA.",
+        "Ask a consent officer for a consent that carries the HIPAA redisclosure statement.",
+    ),
     "ferpa_signer_invalid": (
         "Education records (FERPA) need a consent signed by a parent or guardian while the "
         "student is under 18, and by the student from 18 on; the consent on file was signed by "

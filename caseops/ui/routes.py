@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template
 
-from caseops.audit import trail
+from caseops.agencies import service as agencies
+from caseops.audit import part2_list, trail
 from caseops.auth.forms import LogoutForm
 from caseops.ui.navigation import navigation_for
 
@@ -44,4 +45,12 @@ def home():
     """Each persona's start; a privacy officer's shows the last verification of the log."""
     actor = g.get("actor")
     verification = trail.last_verification(actor) if actor is not None else None
-    return render_template("home.html", verification=verification)
+    # A consent officer's patients' written requests for the 42 CFR 2.24 list, due first.
+    part2_requests = part2_list.open_requests(actor) if actor is not None else []
+    agency_facts = actor is not None and agencies.may_read_fact_changes(actor)
+    return render_template(
+        "home.html",
+        verification=verification,
+        part2_requests=part2_requests,
+        agency_facts=agency_facts,
+    )

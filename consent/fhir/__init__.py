@@ -87,6 +87,10 @@ its Markdown), `context` (`FhirContext`), `outcomes` (issues and OperationOutcom
 | `extension evidence-method` | `evidence.method` | caseops extension (valueCode written\|electronic\|verbal_witnessed), overrides the default above. |
 | `extension revocation-right-acknowledged` | `revocation_right_acknowledged` | caseops extension (valueBoolean); absent: false. |
 | `extension expiry-event` | `expiry_event` | caseops extension (valueString). |
+| `extension intermediary` | `intermediary` | caseops extension (valueString): the intermediary named on the consent, 42 CFR 2.31(a)(4)(ii); must be this deployment's CASEOPS_INTERMEDIARY_NAME. |
+| `extension general-designation` | `general_designation` | caseops extension (valueCode `treating_provider_relationship`): participants of the intermediary with a treating provider relationship with the patient, 42 CFR 2.31(a)(4)(ii)(B), decided per request. With no IRCP actor, recipients are none but the designation (not `*`). |
+| `extension recipient-description` | `recipient_description` | caseops extension (valueString): the class of recipients in the consent's words, 42 CFR 2.31(a)(4)(i). |
+| `extension hipaa-redisclosure-statement` | `hipaa_redisclosure_statement` | caseops extension (valueBoolean; absent: false): the consent carries the 42 CFR 2.31(a)(4)(iii) statement. |
 | `id, meta, text, identifier, category, verification, other extensions` | `-` | Ignored (informational). Any modifierExtension is refused. |
 
 | FHIR code (system) | caseops | note |

@@ -173,5 +173,19 @@ a parent's signature carries FERPA rights."""
 EXT_EVIDENCE_METHOD = "evidence-method"
 EXT_REVOCATION_ACK = "revocation-right-acknowledged"
 EXT_EXPIRY_EVENT = "expiry-event"
+# 42 CFR Part 2 as amended in 2024 (docs/part2-2024.md): the intermediary named on the
+# consent, the general designation of recipients through it, the class of recipients in the
+# consent's words, and the 2.31(a)(4)(iii) HIPAA redisclosure statement.
+EXT_INTERMEDIARY = "intermediary"
+EXT_GENERAL_DESIGNATION = "general-designation"
+EXT_RECIPIENT_DESCRIPTION = "recipient-description"
+EXT_HIPAA_STATEMENT = "hipaa-redisclosure-statement"
+PART2_2024_EXTENSIONS = (
+    # (extension name, consent body field, FHIR value[x] type)
+    (EXT_INTERMEDIARY, "intermediary", "valueString"),
+    (EXT_GENERAL_DESIGNATION, "general_designation", "valueCode"),
+    (EXT_RECIPIENT_DESCRIPTION, "recipient_description", "valueString"),
+    (EXT_HIPAA_STATEMENT, "hipaa_redisclosure_statement", "valueBoolean"),
+)
 
 _SCOPES = ("source_agencies", "categories", "recipients", "purposes")

@@ -143,6 +143,32 @@ MAPPING_TABLE: tuple[MappingRow, ...] = (
     ),
     MappingRow("extension expiry-event", "expiry_event", "caseops extension (valueString)."),
     MappingRow(
+        "extension intermediary",
+        "intermediary",
+        "caseops extension (valueString): the intermediary named on the consent, 42 CFR "
+        "2.31(a)(4)(ii); must be this deployment's CASEOPS_INTERMEDIARY_NAME.",
+    ),
+    MappingRow(
+        "extension general-designation",
+        "general_designation",
+        "caseops extension (valueCode `treating_provider_relationship`): participants of the "
+        "intermediary with a treating provider relationship with the patient, 42 CFR "
+        "2.31(a)(4)(ii)(B), decided per request. With no IRCP actor, recipients are none but "
+        "the designation (not `*`).",
+    ),
+    MappingRow(
+        "extension recipient-description",
+        "recipient_description",
+        "caseops extension (valueString): the class of recipients in the consent's words, "
+        "42 CFR 2.31(a)(4)(i).",
+    ),
+    MappingRow(
+        "extension hipaa-redisclosure-statement",
+        "hipaa_redisclosure_statement",
+        "caseops extension (valueBoolean; absent: false): the consent carries the 42 CFR "
+        "2.31(a)(4)(iii) statement.",
+    ),
+    MappingRow(
         "id, meta, text, identifier, category, verification, other extensions",
         "-",
         "Ignored (informational). Any modifierExtension is refused.",

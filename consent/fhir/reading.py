@@ -22,6 +22,7 @@ from consent.fhir.codes import (
     EXT_EXPIRY_EVENT,
     EXT_REVOCATION_ACK,
     GRANTOR_RELATIONSHIPS,
+    PART2_2024_EXTENSIONS,
     PARTICIPATION_TYPE,
     POLICY_RULES,
     ROLE_CODE,
@@ -249,7 +250,12 @@ class _Mapper(_ElementReader):
     def extensions(self) -> dict[str, tuple[Any, str]]:
         wanted = {
             self.context.extension_url(n): n
-            for n in (EXT_EVIDENCE_METHOD, EXT_REVOCATION_ACK, EXT_EXPIRY_EVENT)
+            for n in (
+                EXT_EVIDENCE_METHOD,
+                EXT_REVOCATION_ACK,
+                EXT_EXPIRY_EVENT,
+                *(name for name, _, _ in PART2_2024_EXTENSIONS),
+            )
         }
         found: dict[str, tuple[Any, str]] = {}
         for ext, _ in self.items(self.resource.get("extension"), "Consent.extension"):
@@ -527,6 +533,7 @@ def from_fhir(resource: Any, context: FhirContext) -> FhirMapping:
     evidence, evidence_origins = m.evidence(ext.get(EXT_EVIDENCE_METHOD))
     ack, ack_path = _acknowledgement(m, ext, context)
     expiry_event, expiry_path = _expiry_event(m, ext, context)
+    part2_2024 = _part2_2024(m, ext)
 
     root = m.provision(root_node or {}, "Consent.provision", base)
     if root.scopes["source_agencies"] is None and custodians:
@@ -548,6 +555,7 @@ def from_fhir(resource: Any, context: FhirContext) -> FhirMapping:
         ack_path=ack_path,
         expiry_event=expiry_event,
         expiry_path=expiry_path,
+        part2_2024=part2_2024,
     )
     bodies, origins = [], []
     for cond in plans:
@@ -618,6 +626,25 @@ def _expiry_event(
     return expiry_event, expiry_path
 
 
+def _part2_2024(m: _Mapper, ext: dict[str, tuple[Any, str]]) -> tuple[tuple[str, Any, str], ...]:
+    """The 42 CFR Part 2 (2024) extensions present, as (body field, value, path); their
+    meaning is checked when the consent is recorded (``consent.validate_consent``)."""
+    found = []
+    for name, key, value_type in PART2_2024_EXTENSIONS:
+        if name not in ext:
+            continue
+        value, path = ext[name]
+        if value_type == "valueBoolean":
+            if not isinstance(value, bool):
+                m.error(path, IssueCode.INVALID, "The statement flag must be a boolean.")
+                continue
+        elif not (isinstance(value, str) and value.strip()):
+            m.error(path, IssueCode.INVALID, f"The {key.replace('_', ' ')} must be a string.")
+            continue
+        found.append((key, value, path))
+    return tuple(found)
+
+
 def _plans(
     m: _Mapper,
     root_node: Mapping[str, Any] | None,
@@ -682,6 +709,7 @@ class _Shared:
     ack_path: str
     expiry_event: Any
     expiry_path: str
+    part2_2024: tuple[tuple[str, Any, str], ...] = ()
 
 
 def _body(cond: _Conditions, shared: _Shared) -> tuple[dict[str, Any], dict[str, str]]:
@@ -715,4 +743,10 @@ def _body(cond: _Conditions, shared: _Shared) -> tuple[dict[str, Any], dict[str,
     origin.update(shared.evidence_origins)
     body["revocation_right_acknowledged"] = shared.ack
     origin["revocation_right_acknowledged"] = shared.ack_path
+    for key, value, path in shared.part2_2024:
+        body[key] = value
+        origin[key] = path
+        if key == "general_designation" and cond.scopes["recipients"] is None:
+            # the designation stands for the recipients no actor names
+            body["recipients"] = []
     return body, origin

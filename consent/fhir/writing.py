@@ -17,6 +17,7 @@ from consent.fhir.codes import (
     EXT_EVIDENCE_METHOD,
     EXT_EXPIRY_EVENT,
     EXT_REVOCATION_ACK,
+    PART2_2024_EXTENSIONS,
     PARTICIPATION_TYPE,
     ROLE_CODE,
     CodeMapping,
@@ -71,6 +72,10 @@ def consent_body(consent: Consent) -> dict[str, Any]:
         evidence["document_sha256"] = consent.evidence.document_sha256
     body["evidence"] = evidence
     body["revocation_right_acknowledged"] = consent.revocation_right_acknowledged
+    for _, field, _ in PART2_2024_EXTENSIONS:
+        value = getattr(consent, field)
+        if value:  # only what the consent carries: the defaults are left out
+            body[field] = str(value) if field == "general_designation" else value
     return body
 
 
@@ -151,6 +156,15 @@ def _extensions(consent: Consent, context: FhirContext) -> list[dict[str, Any]]:
         extensions.append(
             {"url": context.extension_url(EXT_EXPIRY_EVENT), "valueString": consent.expiry_event}
         )
+    for name, field, value_type in PART2_2024_EXTENSIONS:
+        value = getattr(consent, field)
+        if value:  # 42 CFR Part 2 (2024) elements, only where the consent carries them
+            extensions.append(
+                {
+                    "url": context.extension_url(name),
+                    value_type: str(value) if value_type == "valueCode" else value,
+                }
+            )
     return extensions
 
 

@@ -63,8 +63,10 @@ HIDDEN: dict[Owned, set[str]] = {
     Owned.LINK_EVENT: {"other", "part2"},
     Owned.GRANT: {"other", "part2"},
     Owned.AUDIT_ENTRY: {"other", "part2"},
+    Owned.REFERRAL: {"other", "part2"},  # known only to its two sides
     Owned.AGENCY: set(),  # agency codes are public: refused, not hidden
     Owned.TRUST_RULE: set(),  # asked for under an agency code (above)
+    Owned.WEBHOOK: set(),  # asked for under an agency code (above)
     Owned.AGENCY_RECORD: set(),
 }
 # Roles that may legitimately act on (and see) other agencies' things of that kind.
@@ -117,6 +119,27 @@ BODIES: dict[tuple[str, str], Callable[[str, dict], dict]] = {
         {"partner": "ops", "categories": ["education"]}
     ),
     ("POST", f"{V1}/agencies/{{code}}/records:bulk"): _bulk,
+    # 42 CFR Part 2 (2024): a fact set to what it is changes nothing; a written request
+    ("PUT", f"{V1}/agencies/{{code}}/facts"): _json(
+        {"treating_provider": False, "reason": "Matrix probe: no change."}
+    ),
+    ("POST", f"{V1}/clients/{{client_id}}/part2-list-requests"): _json(
+        {"received_on": "2026-01-05"}
+    ),
+    ("POST", f"{V1}/agencies/{{code}}/webhooks"): _json(
+        {"url": "https://hha.example/matrix-hook", "events": ["referral.requested"]}
+    ),
+    # referrals: a draft (no consent gate), the preview's required query, a sender's cancel
+    ("POST", f"{V1}/clients/{{client_id}}/referrals"): _json(
+        {"to_agency": "cchc", "service": "housing_assistance", "shared_categories": ["housing"]}
+    ),
+    ("GET", f"{V1}/clients/{{client_id}}/referrals/preview"): lambda role, values: {
+        "query_string": {"to_agency": "cchc", "service": "housing_assistance"}
+    },
+    ("POST", f"{V1}/referrals/{{referral_id}}/status"): _json(
+        {"status": "cancelled", "reason": "Matrix probe"}
+    ),
+    ("POST", f"{V1}/referrals/{{referral_id}}/assign"): _json({"username": "hha.case_worker"}),
 }
 # Where an operation needs targets of its own (so that a legitimate effect of one
 # operation, e.g. break-the-glass opening a record, never changes another's cells).
@@ -129,6 +152,10 @@ TARGET_SETS: dict[tuple[str, str], dict[Owned, str]] = {
     },
     ("DELETE", f"{V1}/agencies/{{code}}/records/{{source_record_id}}"): {
         Owned.AGENCY_RECORD: "delete_record"
+    },
+    ("POST", f"{V1}/referrals/{{referral_id}}/status"): {Owned.REFERRAL: "moving_referral"},
+    ("DELETE", f"{V1}/agencies/{{code}}/webhooks/{{webhook_id}}"): {
+        Owned.WEBHOOK: "doomed_webhook"
     },
 }
 
