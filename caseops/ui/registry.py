@@ -65,6 +65,12 @@ SHARING_REASONS = {
     "part2_information_not_named": "Part 2: information not named",
     "ferpa_signer_invalid": "FERPA: wrong signer",
     "ferpa_signer_unverifiable": "FERPA: signer cannot be checked",
+    # 42 CFR Part 2 as amended in 2024: a general designation's limits
+    "part2_intermediary_not_named": "Part 2: this intermediary not named",
+    "part2_not_treating_provider": "Part 2: not a treating provider",
+    "part2_no_treating_relationship": "Part 2: no treating relationship now",
+    "part2_purpose_not_tpo": "Part 2: not treatment, payment or operations",
+    "part2_hipaa_statement_missing": "Part 2: HIPAA redisclosure statement missing",
 }
 
 
