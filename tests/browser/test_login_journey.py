@@ -1,4 +1,8 @@
-"""Signing in, enrolling a second factor and signing out, in a real browser."""
+"""Signing in, enrolling a second factor and signing out, in a real browser.
+
+Every page the journeys visit (the sign-in page, its failure message, the QR-code
+enrolment, the recovery codes, the second factor, the home page, the signed-out notice)
+is checked with axe-core for WCAG 2.1 AA: no violations."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, make_agency, make_user
+from tests.fixtures.browser import assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +45,7 @@ def test_login_page_layout(live_server, page):
     topbar = page.locator("header.topbar")
     assert topbar.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(29, 35, 48)"
     assert topbar.evaluate("e => getComputedStyle(e).display") == "flex"
+    assert_accessible(page)
 
 
 def test_new_user_enrols_signs_in_and_out(live_server, page):
@@ -60,6 +66,7 @@ def test_new_user_enrols_signs_in_and_out(live_server, page):
     expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
     secret = page.get_by_test_id("totp-secret").inner_text().strip()
     assert re.fullmatch(r"[A-Z2-7]{16,}", secret), secret
+    assert_accessible(page)
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Confirm").click()
 
@@ -68,6 +75,7 @@ def test_new_user_enrols_signs_in_and_out(live_server, page):
     expect(codes).to_have_count(10)
     texts = [text.strip() for text in codes.all_inner_texts()]
     assert len(set(texts)) == 10 and all(texts), texts
+    assert_accessible(page)
 
     # The session cookie is Secure and HttpOnly, and Chromium kept it on http://127.0.0.1.
     cookie = next(c for c in page.context.cookies() if c["name"] == "caseops_session")
@@ -77,11 +85,13 @@ def test_new_user_enrols_signs_in_and_out(live_server, page):
     expect(page).to_have_url(_path_is(live_server, "/"))
     expect(page.get_by_test_id("current-user")).to_have_text("hha.newcomer")
     expect(page.get_by_role("heading", name="Welcome, hha.newcomer")).to_be_visible()
+    assert_accessible(page)
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(_path_is(live_server, "/login"))
     expect(page.get_by_role("status")).to_have_text("You are signed out.")
     expect(page.get_by_test_id("current-user")).to_have_count(0)
+    assert_accessible(page)
 
     page.goto(live_server.url_for("/"))
     expect(page).to_have_url(_path_is(live_server, "/login"))
@@ -90,7 +100,7 @@ def test_new_user_enrols_signs_in_and_out(live_server, page):
 
 def test_failed_sign_in_gives_one_generic_message(live_server, page):
     make_agency("hha")
-    make_user("hha.worker", "hha", ["case_worker"])
+    worker = make_user("hha.worker", "hha", ["case_worker"])
 
     def attempt(username: str, password: str) -> str:
         page.goto(live_server.url_for("/login"))
@@ -109,6 +119,7 @@ def test_failed_sign_in_gives_one_generic_message(live_server, page):
         expect(alert).to_have_count(1)
         expect(alert).to_have_text(GENERIC_FAILURE)
         expect(page.get_by_test_id("current-user")).to_have_count(0)
+        assert_accessible(page)  # with the error message shown
         return " ".join(page.locator("main").text_content().split())
 
     wrong_password = attempt("hha.worker", "not-the-password-at-all")
@@ -117,6 +128,21 @@ def test_failed_sign_in_gives_one_generic_message(live_server, page):
     assert wrong_password == unknown_user
     for hint in ("unknown", "not found", "no such", "incorrect password", "locked"):
         assert hint not in wrong_password.lower()
+
+    # The right password leads to the second factor; a wrong code gets the same message.
+    page.goto(live_server.url_for("/login"))
+    page.get_by_label("Username").fill("hha.worker")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    assert_accessible(page)
+    valid = {worker.code(step) for step in (-1, 0, 1)}
+    wrong = next(code for code in ("000000", "111111", "222222") if code not in valid)
+    page.get_by_label("Code").fill(wrong)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text(GENERIC_FAILURE)
+    expect(page.get_by_test_id("current-user")).to_have_count(0)
+    assert_accessible(page)
 
 
 def test_harness_reports_csp_violations(live_server, page, page_errors):
