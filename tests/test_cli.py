@@ -132,7 +132,6 @@ def test_export_links_and_key_rotation(database_url, app, client):
 
     from caseops.extensions import db
     from caseops.records.models import SourceRecord
-
     from caseops.webhooks.models import Webhook
 
     db.session.expire_all()
@@ -162,8 +161,12 @@ def test_link_rebuild_keeps_links_and_steward_decisions(database_url, app, clien
     factories.standard_world()
     feed = factories.token_for("hha.integration")
     first = put(client, feed, MARIA, srid="H-1").get_json()["client_id"]
-    other = {"category": "housing", "source_version": 1, "data": {},
-             "person": {"given_name": "Thomas", "family_name": "Berg", "birth_date": "1950-07-30"}}
+    other = {
+        "category": "housing",
+        "source_version": 1,
+        "data": {},
+        "person": {"given_name": "Thomas", "family_name": "Berg", "birth_date": "1950-07-30"},
+    }
     second = put(client, feed, other, srid="H-2").get_json()["client_id"]
     result = run(database_url, "link", "rebuild")
     assert result.returncode == 0, result.stderr

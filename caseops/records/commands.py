@@ -63,8 +63,8 @@ def keys_rotate() -> None:
         ("totp_secret_encrypted",),
         lambda u: (f"totp:{u.id}",),
     )
-    from caseops.webhooks.models import Webhook
     from caseops.webhooks.delivery import secret_context
+    from caseops.webhooks.models import Webhook
 
     changed += _rotate(
         db.session.scalars(select(Webhook)),
