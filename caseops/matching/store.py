@@ -36,8 +36,8 @@ from caseops.agencies.models import Agency
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
-from caseops.matching import claims
-from caseops.matching.engine import Decision, Features, Linker, normalize_person
+from caseops.matching import claims, rehoming, training
+from caseops.matching.engine import Decision, Features, LinkageModel, Linker, normalize_person
 from caseops.matching.engine.identifiers import (
     FREQUENCY_KINDS,
     block_values,
@@ -60,11 +60,19 @@ MAX_BLOCK_SIZE = 500
 # chance agreement as if this many records had been seen, so a young index does not
 # make every name look rare.
 PRIOR_RECORDS = 1000
-CHANCE_AGREEMENT = {
-    "given": DEFAULT_PARAMS.u["given"]["exact"],
-    "family": DEFAULT_PARAMS.u["family"]["exact"],
-    "family_part": DEFAULT_PARAMS.u["family"]["part"],
-}
+
+
+def chance_agreement(model: LinkageModel) -> dict[str, float]:
+    """The model's chance agreement on a name, the default of every name's share."""
+    u = model.params.u
+    return {
+        "given": u["given"]["exact"],
+        "family": u["family"]["exact"],
+        "family_part": u["family"]["part"],
+    }
+
+
+CHANCE_AGREEMENT = chance_agreement(LinkageModel(DEFAULT_PARAMS))
 NEW_RECORD = "new"
 _IDENTIFIERS = RecordIdentifier.__table__
 
@@ -297,9 +305,15 @@ class _ChunkIndex:
     chunk is committed."""
 
     def __init__(
-        self, placements: Sequence[Placement], key: bytes, earlier: Sequence[Placement] = ()
+        self,
+        placements: Sequence[Placement],
+        key: bytes,
+        earlier: Sequence[Placement] = (),
+        model: LinkageModel | None = None,
     ) -> None:
         self._key = key
+        self.model = model or training.current_model()
+        self._chance = chance_agreement(self.model)
         incoming = [p for p in placements if p.new]
         updates = sum(not p.new for p in (*earlier, *placements))
         # Keys crowded beyond this stay crowded whatever the chunks' updates remove.
@@ -340,7 +354,7 @@ class _ChunkIndex:
                 return None
             seen = (kind, value) in names
             count = self.counts[pseudonym(self._key, stored, value)] if seen else 0
-            default = CHANCE_AGREEMENT[kind]
+            default = self._chance[kind]
             return (count + PRIOR_RECORDS * default) / (self.total + PRIOR_RECORDS)
 
         return frequency
@@ -390,10 +404,15 @@ def _decide(index: _ChunkIndex, placement: Placement, key: bytes) -> LinkOutcome
     candidates = index.candidates(placement.keys)
     if not candidates:
         return None
-    names = name_values(placement.features).union(
-        *(index.names[label] for label in candidates)
+    names = name_values(placement.features).union(*(index.names[label] for label in candidates))
+    model = index.model
+    linker = Linker(
+        key,
+        model.params,
+        model.thresholds,
+        frequencies=index.frequencies(names),
+        blocking=False,
     )
-    linker = Linker(key, frequencies=index.frequencies(names), blocking=False)
     for label in candidates:
         client_id, features = index.people[label]
         linker.add(label, client_id, features)
@@ -541,14 +560,25 @@ def records_by_client(client_ids: Iterable[str]) -> dict[str, list[SourceRecord]
     return grouped
 
 
-def rebuild(actor_name: str, progress=None) -> dict[str, int]:
-    """Re-link every current record in one batch with the current weights and keys.
+def rebuild(
+    actor_name: str,
+    progress=None,
+    dry_run: bool = False,
+    model: LinkageModel | None = None,
+) -> dict[str, Any]:
+    """Re-link every current record in one batch with the current model and keys.
 
     A steward's decisions stand: records a steward linked or unlinked stay where they are
     and kept-apart pairs stay apart. Pseudonyms are recomputed (so this also follows a
-    change of CASEOPS_PSEUDONYM_KEY). Moves are link events like any other.
+    change of CASEOPS_PSEUDONYM_KEY). Moves are link events like any other, and what
+    hangs on a client that lost records is re-homed (caseops.matching.rehoming).
+
+    Reports the automatic links and reviews the model makes and, for a trained model,
+    the expected number of wrong links among them (the sum of 1 - p). ``dry_run``: the
+    same counts, nothing kept (the transaction is rolled back).
     """
     key = pseudonym_key()
+    model = model or training.current_model()
     claims.claim_all()  # records written meanwhile would be linked against the old index
     records = list(
         db.session.scalars(
@@ -568,6 +598,8 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
     }
     linker = Linker(
         key,
+        model.params,
+        model.thresholds,
         kept_apart=lambda a, b: frozenset((a, b)) in pairs,
         max_block_size=MAX_BLOCK_SIZE,
     )
@@ -582,7 +614,17 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
         linker.add(str(record.id), record.client_id, features[record.id])
     used = {r.client_id for r in pinned}
     pinned_ids = {r.id for r in pinned}
-    counts = {"records": len(records), "moved": 0, "pinned": len(pinned)}
+    counts: dict[str, Any] = {
+        "records": len(records),
+        "moved": 0,
+        "pinned": len(pinned),
+        "links": 0,
+        "reviews": 0,
+        "expected_false_links": 0.0 if model.learned else None,
+        "model_version": model.stats.get("version"),
+    }
+    lost: defaultdict[str, set[str]] = defaultdict(set)
+    events: dict[str, LinkEvent] = {}
     for record in records:
         if progress is not None:
             progress(record)
@@ -591,24 +633,40 @@ def rebuild(actor_name: str, progress=None) -> dict[str, int]:
         result = linker.match(str(record.id), features[record.id])
         if result.decision is Decision.LINK and result.client_id is not None:
             target = result.client_id
+            counts["links"] += 1
+            probability = model.probability(result.candidates[0].score.total_weight)
+            if probability is not None:
+                counts["expected_false_links"] += 1 - probability
         elif record.client_id not in used:
             target = record.client_id
         else:
             target = new_client().id
+        counts["reviews"] += result.decision is Decision.REVIEW
         if target != record.client_id:
-            db.session.add(
-                LinkEvent(
-                    record_id=record.id,
-                    from_client_id=record.client_id,
-                    to_client_id=target,
-                    action="auto_link" if result.decision is Decision.LINK else "new_client",
-                    reason=f"rebuild: {result.reason}"[:200],
-                    actor=actor_name,
-                )
+            event = LinkEvent(
+                record_id=record.id,
+                from_client_id=record.client_id,
+                to_client_id=target,
+                action="auto_link" if result.decision is Decision.LINK else "new_client",
+                reason=f"rebuild: {result.reason}"[:200],
+                actor=actor_name,
             )
+            db.session.add(event)
+            lost[record.client_id].add(target)
+            events[record.client_id] = event
             record.client_id = target
             counts["moved"] += 1
         used.add(target)
         linker.add(str(record.id), target, features[record.id])
+    if counts["expected_false_links"] is not None:
+        counts["expected_false_links"] = round(counts["expected_false_links"], 3)
+    if dry_run:
+        db.session.rollback()
+        return counts
+    db.session.flush()
+    decisions = rehoming.rehome(
+        lost, actor_name, {client: event.id for client, event in events.items()}
+    )
+    counts["rehomed"] = rehoming.summary(decisions)
     db.session.commit()
     return counts

@@ -22,6 +22,13 @@ from caseops.matching.engine.matcher import (
     Linker,
     LinkResult,
 )
+from caseops.matching.engine.model import (
+    BUILT_IN,
+    DEFAULT_LINK_PROBABILITY,
+    DEFAULT_REVIEW_PROBABILITY,
+    LinkageModel,
+    train_model,
+)
 from caseops.matching.engine.normalize import Features, normalize_person
 from caseops.matching.engine.pseudonym import birth_date_key, blocking_keys, pseudonym
 from caseops.matching.engine.scoring import (
@@ -38,7 +45,10 @@ from caseops.matching.engine.scoring import (
 )
 
 __all__ = [
+    "BUILT_IN",
+    "DEFAULT_LINK_PROBABILITY",
     "DEFAULT_PARAMS",
+    "DEFAULT_REVIEW_PROBABILITY",
     "DEFAULT_THRESHOLDS",
     "FIELDS",
     "LEVELS",
@@ -52,6 +62,7 @@ __all__ = [
     "KeptApart",
     "KeptApartPairs",
     "LinkResult",
+    "LinkageModel",
     "Linker",
     "MUParameters",
     "MatchScore",
@@ -67,5 +78,6 @@ __all__ = [
     "pseudonym",
     "score",
     "train",
+    "train_model",
     "weigh",
 ]

@@ -7,8 +7,19 @@ automatic link also needs, unless the SSNs agree, a corroborated birth date, giv
 name and family name and no SSN or sex conflict; otherwise the pair goes to review at
 most. An agreeing SSN still needs the name or the birth date: a parent's SSN turns up
 on a child's record.
+
+Those rules are the fixed model's (``DEFAULT_PARAMS``), whose weights were set for one
+population. A model learned from the deployment's own records (``LinkageModel``,
+``Thresholds.learned``) already weighs how often true matches disagree on an SSN, a
+sex or a birth date *in that data*, so only the rules for what the model cannot see
+remain: households. Fields are independent given the class in Fellegi-Sunter, and a
+household is where they are not (twins share family name, birth date, street and
+phone; a father and son all but the birth date; spouses the address and phone), so a
+pair that shares a street, phone or email but differs on the given name or the birth
+date goes to review at most, whatever its probability, unless the SSNs agree.
 """
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -24,12 +35,33 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
+    """Weights (bits) at and above which a pair links (``upper``) or is reviewed
+    (``lower``). ``prior_bits``: log2 prior odds that a candidate pair is one person,
+    when known (a learned model), so a decision can state its probability; ``learned``:
+    the weights come from the data, so only the relatives rules apply (module doc)."""
+
     upper: float
     lower: float
+    prior_bits: float | None = None
+    learned: bool = False
 
     def __post_init__(self) -> None:
         if self.lower > self.upper:
             raise ValueError("lower threshold above upper threshold")
+
+    def probability(self, weight: float) -> float | None:
+        """Posterior probability that a pair of this weight is one person."""
+        if self.prior_bits is None:
+            return None
+        return posterior(weight + self.prior_bits)
+
+
+def posterior(log2_odds: float) -> float:
+    return 1 / (1 + 2 ** -min(max(log2_odds, -1000.0), 1000.0))
+
+
+def log2_odds(probability: float) -> float:
+    return math.log2(probability / (1 - probability))
 
 
 DEFAULT_THRESHOLDS: Final = Thresholds(upper=16.0, lower=10.0)
@@ -37,6 +69,8 @@ DEFAULT_THRESHOLDS: Final = Thresholds(upper=16.0, lower=10.0)
 # Given plus family name evidence (bits) above which a same-year namesake is implausible.
 RARE_NAME_BITS: Final = 20.0
 _AGREEING_DATES: Final = frozenset({"exact", "transposed", "near"})
+# The fixed model's rules predate the "partial" level: to them it is a different SSN.
+_SSN_DIFFERS: Final = frozenset({"partial", "disagree"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +117,7 @@ def _auto_link_blocker(score: MatchScore) -> str | None:
         if _given_corroborated(levels) or levels["birth_date"] in _AGREEING_DATES:
             return None
         return "ssn_only"
-    if levels["ssn"] == "disagree":
+    if levels["ssn"] in _SSN_DIFFERS:
         return "ssn_conflict"
     if not _birth_date_corroborated(score):
         return "birth_date_not_corroborated"
@@ -96,12 +130,50 @@ def _auto_link_blocker(score: MatchScore) -> str | None:
     return None
 
 
+def _shares_household(levels: Levels) -> bool:
+    return (
+        levels["street"] in {"exact", "similar"}
+        or levels["phone"] == "exact"
+        or levels["email"] == "exact"
+    )
+
+
+def _relative_blocker(score: MatchScore) -> str | None:
+    """Why a pair may be two people of one household the model cannot tell apart (a
+    shared street, phone or email counts several times over as independent evidence,
+    and spouses need not share a family name), if it may: they share a household and
+    differ on the given name or the birth date, and no SSN says they are one."""
+    levels = score.levels
+    if not _shares_household(levels) or levels["ssn"] in {"exact", "near"}:
+        return None
+    if levels["given"] not in {"exact", "nickname", "typo", "initial", None}:
+        return "household_given_name_differs"
+    if levels["birth_date"] not in {"exact", "transposed", "near", None}:
+        return "household_birth_date_differs"  # a parent and a child, or two siblings
+    return None
+
+
+def _learned(score: MatchScore, thresholds: Thresholds) -> Classification:
+    probability = thresholds.probability(score.total_weight)
+    said = f"p {probability:.6f}" if probability is not None else f"weight {score.total_weight:.2f}"
+    if score.total_weight >= thresholds.upper:
+        blocker = _relative_blocker(score)
+        if blocker is None:
+            return Classification(Decision.LINK, f"{said} >= link")
+        return Classification(Decision.REVIEW, f"rule:{blocker} ({said})")
+    if score.total_weight >= thresholds.lower:
+        return Classification(Decision.REVIEW, f"{said} >= review")
+    return Classification(Decision.NEW, f"{said} < review")
+
+
 def classify(score: MatchScore, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Classification:
     """``link``, ``review`` or ``new`` with the rule or weight that decided it."""
+    if thresholds.learned:
+        return _learned(score, thresholds)
     levels = score.levels
     if levels["ssn"] == "exact" and levels["birth_date"] == "exact":
         return Classification(Decision.LINK, "rule:ssn_and_birth_date_agree")
-    if levels["ssn"] == "disagree" and levels["birth_date"] in {"year", "disagree"}:
+    if levels["ssn"] in _SSN_DIFFERS and levels["birth_date"] in {"year", "disagree"}:
         return Classification(Decision.NEW, "rule:ssn_and_birth_date_conflict")
     weight = f"weight {score.total_weight:.2f}"
     if score.total_weight >= thresholds.upper:

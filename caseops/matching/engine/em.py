@@ -9,8 +9,9 @@ non-matches agree on the blocking fields, so the fields are no longer independen
 (on the benchmark it learns "postcode disagrees" as evidence *for* a match). ``train``
 therefore follows the usual remedy: u from random pairs (which are almost all
 non-matches), m by EM on pairs sharing a birth date with the birth date left out of the
-model, and the birth date's m by EM on pairs sharing postcode and birth year with the
-address left out.
+model, and the birth date's m by EM on pairs sharing a phonetic family name and postcode
+with names and address left out. (Pairs sharing postcode and birth year, used before,
+can never show one person's birth year mistyped, so EM learned that it never happens.)
 """
 
 import math
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from caseops.matching.engine.normalize import Features
+from caseops.matching.engine.pseudonym import phonetic
 from caseops.matching.engine.scoring import (
     DEFAULT_PARAMS,
     FIELDS,
@@ -161,10 +163,12 @@ def _pairs_sharing(
                 yield compare(records[a], records[b]).levels
 
 
-def _postcode_and_year(features: Features) -> tuple[str, int] | None:
-    if features.postcode is None or features.birth_date is None:
+def _family_and_postcode(features: Features) -> tuple[str, str] | None:
+    """Phonetic family name and postcode: a block that says nothing of the birth date,
+    so EM sees birth dates of one person that disagree, even on the year."""
+    if not features.family_parts or features.postcode is None:
         return None
-    return features.postcode, features.birth_date.year
+    return phonetic(features.family_parts[0]), features.postcode
 
 
 def train(
@@ -175,6 +179,17 @@ def train(
     max_block_size: int = 50,
 ) -> MUParameters:
     """m and u for ``records`` without labels (see the module docstring for how)."""
+    return train_report(records, init, samples, seed, max_block_size)[0]
+
+
+def train_report(
+    records: Sequence[Features],
+    init: MUParameters = DEFAULT_PARAMS,
+    samples: int = 200_000,
+    seed: int = 0,
+    max_block_size: int = 50,
+) -> tuple[MUParameters, dict[str, object]]:
+    """``train`` and how its two EM runs went (iterations, convergence)."""
     u = estimate_u(records, samples, seed)
     start = MUParameters(init.m, u)
     same_birth_date = estimate_mu(
@@ -184,10 +199,15 @@ def train(
         fields=[name for name in FIELDS if name != "birth_date"],
     )
     same_place_and_year = estimate_mu(
-        _pairs_sharing(records, _postcode_and_year, max_block_size),
+        _pairs_sharing(records, _family_and_postcode, max_block_size),
         start,
-        fields=[name for name in FIELDS if name not in {"postcode", "street"}],
+        fields=[name for name in FIELDS if name not in {"family", "postcode", "street", "city"}],
     )
     m = {name: dict(same_birth_date.params.m[name]) for name in FIELDS}
     m["birth_date"] = dict(same_place_and_year.params.m["birth_date"])
-    return MUParameters(m, u)
+    report = {
+        "em_iterations": [same_birth_date.iterations, same_place_and_year.iterations],
+        "em_converged": same_birth_date.converged and same_place_and_year.converged,
+        "u_samples": samples,
+    }
+    return MUParameters(m, u), report

@@ -159,7 +159,13 @@ class Linker:
         )
 
     def _judge(self, features: Features, client_id: str, other: str) -> ClientMatch:
-        scored = score(features, self._records[other].features, self.params, self._frequencies)
+        scored = score(
+            features,
+            self._records[other].features,
+            self.params,
+            self._frequencies,
+            address_once=self.thresholds.learned,
+        )
         return ClientMatch(client_id, other, scored, classify(scored, self.thresholds))
 
     def match(self, record_id: str, features: Features) -> LinkResult:

@@ -129,6 +129,7 @@ class Features:
     street: str | None = None
     phone: str | None = None
     email: str | None = None
+    city: str | None = None
 
 
 _APOSTROPHES: Final = re.compile(r"['\u2019`]")
@@ -237,6 +238,13 @@ def normalize_street(number: str | None, street: str | None) -> tuple[str | None
     return (number_words[0] if number_words else None), name
 
 
+def normalize_city(value: str | None) -> str | None:
+    """City or suburb as words joined with one space, saints abbreviated."""
+    words = _ascii_words(value or "")
+    abbreviated = (_STREET_WORDS[w] if w in {"saint", "mount"} else w for w in words)
+    return " ".join(abbreviated) or None
+
+
 def normalize_sex(value: str | None) -> str | None:
     return _SEX.get(value.strip().casefold()) if value else None
 
@@ -275,12 +283,16 @@ def normalize_person(person: Mapping[str, Any]) -> Features:
         street=street,
         phone=normalize_phone(person.get("phone")),
         email=normalize_email(person.get("email")),
+        city=normalize_city(address.get("city")),
     )
 
 
 # Stored features carry this version; features of another version are ignored and
-# computed again from the person. Raise it whenever normalisation changes.
-FEATURES_VERSION: Final = 1
+# computed again from the person. Raise it whenever normalisation changes. Version 1
+# (before the city) is still read, with the city missing, so an upgrade need not
+# normalise every candidate again before ``caseops link reindex`` has run.
+FEATURES_VERSION: Final = 2
+_READABLE_VERSIONS: Final = frozenset({1, FEATURES_VERSION})
 
 
 def features_to_json(features: Features) -> list[Any]:
@@ -302,14 +314,17 @@ def features_to_json(features: Features) -> list[Any]:
         f.street,
         f.phone,
         f.email,
+        f.city,
     ]
 
 
 def features_from_json(value: Any) -> Features | None:
     """Features from ``features_to_json``, or None if written by another version."""
-    if not isinstance(value, list) or not value or value[0] != FEATURES_VERSION:
+    if not isinstance(value, list) or not value or value[0] not in _READABLE_VERSIONS:
         return None
     _, given, canonical, middle, family, parts, birth, *rest = value
+    if value[0] == 1:
+        rest = [*rest, None]
     return Features(
         given,
         frozenset(canonical),

@@ -77,20 +77,21 @@ def birth_date_key(key: bytes, birth_date: date) -> int:
 def blocking_keys(features: Features, key: bytes) -> set[int]:
     """Pseudonymous blocking keys; records sharing any key are compared.
 
-    Each key survives a different kind of error: the name keys use phonetic codes of
-    every name part (typos, compound names, given/family swaps, nicknames through the
-    canonical name); the exact birth date with the initial of any name, or with the
-    postcode, finds badly misspelt names; birth date with a name ignores day/month
-    order; names with postcode find records whose birth date is missing or wrong; one
-    name with postcode and birth year finds a changed other name with a wrong birth
-    date; SSN, phone and email find renamed people.
+        Each key survives a different kind of error: the name keys use phonetic codes of
+        every name part (typos, compound names, given/family swaps, nicknames through the
+        canonical name); the exact birth date with the initial of any name, or with the
+        postcode, finds badly misspelt names; birth date with a name ignores day/month
+        order; names with postcode find records whose birth date is missing or wrong; one
+        name with postcode and birth year finds a changed other name with a wrong birth
+        date; SSN, phone and email find renamed people; names with the house number find
+    records whose birth date and postcode are both wrong or missing.
 
-    Every key combines at least two identifiers, or one that nearly singles a person
-    out, so a block stays small as the index grows. A key of postcode and birth year
-    alone held about 14 records per block at 100k records and grew with every record;
-    the exact birth date alone held 3.2, brought 61 % of all compared pairs, and a
-    record's only way to 9 of the 1,311 pairs in 2,000 that scored above the lower
-    threshold, 8 of which the initial or postcode keys still find.
+        Every key combines at least two identifiers, or one that nearly singles a person
+        out, so a block stays small as the index grows. A key of postcode and birth year
+        alone held about 14 records per block at 100k records and grew with every record;
+        the exact birth date alone held 3.2, brought 61 % of all compared pairs, and a
+        record's only way to 9 of the 1,311 pairs in 2,000 that scored above the lower
+        threshold, 8 of which the initial or postcode keys still find.
     """
     given = (
         {phonetic(n) for n in features.given_canonical}
@@ -120,4 +121,6 @@ def blocking_keys(features: Features, key: bytes) -> set[int]:
             raw.update(("name+postcode+year", f"{n}|{features.postcode}|{year}") for n in names)
     if features.postcode:
         raw.update(("names+postcode", f"{p}|{features.postcode}") for p in pairs)
+    if features.street_number:
+        raw.update(("names+number", f"{p}|{features.street_number}") for p in pairs)
     return {pseudonym(key, "block:" + kind, value) for kind, value in raw}

@@ -50,11 +50,16 @@ def test_swapped_names_and_transposed_birth_date_link():
 
 
 def test_initial_and_partial_family_name_go_to_review():
-    """"Maria Lopez" and "M. Lopez-Garcia", same birth date and postcode: review, not
+    """ "Maria Lopez" and "M. Lopez-Garcia", same birth date and postcode: review, not
     link. Both names are only partly there, so a twin sister "Marta Lopez-Garcia" fits
     the pair as well as Maria does; only a reviewer (or an SSN) can tell."""
-    maria = {"given_name": "Maria", "family_name": "Lopez", "birth_date": "1980-05-03",
-             "sex": "F", "address": {"postcode": "94601"}}
+    maria = {
+        "given_name": "Maria",
+        "family_name": "Lopez",
+        "birth_date": "1980-05-03",
+        "sex": "F",
+        "address": {"postcode": "94601"},
+    }
     result = decide(maria, {**maria, "given_name": "M.", "family_name": "Lopez-Garcia"})
     assert result.decision is Decision.REVIEW
     assert result.reason.startswith("rule:given_name_not_corroborated")
@@ -89,8 +94,13 @@ def test_father_and_son_with_one_name_are_not_linked():
 
 
 def test_common_name_namesake_with_a_near_birth_date_is_not_linked():
-    jose = {"given_name": "Jose", "family_name": "Garcia", "birth_date": date(1960, 4, 12),
-            "sex": "M", "address": {"postcode": "94601"}}
+    jose = {
+        "given_name": "Jose",
+        "family_name": "Garcia",
+        "birth_date": date(1960, 4, 12),
+        "sex": "M",
+        "address": {"postcode": "94601"},
+    }
     assert decide(jose, {**jose, "birth_date": date(1960, 4, 13)}).decision is not Decision.LINK
 
 
@@ -101,8 +111,10 @@ def test_ssn_and_birth_date_agreeing_link_whatever_the_names():
 
 
 def test_conflicting_ssns_and_birth_dates_are_new():
-    result = decide({**JESSICA, "ssn": "536-22-1234"},
-                    {**JESSICA, "ssn": "601-44-9876", "birth_date": date(1990, 1, 1)})
+    result = decide(
+        {**JESSICA, "ssn": "536-22-1234"},
+        {**JESSICA, "ssn": "601-44-9876", "birth_date": date(1990, 1, 1)},
+    )
     assert (result.decision, result.reason) == (Decision.NEW, "rule:ssn_and_birth_date_conflict")
 
 
@@ -114,8 +126,13 @@ def test_a_parents_ssn_on_a_childs_record_does_not_link_them():
 
 
 def test_unrelated_people_are_new():
-    other = {"given_name": "Tuan", "family_name": "Nguyen", "birth_date": date(1951, 8, 8),
-             "sex": "M", "address": {"postcode": "94620"}}
+    other = {
+        "given_name": "Tuan",
+        "family_name": "Nguyen",
+        "birth_date": date(1951, 8, 8),
+        "sex": "M",
+        "address": {"postcode": "94620"},
+    }
     result = decide(JESSICA, other)
     assert result.decision is Decision.NEW
     assert result.reason.endswith(f"< {DEFAULT_THRESHOLDS.lower:g}")

@@ -10,18 +10,34 @@ from caseops.matching.engine.scoring import DEFAULT_PARAMS, FIELDS, LEVELS
 # A known two-class mixture over four fields, conditionally independent given the class.
 TRUE_SHARE = 0.3
 TRUE_M = {
-    "given": {"exact": 0.80, "nickname": 0.06, "typo": 0.06, "similar": 0.02, "initial": 0.02,
-              "disagree": 0.04},
-    "birth_date": {"exact": 0.90, "transposed": 0.02, "near": 0.04, "year": 0.02,
-                   "disagree": 0.02},
+    "given": {
+        "exact": 0.80,
+        "nickname": 0.06,
+        "typo": 0.06,
+        "similar": 0.02,
+        "initial": 0.02,
+        "disagree": 0.04,
+    },
+    "birth_date": {"exact": 0.90, "transposed": 0.02, "near": 0.04, "year": 0.02, "disagree": 0.02},
     "postcode": {"exact": 0.70, "disagree": 0.30},
     "phone": {"exact": 0.60, "disagree": 0.40},
 }
 TRUE_U = {
-    "given": {"exact": 0.05, "nickname": 0.01, "typo": 0.02, "similar": 0.04, "initial": 0.03,
-              "disagree": 0.85},
-    "birth_date": {"exact": 0.01, "transposed": 0.005, "near": 0.05, "year": 0.20,
-                   "disagree": 0.735},
+    "given": {
+        "exact": 0.05,
+        "nickname": 0.01,
+        "typo": 0.02,
+        "similar": 0.04,
+        "initial": 0.03,
+        "disagree": 0.85,
+    },
+    "birth_date": {
+        "exact": 0.01,
+        "transposed": 0.005,
+        "near": 0.05,
+        "year": 0.20,
+        "disagree": 0.735,
+    },
     "postcode": {"exact": 0.10, "disagree": 0.90},
     "phone": {"exact": 0.02, "disagree": 0.98},
 }

@@ -8,16 +8,28 @@ from caseops.matching.engine.normalize import normalize_person
 
 KEY = b"k" * 32
 HOME = {"street_number": "12", "street": "Oak Street", "postcode": "94601"}
-JESSICA = normalize_person({
-    "given_name": "Jessica", "family_name": "Allen", "birth_date": date(1982, 2, 19),
-    "sex": "F", "address": HOME, "phone": "510-433-5856",
-})
-JESICA = normalize_person({
-    "given_name": "Jesica", "family_name": "Allen", "birth_date": "1982-02-19", "sex": "f",
-    "address": {"street_number": "40", "street": "Elm Rd", "postcode": "94605"},
-})
-TUAN = normalize_person({"given_name": "Tuan", "family_name": "Nguyen",
-                         "birth_date": "1951-08-08", "address": HOME})
+JESSICA = normalize_person(
+    {
+        "given_name": "Jessica",
+        "family_name": "Allen",
+        "birth_date": date(1982, 2, 19),
+        "sex": "F",
+        "address": HOME,
+        "phone": "510-433-5856",
+    }
+)
+JESICA = normalize_person(
+    {
+        "given_name": "Jesica",
+        "family_name": "Allen",
+        "birth_date": "1982-02-19",
+        "sex": "f",
+        "address": {"street_number": "40", "street": "Elm Rd", "postcode": "94605"},
+    }
+)
+TUAN = normalize_person(
+    {"given_name": "Tuan", "family_name": "Nguyen", "birth_date": "1951-08-08", "address": HOME}
+)
 
 
 def test_new_person_then_same_person_with_a_typo():
@@ -33,9 +45,18 @@ def test_new_person_then_same_person_with_a_typo():
 def test_a_client_is_judged_by_its_best_record():
     linker = Linker(KEY)
     linker.add("r1", "c1", JESSICA)
-    linker.add("r9", "c1", normalize_person({"given_name": "Jess", "family_name": "Allen",
-                                             "address": {"postcode": "94999"},
-                                             "ssn": "536-22-1234"}))
+    linker.add(
+        "r9",
+        "c1",
+        normalize_person(
+            {
+                "given_name": "Jess",
+                "family_name": "Allen",
+                "address": {"postcode": "94999"},
+                "ssn": "536-22-1234",
+            }
+        ),
+    )
     result = linker.match("r2", JESICA)
     assert [m.client_id for m in result.candidates] == ["c1"]
     assert result.candidates[0].record_id == "r1"
@@ -76,9 +97,16 @@ def test_changed_and_withdrawn_records_leave_the_index():
 def test_review_points_at_the_client_to_review_against():
     linker = Linker(KEY)
     linker.add("r1", "c1", JESSICA)
-    twin = normalize_person({"given_name": "Eva", "family_name": "Allen",
-                             "birth_date": date(1982, 2, 19), "sex": "F", "address": HOME,
-                             "phone": "510-433-5856"})
+    twin = normalize_person(
+        {
+            "given_name": "Eva",
+            "family_name": "Allen",
+            "birth_date": date(1982, 2, 19),
+            "sex": "F",
+            "address": HOME,
+            "phone": "510-433-5856",
+        }
+    )
     result = linker.match("r2", twin)
     assert (result.decision, result.client_id) == (Decision.REVIEW, "c1")
     assert result.reason.startswith("rule:given_name_not_corroborated")
@@ -89,8 +117,11 @@ def test_name_frequencies_from_the_index_or_from_the_caller():
         return 0.5
 
     weights = []
-    for linker in (Linker(KEY, name_frequencies=False), Linker(KEY),
-                   Linker(KEY, frequencies=everyone_is_called_allen)):
+    for linker in (
+        Linker(KEY, name_frequencies=False),
+        Linker(KEY),
+        Linker(KEY, frequencies=everyone_is_called_allen),
+    ):
         linker.add("r1", "c1", JESSICA)
         weights.append(linker.match("r2", JESICA).candidates[0].score.total_weight)
     unweighted, young_index, common = weights

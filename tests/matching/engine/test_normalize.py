@@ -40,8 +40,14 @@ def test_compound_family_names_split_into_parts_but_particles_never_match_alone(
 
 @pytest.mark.parametrize(
     ("nickname", "canonical"),
-    [("bill", "william"), ("peggy", "margaret"), ("bob", "robert"), ("liz", "elizabeth"),
-     ("jim", "james"), ("lupe", "guadalupe")],
+    [
+        ("bill", "william"),
+        ("peggy", "margaret"),
+        ("bob", "robert"),
+        ("liz", "elizabeth"),
+        ("jim", "james"),
+        ("lupe", "guadalupe"),
+    ],
 )
 def test_nicknames_map_to_their_canonical_name(nickname, canonical):
     assert canonical in canonical_given(nickname)
@@ -58,10 +64,19 @@ def test_nickname_table_is_modest():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("536-22-1234", "536221234"), ("536 22 1234", "536221234"), ("000-12-3456", None),
-     ("666-12-3456", None), ("912-34-5678", None), ("111-11-1111", None),
-     ("536-00-1234", None), ("536-22-0000", None), ("123-45-6789", None), ("53622123", None),
-     (None, None)],
+    [
+        ("536-22-1234", "536221234"),
+        ("536 22 1234", "536221234"),
+        ("000-12-3456", None),
+        ("666-12-3456", None),
+        ("912-34-5678", None),
+        ("111-11-1111", None),
+        ("536-00-1234", None),
+        ("536-22-0000", None),
+        ("123-45-6789", None),
+        ("53622123", None),
+        (None, None),
+    ],
 )
 def test_ssn_keeps_digits_and_rejects_numbers_never_issued(raw, expected):
     assert normalize_ssn(raw) == expected
@@ -107,9 +122,7 @@ def test_person_features():
     assert features.given == "mary"
     assert features.middle == "ann"  # second given name stands in for a missing middle
     assert features.family_parts == ("lopez", "garcia")
-    assert (features.postcode, features.street_number, features.street) == (
-        "94601", "12", "oak st"
-    )
+    assert (features.postcode, features.street_number, features.street) == ("94601", "12", "oak st")
     assert features.email == "mary@example.org"
     empty = normalize_person({})
     assert empty.given is None and empty.birth_date is None and empty.family_parts == ()
@@ -128,15 +141,28 @@ def test_name_tokens_are_plain_lowercase_letters_and_idempotent(value):
 @given(st.text(alphabet="0123456789- ", max_size=14))
 def test_ssn_is_none_or_nine_digits_in_an_issued_area(value):
     ssn = normalize_ssn(value)
-    assert ssn is None or (len(ssn) == 9 and ssn.isdigit() and ssn[:3] not in {"000", "666"}
-                           and ssn[0] != "9")
+    assert ssn is None or (
+        len(ssn) == 9 and ssn.isdigit() and ssn[:3] not in {"000", "666"} and ssn[0] != "9"
+    )
 
 
-@given(st.dictionaries(
-    st.sampled_from(["given_name", "middle_name", "family_name", "ssn", "sex", "phone",
-                     "email", "birth_date"]),
-    names,
-))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "given_name",
+                "middle_name",
+                "family_name",
+                "ssn",
+                "sex",
+                "phone",
+                "email",
+                "birth_date",
+            ]
+        ),
+        names,
+    )
+)
 def test_any_text_normalises_without_error(person):
     normalize_person(person)
 
