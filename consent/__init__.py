@@ -17,6 +17,7 @@ from consent.decision import (
 )
 from consent.model import (
     ANY,
+    CLIENT_METHODS,
     DEFAULT_CATEGORIES,
     DEFAULT_PURPOSES,
     TPO_PURPOSES,
@@ -38,6 +39,7 @@ from consent.validation import ValidationContext, validate_consent
 
 __all__ = [
     "ANY",
+    "CLIENT_METHODS",
     "DEFAULT_CATEGORIES",
     "DEFAULT_PURPOSES",
     "NO_TRUST",

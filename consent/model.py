@@ -64,11 +64,19 @@ class EvidenceMethod(StrEnum):
 
 
 class RevocationMethod(StrEnum):
-    """How the client withdrew consent; Part 2 accepts oral revocation, so `verbal` counts."""
+    """How the client withdrew consent; Part 2 accepts oral revocation, so `verbal` counts.
+
+    `linkage` is not the client's act: the master client index ended this copy of the
+    consent when its records moved to another client (it was re-recorded there). Only
+    re-homing writes it; people revoke by the first three (``CLIENT_METHODS``)."""
 
     WRITTEN = "written"
     ELECTRONIC = "electronic"
     VERBAL = "verbal"
+    LINKAGE = "linkage"
+
+
+CLIENT_METHODS = (RevocationMethod.WRITTEN, RevocationMethod.ELECTRONIC, RevocationMethod.VERBAL)
 
 
 class Status(StrEnum):

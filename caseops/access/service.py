@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import String, bindparam, cast, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from caseops.access.models import BreakGlassGrant, CareTeamMember
@@ -29,6 +29,7 @@ from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import NotFound, ValidationFailed
 from caseops.extensions import db
+from caseops.matching.models import ClientKeyHold
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
 from caseops.referrals import service as referrals
@@ -62,6 +63,12 @@ def _client_facts():
             grant.user_id == bindparam("user_id"),
             grant.starts_at <= bindparam("at"),
             grant.expires_at > bindparam("at"),
+            # a grant held by re-homing (the client was split) opens nothing
+            ~exists().where(
+                ClientKeyHold.table_name == BreakGlassGrant.__tablename__,
+                ClientKeyHold.row_id == cast(grant.id, String),
+                ClientKeyHold.resolved_at.is_(None),
+            ),
         )
         .order_by(grant.expires_at.desc())
         .limit(1)

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -41,6 +41,8 @@ from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
+from caseops.matching import rehoming
+from caseops.matching.models import ClientKeyHold
 from caseops.records.models import SourceRecord
 from caseops.referrals import gate, machine
 from caseops.referrals.machine import Side, Status
@@ -286,6 +288,11 @@ def open_referral_rows(client_id_column, agency_param):
     is_last = ReferralMove.seq == (
         select(func.max(last.seq)).where(last.referral_id == Referral.id).scalar_subquery()
     )
+    held = exists().where(
+        ClientKeyHold.table_name == Referral.__tablename__,
+        ClientKeyHold.row_id == Referral.id,
+        ClientKeyHold.resolved_at.is_(None),
+    )
     return (
         (Referral, ReferralMove.to_status, ReferralMove.assigned_to, sender.part2_program),
         [
@@ -297,7 +304,10 @@ def open_referral_rows(client_id_column, agency_param):
                 ReferralMove,
                 (ReferralMove.referral_id == Referral.id)
                 & is_last
-                & ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
+                & ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS])
+                # a referral held by re-homing (its records went to another client, or to
+                # two) opens nothing until a steward decides whose it is
+                & ~held,
             ),
             (sender, sender.code == Referral.from_agency),
         ],
@@ -321,6 +331,11 @@ def referral_access(
             Referral.to_agency == actor.agency,
             _last_move_of_referral(),
             ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
+            ~exists().where(
+                ClientKeyHold.table_name == Referral.__tablename__,
+                ClientKeyHold.row_id == Referral.id,
+                ClientKeyHold.resolved_at.is_(None),
+            ),
         )
         .order_by(Referral.created_at, Referral.id)
     ).all()
@@ -909,6 +924,7 @@ def describe(actor: Actor, standing: Standing, *, at: datetime | None = None) ->
     consent_ok, consent_reason, _ = _referral_consent(referral, facts, at, part2)
     outcome = next((h["outcome"] for h in reversed(history) if h["outcome"] is not None), None)
     lapsed = state in machine.OPEN and not consent_ok
+    held = bool(rehoming.suspended_rows(Referral.__tablename__, [referral.id]))
     mover = _mover_may(actor, standing)
     return {
         "id": referral.id,
@@ -935,9 +951,9 @@ def describe(actor: Actor, standing: Standing, *, at: datetime | None = None) ->
         "may_assign": standing.side is Side.RECIPIENT
         and _is(actor, SUPERVISOR)
         and state in machine.ASSIGNABLE,
-        "access_open": state in machine.OPENS_ACCESS and consent_ok,
+        "access_open": state in machine.OPENS_ACCESS and consent_ok and not held,
         "consent": {"standing": consent_ok, "reason": None if consent_ok else consent_reason},
-        "flags": ["consent_lapsed"] if lapsed else [],
+        "flags": (["consent_lapsed"] if lapsed else []) + (["held_by_linkage"] if held else []),
         "history": history,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from consent import RevocationMethod
+from consent import CLIENT_METHODS
 
 CODE_LIST = fields.List(fields.String(validate=validate.Length(min=1, max=32)), load_default=list)
 
@@ -61,7 +61,7 @@ class ConsentBodySchema(Schema):
 class RevokeSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
     method = fields.String(
-        load_default="written", validate=validate.OneOf([m.value for m in RevocationMethod])
+        load_default="written", validate=validate.OneOf([m.value for m in CLIENT_METHODS])
     )
 
 

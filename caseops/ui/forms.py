@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from caseops.vocabulary import CATEGORIES, PURPOSES
-from consent import ANY, EvidenceMethod, GrantorKind, RevocationMethod
+from consent import ANY, CLIENT_METHODS, EvidenceMethod, GrantorKind
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -61,7 +61,12 @@ EVIDENCE_LABELS = {
     "electronic": "Electronic signature",
     "verbal_witnessed": "Verbal, witnessed",
 }
-REVOCATION_LABELS = {"written": "In writing", "electronic": "Electronically", "verbal": "Verbally"}
+REVOCATION_LABELS = {
+    "written": "In writing",
+    "electronic": "Electronically",
+    "verbal": "Verbally",
+    "linkage": "Ended by the client index (records moved to another client)",
+}
 BREAK_GLASS_DURATIONS = [
     SelectChoice(15, "15 minutes"),
     SelectChoice(30, "30 minutes"),
@@ -270,7 +275,7 @@ class RevokeForm(FlaskForm):
     )
     method = SelectField(
         "The client revoked",
-        choices=_choices([m.value for m in RevocationMethod], REVOCATION_LABELS),
+        choices=_choices([m.value for m in CLIENT_METHODS], REVOCATION_LABELS),
         default="written",
     )
     confirm = BooleanField(

@@ -7,6 +7,7 @@ from flask import Blueprint, g, render_template
 from caseops.agencies import service as agencies
 from caseops.audit import part2_list, trail
 from caseops.auth.forms import LogoutForm
+from caseops.matching import review
 from caseops.ui.navigation import navigation_for
 
 bp = Blueprint(
@@ -48,9 +49,12 @@ def home():
     # A consent officer's patients' written requests for the 42 CFR 2.24 list, due first.
     part2_requests = part2_list.open_requests(actor) if actor is not None else []
     agency_facts = actor is not None and agencies.may_read_fact_changes(actor)
+    # A data steward's open pairs in their scope (counted, nobody decrypted).
+    review_size = review.queue_size(actor) if actor is not None else 0
     return render_template(
         "home.html",
         verification=verification,
         part2_requests=part2_requests,
         agency_facts=agency_facts,
+        review_size=review_size,
     )

@@ -4,7 +4,7 @@ the recipient's limited view, sides and moves, Part 2 recipients, third agencies
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from caseops.extensions import db
@@ -418,3 +418,32 @@ def test_lists_filter_by_open_and_closed_and_stop_at_the_limit(client, maria):
         headers=bearer(factories.token_for("hha.case_worker")),
     )
     assert too_many.status_code == 422 and "limit" in too_many.get_json()["error"]["details"]
+
+
+def test_a_referral_whose_senders_records_split_is_held_and_opens_nothing(client, maria):
+    """Re-homing (issue 21): when a steward splits hha's records of Maria onto two clients,
+    her referral no longer says which person it is about: it is held, both sides see it
+    flagged, and the recipient's access through it ends on the next request."""
+    from caseops.records.models import SourceRecord
+
+    source_consent(client, maria, categories=["housing", "economic_security"])
+    referral_id = accepted_referral(client, maria, shared=("housing", "economic_security"))
+    shown = sections(view(client, "cchc.case_worker", maria))
+    assert shown[("hha", "economic_security")]["relationship"] == "referral"
+    db.session.expire_all()
+    record = db.session.scalar(
+        select(SourceRecord.id).where(SourceRecord.source_record_id == "H-1")
+    )
+    split = client.post(
+        f"/api/v1/linkage/records/{record}/unlink",
+        json={"reason": "Two people under one id"},
+        headers=bearer(factories.token_for("hha.data_steward")),
+    )
+    assert split.status_code == 200, split.get_json()
+    for username in ("hha.case_worker", "cchc.case_worker"):
+        seen = read(client, referral_id, username).get_json()
+        assert "flags" in seen, (username, seen)
+        assert "held_by_linkage" in seen["flags"] and seen["access_open"] is False
+    after = sections(view(client, "cchc.case_worker", maria))
+    assert all(s.get("relationship") != "referral" for s in after.values())
+    assert after[("hha", "economic_security")]["status"] == "withheld"

@@ -487,3 +487,11 @@ def test_the_last_link_offers_undo(app, world, pair):
     item = re.search(r'data-item="(\d+)"', html).group(1)
     steward.post(f"/linkage/review/{item}/link", data={"csrf_token": factories.csrf_token(html)})
     assert ">Undo</button>" in steward.get("/linkage/review").get_data(as_text=True)
+
+
+def test_the_stewards_home_says_how_many_pairs_wait(app, world, pair):
+    """Issue 21: the review queue's size on the steward's home page; nobody else's."""
+    steward = signed_in(app, world, "hha.data_steward")
+    assert "1 possible match waits for your review." in text_of(steward.get("/"))
+    worker = signed_in(app, world, "hha.case_worker")
+    assert "possible match" not in text_of(worker.get("/"))
