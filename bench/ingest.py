@@ -531,6 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--snapshot", metavar="FILE", help="keep the pre-loaded database")
     parser.add_argument("--from-snapshot", metavar="FILE", help="start from a snapshot")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="learn the linkage model from the pre-loaded records (caseops link train) "
+        "before measuring, so the bulk run links with the trained model",
+    )
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgresql"):
         parser.error("the benchmark runs on PostgreSQL (--database-url postgresql+psycopg://...)")
@@ -560,6 +566,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pre-loaded {args.existing} records: a copy of {template}")
             else:
                 preload(accounts["b1"], work.preload)
+            if args.train:
+                from caseops.matching import training
+
+                started = time.perf_counter()
+                version = training.train("bench", progress=print)
+                db.session.commit()
+                training.forget_cached_model()
+                print(
+                    f"trained linkage model version {version.id} on {version.records} records "
+                    f"(converged: {version.converged}) in {time.perf_counter() - started:.1f} s"
+                )
             clients = db.session.scalar(select(func.count()).select_from(Client))
             db.session.commit()
             db.session.remove()
