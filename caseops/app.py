@@ -93,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
     from caseops.ui.audit import bp as audit_pages_bp
     from caseops.ui.clients import bp as client_pages_bp
     from caseops.ui.clients_review import bp as linkage_pages_bp
+    from caseops.ui.incidents import bp as incident_pages_bp
     from caseops.ui.referrals import bp as referral_pages_bp
     from caseops.ui.registry import bp as consent_pages_bp
     from caseops.ui.routes import bp as ui_bp
@@ -108,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(referral_pages_bp)
     app.register_blueprint(audit_pages_bp)
     app.register_blueprint(part2_pages_bp)
+    app.register_blueprint(incident_pages_bp)
     app.register_blueprint(fhir_bp)
     app.register_blueprint(fhir_referrals_bp)
     for blueprint in _api_blueprints():
@@ -122,10 +124,12 @@ def _api_blueprints():
     from caseops.audit.routes import clients_blp as audit_clients_blp
     from caseops.authz.routes import blp as policies_blp
     from caseops.clients.routes import blp as clients_blp
+    from caseops.incidents.routes import blp as incidents_blp
     from caseops.matching.routes import blp as linkage_model_blp
     from caseops.records.routes import blp as records_blp
     from caseops.referrals.routes import blp as referrals_blp
     from caseops.registry.routes import blp as consents_blp
+    from caseops.simulation.routes import blp as simulation_blp
     from caseops.users.routes import blp as users_blp
     from caseops.webhooks.routes import blp as webhooks_blp
 
@@ -142,7 +146,9 @@ def _api_blueprints():
         access_blp,
         referrals_blp,
         policies_blp,
+        simulation_blp,
         webhooks_blp,
+        incidents_blp,
     ]
 
 

@@ -48,6 +48,7 @@ def register(app: Flask) -> None:
     from caseops.matching.commands import link_group
     from caseops.ops.commands import backup_group, db_group
     from caseops.records.commands import export_group, import_records, keys_group
+    from caseops.simulation.commands import policy_group
     from caseops.users.commands import create_admin, token_group
     from caseops.webhooks.commands import webhooks_group
 
@@ -59,6 +60,7 @@ def register(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(backup_group)  # caseops backup check (docs/operations.md)
     app.cli.add_command(webhooks_group)  # caseops webhooks deliver (docs/webhooks.md)
+    app.cli.add_command(policy_group)  # caseops policy test (docs/simulation.md)
 
 
 def _create_app() -> Flask:

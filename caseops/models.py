@@ -14,6 +14,7 @@ from caseops.auth.models import ApiToken, UserSession
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
 from caseops.extensions import db
+from caseops.incidents.models import Incident, IncidentStep
 from caseops.matching.models import ClientKeyHold, ClientKeyMove, LinkageModelVersion
 from caseops.records.models import SourceRecord, SourceRecordVersion
 from caseops.referrals.models import Referral, ReferralMove
@@ -41,6 +42,8 @@ __all__ = [
     "ConsentDocument",
     "ConsentRecord",
     "ConsentRevocation",
+    "Incident",
+    "IncidentStep",
     "KeptApart",
     "LinkEvent",
     "LinkageModelVersion",

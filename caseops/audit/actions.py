@@ -88,6 +88,17 @@ ACTIONS: dict[str, str] = {
     "consent.trust_rule_added": "an agency set a standing rule accepting a partner's consents",
     "consent.trust_rule_ended": "an agency ended a standing trust rule",
     "consent.viewed": "consents were read",
+    # incident response
+    "incident.closed": "a privacy officer closed an incident",
+    "incident.contained": (
+        "a privacy officer locked an incident's accounts, ended their sessions and revoked "
+        "their tokens (denied: accounts referred to their agency's administrator)"
+    ),
+    "incident.containment_reversed": "an administrator reversed an incident's containment",
+    "incident.denied": "a refused attempt to handle incidents",
+    "incident.notified": "notification records were made for an incident's affected clients",
+    "incident.opened": "a privacy officer opened an incident",
+    "incident.scoped": "an incident's affected clients were computed from the log",
     # the master client index
     "linkage.hold_resolved": (
         "a data steward decided whose a row suspended by re-homing is (consent, care team)"
@@ -107,13 +118,22 @@ ACTIONS: dict[str, str] = {
     "linkage.unlink": "a data steward unlinked a record",
     # the role policy
     "policy.denied": "a refused attempt to change the policy",
+    "policy.impact": (
+        "a privacy officer or system administrator replayed logged views under a draft policy "
+        "(or a refused attempt)"
+    ),
     "policy.rule_added": "a policy rule was added",
     "policy.rule_removed": "a policy rule was removed",
+    "policy.test": "the operator ran a golden decision suite (failure: a case did not match)",
     # agency records
     "record.bulk_write": "a refused bulk write",
     "record.import": "the operator imported a file of records",
     "record.withdraw": "a record was withdrawn",
     "record.write": "a record was created or updated",
+    # policy simulation
+    "simulation.view": (
+        "a privacy officer simulated what a user would see of a client (or a refused attempt)"
+    ),
     # webhooks to agency systems
     "webhook.delivered": "a webhook delivery attempt was answered 2xx by the agency's system",
     "webhook.denied": "a refused attempt to manage an agency's webhooks",

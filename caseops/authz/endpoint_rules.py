@@ -43,9 +43,9 @@ and ``guard``). The rules, each a promise the matrix test checks:
     once sent); every other caller, the recipient's other workers included, gets the
     unknown-id answer. Neither side learns the other's user names.
 ``oversight``
-    A review item, a record in linkage, a link event, a break-the-glass grant or a log entry
-    belongs to an agency: only that agency's oversight roles (or organisation-wide scope)
-    know of it; every other caller gets the unknown-id answer.
+    A review item, a record in linkage, a link event, a break-the-glass grant, a log entry
+    or an incident belongs to an agency: only that agency's oversight roles (or
+    organisation-wide scope) know of it; every other caller gets the unknown-id answer.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class Owned(StrEnum):
     TRUST_RULE = "trust_rule"  # an agency's standing rule, namespaced under the agency code
     REFERRAL = "referral"
     WEBHOOK = "webhook"  # an agency's webhook, namespaced under the agency code
+    INCIDENT = "incident"  # an incident, owned by the agency whose officer opened it
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,38 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("GET", f"{V1}/audit/activity"): _r(
             Rule.CALLER_AGENCY, "activity within the caller's oversight"
         ),
+        # incident response (privacy officers; administrators reverse a containment)
+        ("GET", f"{V1}/incidents"): _r(
+            Rule.CALLER_AGENCY, "incidents the caller's agency opened or is named in"
+        ),
+        ("POST", f"{V1}/incidents"): _r(Rule.CALLER_AGENCY, "owned by the caller's agency"),
+        ("GET", f"{V1}/incidents/{{incident_id}}"): _r(Rule.OVERSIGHT, incident_id=Owned.INCIDENT),
+        ("POST", f"{V1}/incidents/{{incident_id}}/contain"): _r(
+            Rule.OVERSIGHT, "only the caller's agency's accounts", incident_id=Owned.INCIDENT
+        ),
+        ("POST", f"{V1}/incidents/{{incident_id}}/containment/reverse"): _r(
+            Rule.OVERSIGHT,
+            "administrators of the locked accounts' agency",
+            incident_id=Owned.INCIDENT,
+        ),
+        ("GET", f"{V1}/incidents/{{incident_id}}/scope"): _r(
+            Rule.OVERSIGHT, "entries within the caller's oversight", incident_id=Owned.INCIDENT
+        ),
+        ("POST", f"{V1}/incidents/{{incident_id}}/notifications"): _r(
+            Rule.OVERSIGHT, incident_id=Owned.INCIDENT
+        ),
+        ("GET", f"{V1}/incidents/{{incident_id}}/notifications"): _r(
+            Rule.OVERSIGHT, incident_id=Owned.INCIDENT
+        ),
+        ("GET", f"{V1}/incidents/{{incident_id}}/notifications.csv"): _r(
+            Rule.OVERSIGHT, incident_id=Owned.INCIDENT
+        ),
+        ("POST", f"{V1}/incidents/{{incident_id}}/close"): _r(
+            Rule.OVERSIGHT, incident_id=Owned.INCIDENT
+        ),
+        ("GET", f"{V1}/incidents/{{incident_id}}/timeline"): _r(
+            Rule.OVERSIGHT, incident_id=Owned.INCIDENT
+        ),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures.csv"): _r(Rule.CLIENT, client_id=C),
         # 42 CFR 2.24: the intermediary's list of disclosures (consent officers)
@@ -312,6 +345,17 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("GET", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
         ("POST", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
         ("DELETE", f"{V1}/policies"): _r(Rule.ORGANISATION, "system administrators only"),
+        # policy simulation (issue 19): the client and user travel in the body, checked
+        # within the caller's oversight scope (hidden = unknown = 404)
+        ("POST", f"{V1}/simulate/view"): _r(
+            Rule.CALLER_AGENCY,
+            "privacy officers, for users and clients within their oversight scope",
+        ),
+        ("POST", f"{V1}/policies/impact"): _r(
+            Rule.CALLER_AGENCY,
+            "privacy officers replay views within their scope; system administrators get "
+            "counts only",
+        ),
     }
 )
 

@@ -39,6 +39,7 @@ NAVIGATION = (
     ),
     NavItem("Review queue", "linkage_pages.review_page", frozenset({"data_steward"})),
     NavItem("Audit", "audit_pages.index", frozenset({"privacy_officer"})),
+    NavItem("Incidents", "incident_pages.index", frozenset({"privacy_officer"})),
 )
 
 

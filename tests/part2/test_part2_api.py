@@ -20,35 +20,14 @@ from caseops.audit.seal import seal_once
 from caseops.extensions import db
 from tests import factories
 from tests.fixtures.access import join_care_team, sections, view
+from tests.fixtures.consents import TPO_CLASS, tpo_permit
 from tests.fixtures.records import bearer
 
 NOW = datetime.now(UTC)
-TPO_CLASS = (
-    "my treating providers, health plans, third-party payers, and people helping to operate "
-    "this program"
-)
 
 
 def tpo_body(**changes):
-    body = {
-        "provision": "permit",
-        "source_agencies": ["rrp"],
-        "categories": ["substance_use"],
-        "recipients": [],
-        "purposes": ["treatment", "payment", "operations"],
-        "effective_from": (NOW - timedelta(days=1)).isoformat(),
-        "expiry_event": "end of treatment",
-        "grantor": {"kind": "self", "name": "Maria Lopez"},
-        "signed_at": (NOW - timedelta(days=1)).isoformat(),
-        "evidence": {"method": "written"},
-        "revocation_right_acknowledged": True,
-        "intermediary": "caseops",
-        "general_designation": "treating_provider_relationship",
-        "recipient_description": TPO_CLASS,
-        "hipaa_redisclosure_statement": True,
-    }
-    body.update(changes)
-    return body
+    return tpo_permit(**changes)
 
 
 def as_(username):

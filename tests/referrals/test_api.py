@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from caseops.extensions import db
 from tests import factories
 from tests.fixtures.access import sections, view
-from tests.fixtures.consents import consent_for, source_consent
+from tests.fixtures.consents import program_consent, source_consent
 from tests.fixtures.records import MARIA, bearer, put
 from tests.fixtures.referrals import (
     accepted_referral,
@@ -168,27 +168,13 @@ def test_part2_categories_need_a_consent_that_names_the_recipient(client, maria)
     """rrp consents (recorded by rrp) to cchc for its treatment record: now hha knows of it
     and the gate asks for it by name."""
     source_consent(client, maria)
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-    )
+    program_consent(client, maria, to="hha")
     refused = refer(client, maria, shared=("housing", "substance_use"))
     assert refused.status_code == 422
     assert refused.get_json()["error"]["details"]["shared_categories"] == [
         "substance_use from rrp: no_consent"
     ]
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["cchc"],
-    )
+    program_consent(client, maria, to="cchc")
     assert refer(client, maria, shared=("housing", "substance_use")).status_code == 201
 
 
@@ -310,14 +296,7 @@ def test_a_part2_recipients_words_reach_the_sender_only_under_its_consent(client
     assert seen["status"] == "closed" and seen["outcome"] is None
     assert [h["to"] for h in seen["history"]] == ["requested", "open", "closed"]
     assert "Waiting for a bed" not in str(seen) and "outpatient" not in str(seen)
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-    )
+    program_consent(client, maria, to="hha")
     seen = read(client, referral_id, "hha.case_worker").get_json()
     assert seen["status"] == "completed"
     assert seen["outcome"] == "Completed intensive outpatient"

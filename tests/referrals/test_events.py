@@ -9,7 +9,7 @@ from sqlalchemy import select
 from caseops.extensions import db
 from caseops.webhooks.models import WebhookEvent
 from tests import factories
-from tests.fixtures.consents import consent_for, source_consent
+from tests.fixtures.consents import program_consent, source_consent
 from tests.fixtures.records import bearer
 from tests.fixtures.referrals import assign, move, refer, referral_id_of
 
@@ -81,14 +81,7 @@ def test_a_part2_programs_own_steps_reach_the_sender_only_as_open_and_closed(cli
         "referral.status_changed"
     ) == 4
     # with rrp's consent naming hha, hha reads the program's steps: it hears of each
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-    )
+    program_consent(client, maria, to="hha")
     second = referral_id_of(refer(client, maria, to="rrp", service="substance_use_treatment"))
     assert assign(client, second, "rrp.case_worker", by="rrp.supervisor").status_code == 200
     assert move(client, second, "rrp.case_worker", "accepted").status_code == 200

@@ -16,7 +16,7 @@ from caseops.extensions import db
 from caseops.referrals import fhir
 from caseops.referrals.machine import Status
 from tests import factories
-from tests.fixtures.consents import consent_for, source_consent
+from tests.fixtures.consents import program_consent, source_consent
 from tests.fixtures.records import bearer
 from tests.fixtures.referrals import accepted_referral, assign, move, read, refer, referral_id_of
 
@@ -308,14 +308,7 @@ def test_a_part2_programs_steps_stay_masked_for_a_sender_without_its_consent(cli
     assert [h["to"] for h in seen["history"]] == ["requested", "open", "closed"]
     assert task["lastModified"].startswith(seen["history"][-1]["at"][:19])
 
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-    )
+    program_consent(client, maria, to="hha")
     task = resource(client, "Task", referral_id, "hha.case_worker")
     assert task["status"] == "completed" and task["meta"]["profile"] == [fhir.TASK_PROFILE]
     assert [o["valueString"] for o in task["output"]] == ["Completed intensive outpatient"]
@@ -327,22 +320,8 @@ def test_supporting_info_names_only_consents_the_reader_may_know_of(client, mari
     """The send relied on hha's consent and on rrp's consent for its Part 2 record to
     cchc; hha knows of the record (rrp told hha) but not of rrp's consent to cchc."""
     hha_consent = source_consent(client, maria)
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-    )
-    to_cchc = consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["cchc"],
-    )
+    program_consent(client, maria, to="hha")
+    to_cchc = program_consent(client, maria, to="cchc")
     referral_id = referral_id_of(refer(client, maria, shared=("housing", "substance_use")))
     sent = resource(client, "ServiceRequest", referral_id, "hha.case_worker")
     received = resource(client, "ServiceRequest", referral_id, "cchc.supervisor")

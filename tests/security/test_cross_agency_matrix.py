@@ -68,6 +68,7 @@ HIDDEN: dict[Owned, set[str]] = {
     Owned.TRUST_RULE: set(),  # asked for under an agency code (above)
     Owned.WEBHOOK: set(),  # asked for under an agency code (above)
     Owned.AGENCY_RECORD: set(),
+    Owned.INCIDENT: {"other", "part2"},  # known to the opening agency's officers
 }
 # Roles that may legitimately act on (and see) other agencies' things of that kind.
 ACROSS_AGENCIES: dict[Owned, set[str]] = {
@@ -140,6 +141,12 @@ BODIES: dict[tuple[str, str], Callable[[str, dict], dict]] = {
         {"status": "cancelled", "reason": "Matrix probe"}
     ),
     ("POST", f"{V1}/referrals/{{referral_id}}/assign"): _json({"username": "hha.case_worker"}),
+    # incident response: every write carries a reason
+    ("POST", f"{V1}/incidents/{{incident_id}}/contain"): _json({"reason": "Matrix probe"}),
+    ("POST", f"{V1}/incidents/{{incident_id}}/containment/reverse"): _json(
+        {"reason": "Matrix probe"}
+    ),
+    ("POST", f"{V1}/incidents/{{incident_id}}/close"): _json({"reason": "Matrix probe"}),
 }
 # Where an operation needs targets of its own (so that a legitimate effect of one
 # operation, e.g. break-the-glass opening a record, never changes another's cells).
@@ -157,6 +164,7 @@ TARGET_SETS: dict[tuple[str, str], dict[Owned, str]] = {
     ("DELETE", f"{V1}/agencies/{{code}}/webhooks/{{webhook_id}}"): {
         Owned.WEBHOOK: "doomed_webhook"
     },
+    ("POST", f"{V1}/incidents/{{incident_id}}/close"): {Owned.INCIDENT: "closing_incident"},
 }
 
 

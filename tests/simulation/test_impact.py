@@ -10,7 +10,7 @@ from caseops.authz.models import CasbinRule
 from caseops.extensions import db
 from tests import factories
 from tests.fixtures.access import join_care_team, view
-from tests.fixtures.consents import consent_for
+from tests.fixtures.consents import consent_for, program_consent
 from tests.fixtures.records import bearer
 
 PATH = "/api/v1/policies/impact"
@@ -157,15 +157,7 @@ def test_a_part2_section_counts_only_for_officers_who_may_know_of_it(client, mar
     sees the draft withhold it; cchc's officer (in scope: cchc holds Maria's records) does
     not learn of it."""
     join_care_team(client, "hha.case_worker", maria)
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-        purposes=["treatment"],
-    )
+    program_consent(client, maria, to="hha", purposes=["treatment"])
     assert view(client, "hha.case_worker", maria, "treatment").status_code == 200
     deny = {
         "sub": "case_worker",

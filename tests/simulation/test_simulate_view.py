@@ -9,7 +9,7 @@ import pytest
 
 from tests import factories
 from tests.fixtures.access import join_care_team, sections, view
-from tests.fixtures.consents import consent_for
+from tests.fixtures.consents import consent_for, program_consent
 from tests.fixtures.records import MARIA, bearer, put
 
 PATH = "/api/v1/simulate/view"
@@ -113,15 +113,7 @@ def test_part2_listed_to_the_worker_but_not_shown_stays_hidden_from_an_agency_of
     """A Part 2 consent naming hha lists rrp's section to hha's worker (withheld: no care
     team); hha's own officer is not told of it, as their log view is not; an
     organisation-wide officer is."""
-    consent_for(
-        client,
-        maria,
-        by="rrp",
-        source_agencies=["rrp"],
-        categories=["substance_use"],
-        recipients=["hha"],
-        purposes=["treatment"],
-    )
+    program_consent(client, maria, to="hha", purposes=["treatment"])
     live = sections(view(client, "hha.case_worker", maria, "treatment"))
     assert live[("rrp", "substance_use")]["status"] == "withheld"
     scoped = by_key(simulate(client, "hha.privacy_officer", "hha.case_worker", maria, "treatment"))
