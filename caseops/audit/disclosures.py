@@ -21,13 +21,12 @@ and for those to their agency's workers; a row lists only what concerns their ag
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from caseops import spreadsheet
 from caseops.audit.canonical import iso_utc
 from caseops.audit.models import AccessEvent
 from caseops.audit.scope import AuditScope
@@ -130,21 +129,6 @@ def accounting(
     }
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = ";".join(str(v) for v in value)
-    text = str(value)
-    # Spreadsheet formula injection: a cell must never start a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def to_csv(items: list[dict[str, Any]]) -> str:
-    """One line per disclosure under a header; list fields joined with ``;``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in items:
-        writer.writerow([_cell(item[name]) for name in CSV_COLUMNS])
-    return out.getvalue()
+    """One line per disclosure under a header (``caseops.spreadsheet``: formula-safe)."""
+    return spreadsheet.to_csv(CSV_COLUMNS, items)

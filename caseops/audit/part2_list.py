@@ -28,14 +28,13 @@ consents the officer may know of (``registry.service.visible_rows``).
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
+from caseops import spreadsheet
 from caseops.agencies.models import Agency
 from caseops.audit import tree_store
 from caseops.audit.canonical import canonical_bytes, iso_utc
@@ -352,23 +351,6 @@ def _intermediary_name() -> str | None:
     return current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        value = "; ".join(str(v) for v in value)
-    text = str(value)
-    # Spreadsheet formula injection: a cell must never start a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def to_csv(items: list[dict[str, Any]]) -> str:
-    """One line per disclosure under a header."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in items:
-        writer.writerow([_cell(item[name]) for name in CSV_COLUMNS])
-    return out.getvalue()
+    """One line per disclosure under a header (``caseops.spreadsheet``: formula-safe)."""
+    return spreadsheet.to_csv(CSV_COLUMNS, items)

@@ -19,10 +19,10 @@ privacy officer reads no record contents). Sending mail is out of scope.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any
+
+from caseops import spreadsheet
 
 NOTICE_DAYS = 60
 NAME_PLACEHOLDER = "[client name: added by the agency from its own records]"
@@ -130,34 +130,15 @@ def build(
     return records
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = ";".join(str(v) for v in value)
-    text = str(value)
-    # Spreadsheet formula injection: a cell must never start a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def to_csv(incident_id: int, records: list[dict[str, Any]]) -> str:
     """One line per notification, for the agency's own mail merge (no contact data)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in records:
-        row = item | {"incident_id": incident_id}
-        writer.writerow([_cell(row[name]) for name in CSV_COLUMNS])
-    return out.getvalue()
+    return spreadsheet.to_csv(
+        CSV_COLUMNS, (item | {"incident_id": incident_id} for item in records)
+    )
 
 
 TIMELINE_COLUMNS = ("at", "step", "actor", "actor_agency", "reason", "access_event_seq")
 
 
 def timeline_csv(steps: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(TIMELINE_COLUMNS)
-    for step in steps:
-        writer.writerow([_cell(step[name]) for name in TIMELINE_COLUMNS])
-    return out.getvalue()
+    return spreadsheet.to_csv(TIMELINE_COLUMNS, steps)
