@@ -57,6 +57,33 @@ def test_every_page_extends_base_or_is_a_whole_labelled_document(app):
     assert not {name: found for name, found in problems.items() if found}, problems
 
 
+TITLE_BLOCK = re.compile(r"\{%-?\s*block title\s*-?%\}(.*?)\{%-?\s*endblock", re.S)
+
+
+def title_problems(source: str) -> list[str]:
+    """A page's title is text (WCAG 2.4.2): markup in the title block is a block left
+    open, whose content lands in <title> where nobody sees it."""
+    return [
+        f"markup in the title block: {body.strip()[:60]!r}"
+        for body in TITLE_BLOCK.findall(source)
+        if "<" in body
+    ]
+
+
+def test_every_title_block_holds_text_only(app):
+    problems = {
+        name: found
+        for name, source in our_templates(app).items()
+        if (found := title_problems(source))
+    }
+    assert not problems, problems
+
+
+def test_the_title_check_sees_a_block_left_open():
+    assert title_problems("{% block title %}Home{% endblock %}") == []
+    assert title_problems('{% block title %}Home<section class="card">x</section>{% endblock %}')
+
+
 def test_every_image_has_a_text_alternative(app):
     missing = [
         f"{name}: {tag}"
