@@ -37,6 +37,7 @@ from caseops.authz import permissions, policy
 from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
 from caseops.authz.permissions import load_client
+from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
@@ -283,11 +284,7 @@ def open_referral_rows(client_id_column, agency_param):
     first, so the oldest referral is named as the basis of a category two share). Used by
     the record view's first statement, so the referral relationship costs no round trip of
     its own."""
-    last = aliased(ReferralMove)
     sender = aliased(Agency)
-    is_last = ReferralMove.seq == (
-        select(func.max(last.seq)).where(last.referral_id == Referral.id).scalar_subquery()
-    )
     held = exists().where(
         ClientKeyHold.table_name == Referral.__tablename__,
         ClientKeyHold.row_id == Referral.id,
@@ -303,7 +300,7 @@ def open_referral_rows(client_id_column, agency_param):
             (
                 ReferralMove,
                 (ReferralMove.referral_id == Referral.id)
-                & is_last
+                & _last_move_of_referral()
                 & ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS])
                 # a referral held by re-homing (its records went to another client, or to
                 # two) opens nothing until a steward decides whose it is
@@ -319,27 +316,19 @@ def referral_access(
     actor: Actor, client_id: str, at: datetime, facts: gate.ConsentFacts | None = None
 ) -> dict[str, str]:
     """The ``referral`` relationship of the actor to the client, read fresh (no cache), so
-    a move, a revocation or an expiry ends it on the next request, in every worker."""
+    a move, a revocation or an expiry ends it on the next request, in every worker. The
+    same joins as the record view's first statement (``open_referral_rows``)."""
     if actor.agency is None or actor.user_id is None:
         return {}
-    rows = db.session.execute(
-        select(Referral, ReferralMove.to_status, ReferralMove.assigned_to, Agency.part2_program)
-        .join(ReferralMove, ReferralMove.referral_id == Referral.id)
-        .join(Agency, Agency.code == Referral.from_agency)
-        .where(
-            Referral.client_id == client_id,
-            Referral.to_agency == actor.agency,
-            _last_move_of_referral(),
-            ReferralMove.to_status.in_([s.value for s in machine.OPENS_ACCESS]),
-            ~exists().where(
-                ClientKeyHold.table_name == Referral.__tablename__,
-                ClientKeyHold.row_id == Referral.id,
-                ClientKeyHold.resolved_at.is_(None),
-            ),
-        )
-        .order_by(Referral.created_at, Referral.id)
-    ).all()
-    found = [referral_facts(*row) for row in rows]
+    columns, joins, order = open_referral_rows(Client.id, actor.agency)
+    statement = select(*columns).select_from(Client).where(Client.id == client_id)
+    for target, condition in joins:
+        statement = statement.outerjoin(target, condition)
+    found = [
+        referral_facts(referral, state, assigned, from_part2)
+        for referral, state, assigned, from_part2 in db.session.execute(statement.order_by(*order))
+        if referral is not None and state is not None
+    ]
     return relationship_of(actor, client_id, found, facts, at)
 
 
