@@ -22,24 +22,22 @@ from tests.fixtures.referrals import (
 )
 
 
-def _outgoing(client, username="hha.case_worker", **query):
+def _listed(client, username: str, direction: str, **query):
     response = client.get(
         "/api/v1/referrals",
-        query_string={"direction": "outgoing"} | query,
+        query_string={"direction": direction} | query,
         headers=bearer(factories.token_for(username)),
     )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def _outgoing(client, username="hha.case_worker", **query):
+    return _listed(client, username, "outgoing", **query)
 
 
 def _incoming(client, username, **query):
-    response = client.get(
-        "/api/v1/referrals",
-        query_string={"direction": "incoming"} | query,
-        headers=bearer(factories.token_for(username)),
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return _listed(client, username, "incoming", **query)
 
 
 def test_the_closed_loop(client, maria):
