@@ -163,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                 birth_date=date(1990, 1, 1),
                 relationship=rng.random() < 0.8,
                 break_glass=False,
+                # an upgraded installation: every pair waived from agreements
+                agreements=consent.Agreements(
+                    waived=consent.agreements.waived_pairs(
+                        [(x, y) for x in agencies for y in agencies]
+                    )
+                ),
             )
             requests.append((name, agency, facts, rng.choice(PURPOSES)))
 

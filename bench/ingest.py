@@ -7,7 +7,7 @@ figure, served by gunicorn (``--http testclient`` uses Flask's test client inste
 
 The benchmark creates its own throw-away database on the server, migrates it, creates
 two agencies with integration accounts, pre-loads ``--existing`` records of synthetic
-people (bench/synthetic.py) through the same service (with ``VACUUM (ANALYZE)`` after
+people (caseops/demo/synthetic.py) through the same service (with ``VACUUM (ANALYZE)`` after
 it where the server runs without autovacuum), then measures. The measured
 records are half other records of those people (from another agency, so they link) and
 half new people. The database is dropped at the end unless ``--keep``.
@@ -50,7 +50,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench.synthetic import Rates, SourceRecord, generate
+from caseops.demo.synthetic import Rates, SourceRecord, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 from math import comb
 
-from bench.synthetic import Dataset, generate
+from caseops.demo.synthetic import Dataset, generate
 from caseops.matching.engine import (
     DEFAULT_PARAMS,
     DEFAULT_THRESHOLDS,

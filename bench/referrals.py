@@ -43,7 +43,7 @@ from bench.ingest import (
     throwaway_database,
     vacuum,
 )
-from bench.synthetic import Rates, generate
+from caseops.demo.synthetic import Rates, generate
 
 WORKERS = ("b1.worker", "b2.worker", "b3.worker", "b3.other")
 
@@ -67,6 +67,7 @@ def permit(now: datetime) -> dict[str, Any]:
 def accounts() -> dict[str, Any]:
     """Three agencies and the people the bench acts as (password-less service accounts)."""
     from caseops.agencies.service import create_agency
+    from caseops.agreements.waivers import waive_all_pairs
     from caseops.auth.service import actor_for
     from caseops.authz.actor import Actor
     from caseops.users import service as users
@@ -84,6 +85,8 @@ def accounts() -> dict[str, Any]:
     }
     for code, kind in (("b1", "housing"), ("b2", "health"), ("b3", "other")):
         create_agency(operator, {"code": code, "name": f"Bench {code}", "kind": kind})
+        # an upgraded installation: pairs waived from agreements (docs/agreements.md)
+        waive_all_pairs()
     for username, (agency, role) in people.items():
         users.create_user(
             operator, {"username": username, "agency": agency, "roles": [role], "password": None}

@@ -194,6 +194,7 @@ def seed(url: str, clients: int) -> Seeded:
     from caseops import create_app
     from caseops.access import service as access
     from caseops.agencies.service import create_agency
+    from caseops.agreements.waivers import waive_all_pairs
     from caseops.auth.service import actor_for
     from caseops.authz.actor import Actor
     from caseops.extensions import db
@@ -209,6 +210,8 @@ def seed(url: str, clients: int) -> Seeded:
     with app.app_context():
         for code in ("hha", "cchc"):
             create_agency(operator, {"code": code, "name": code.upper(), "kind": "other"})
+            # an upgraded installation: pairs waived from agreements (docs/agreements.md)
+            waive_all_pairs()
             users.create_user(
                 operator, {"username": f"{code}.feed", "agency": code, "roles": ["integration"]}
             )

@@ -46,6 +46,7 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
     from caseops import create_app
     from caseops.access import service as access
     from caseops.agencies.service import create_agency
+    from caseops.agreements.waivers import waive_all_pairs
     from caseops.auth.service import actor_for
     from caseops.authz.actor import Actor
     from caseops.records import service as records
@@ -58,6 +59,8 @@ def seed(url: str, clients: int) -> tuple[str, list[str]]:
     with app.app_context():
         for code in ("hha", "cchc"):
             create_agency(operator, {"code": code, "name": code.upper(), "kind": "other"})
+            # an upgraded installation: pairs waived from agreements (docs/agreements.md)
+            waive_all_pairs()
             users.create_user(
                 operator, {"username": f"{code}.feed", "agency": code, "roles": ["integration"]}
             )

@@ -49,6 +49,12 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class Gone(DomainError):
+    """An operation that no longer exists; the message says what replaced it."""
+
+    status, code = 410, "gone"
+
+
 class UnsupportedMediaType(DomainError):
     status, code = 415, "unsupported_media_type"
 

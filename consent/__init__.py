@@ -4,6 +4,15 @@ Pure Python on purpose (no Flask, no database), so the rules can be tested exhau
 reused by the web app and the CLI alike.
 """
 
+from consent.agreements import (
+    NO_AGREEMENTS,
+    WAIVED,
+    Agreement,
+    Agreements,
+    AgreementStatus,
+    ShareClause,
+    TrustClause,
+)
 from consent.decision import (
     AccessRequest,
     ConsentDecision,
@@ -42,10 +51,15 @@ __all__ = [
     "CLIENT_METHODS",
     "DEFAULT_CATEGORIES",
     "DEFAULT_PURPOSES",
+    "NO_AGREEMENTS",
     "NO_TRUST",
     "PART2_REDISCLOSURE_NOTICE",
     "TPO_PURPOSES",
+    "WAIVED",
     "AccessRequest",
+    "Agreement",
+    "AgreementStatus",
+    "Agreements",
     "Attestation",
     "Consent",
     "ConsentDecision",
@@ -58,8 +72,10 @@ __all__ = [
     "Reason",
     "Revocation",
     "RevocationMethod",
+    "ShareClause",
     "Status",
     "Trust",
+    "TrustClause",
     "TrustRule",
     "ValidationContext",
     "by_designation",

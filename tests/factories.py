@@ -43,9 +43,23 @@ class World:
         return self.people[username]
 
 
-def make_agency(code: str, **fields) -> None:
+def make_agency(code: str, *, waived: bool = True, **fields) -> None:
+    """An agency, by default waived from data sharing agreements with every agency made so
+    far: test worlds model an *upgraded* installation, where migration 0020 wrote a waiver
+    for every pair that shared before agreements existed (docs/agreements.md). Tests of
+    agreements themselves pass ``waived=False`` (a new installation requires agreements)."""
     data = {"code": code, "name": fields.pop("name", code.upper()), "kind": "other"}
     create_agency(OPERATOR, data | fields)
+    if waived:
+        waive_all_pairs()
+
+
+def waive_all_pairs() -> None:
+    """What migration 0020 writes on upgrade: a waiver (a Casbin rule) for every pair of
+    agencies that has none yet, and a policy version bump so every worker reloads."""
+    from caseops.agreements import waivers
+
+    waivers.waive_all_pairs()
 
 
 def make_user(username: str, agency: str, roles: list[str], *, enrolled: bool = True) -> Person:

@@ -1,12 +1,19 @@
 """The access decision, per section (one source agency's record in one category):
 
     shown  iff  policy(roles, agency, "record:<category>", "read")
-           and  (own agency's record  or  consent permits)
+           and  (own agency's record  or  (an agreement between the source and this
+                 agency covers the category and purpose at this instant, or the pair is
+                 waived)  and  consent permits)
            and  relationship (care team, or an open referral sharing the category)
 
 or, under an active break-the-glass grant, policy allows "break_glass" for the category
 (42 CFR Part 2 data still needs a consent, unless the policy grants the separate
 "break_glass_part2" action: the 2.51 medical-emergency rule).
+
+A withheld section names one reason, the first that fails in that order: ``policy``,
+``no_agreement`` (``consent.agreements``; issue 22), the consent's reason, then
+``no_relationship``. Break-the-glass, an emergency, needs no agreement (nor consent, but
+for Part 2).
 
 Pure: facts in, decisions out. ``caseops.access.service`` gathers the facts, writes the
 access log and only then decrypts what is shown.
@@ -23,14 +30,18 @@ import consent
 from caseops.vocabulary import PART2_CATEGORY
 
 Permits = Callable[[str, str], bool]
+NO_AGREEMENT = "no_agreement"
 
 
 @dataclass(frozen=True)
 class SectionFacts:
-    record_id: int
+    record_id: int | str  # the row id of its kind: a source record's, or a note's (issue 18)
     agency: str
     agency_part2: bool
     category: str
+    # "record" (an agency's source record) or "note" (a worker's note: a section of the
+    # author's agency in its category, decided exactly as a record of that agency is)
+    kind: str = "record"
 
     @property
     def part2(self) -> bool:
@@ -62,6 +73,10 @@ class Facts:
     recipient_treating_provider: bool = False
     recipient_covered_entity: bool = False
     treating_relationship: bool = False
+    # Data sharing agreements in force and waived pairs (``consent.agreements``). The
+    # default holds none, so every cross-agency section is withheld as ``no_agreement``
+    # until the caller passes what the database says (fail closed).
+    agreements: consent.Agreements = consent.NO_AGREEMENTS
 
     def relationship_for(self, category: str) -> tuple[str | None, str | None]:
         """``(relationship kind, referral id)`` for one category, care team first."""
@@ -84,6 +99,8 @@ class SectionDecision:
     relationship: str | None = None  # care_team | referral, when it was the need to know
     referral_id: str | None = None  # the referral that is the basis, for "referral"
     designation: bool = False  # the consent reached this agency by its general designation
+    # the agreement behind a cross-agency section: its id, "waived", or None (none covers)
+    agreement: str | None = None
 
 
 def _consent_decision(
@@ -116,6 +133,12 @@ def decide_section(
     obj = f"record:{section.category}"
     own = section.agency == agency
     consented = None if own else _consent_decision(facts, section, agency, purpose, at)
+    agreement = (
+        None
+        if own
+        else facts.agreements.basis(section.agency, agency, section.category, purpose, at)
+    )
+    agreed = own or agreement is not None
     consent_ok = own or consented.permitted
     notice = consented.obligations[0] if consented and consented.obligations else None
     consent_id = consented.consent_id if consented else None
@@ -134,9 +157,10 @@ def decide_section(
             kind,
             referral_id,
             designation=bool(consented and consented.designation),
+            agreement=agreement,
         )
 
-    if permits(obj, "read") and consent_ok and kind is not None:
+    if permits(obj, "read") and agreed and consent_ok and kind is not None:
         return shown("own_agency" if own else "consent")
     if facts.break_glass and permits(obj, "break_glass"):
         kind, referral_id = "break_glass", None
@@ -146,6 +170,8 @@ def decide_section(
             return shown("break_glass_part2", consent.PART2_REDISCLOSURE_NOTICE)
     if not permits(obj, "read"):
         reason = "policy"
+    elif not agreed:
+        reason = NO_AGREEMENT
     elif not consent_ok:
         reason = str(consented.reason)
     else:
@@ -153,7 +179,9 @@ def decide_section(
     # A Part 2 record another agency holds is not even listed unless a consent lets this
     # agency know of it.
     hidden = section.part2 and not consent_ok
-    return SectionDecision(section, False, reason, None, consent_id, None, hidden)
+    return SectionDecision(
+        section, False, reason, None, consent_id, None, hidden, agreement=agreement
+    )
 
 
 def decide_view(

@@ -32,6 +32,7 @@ from caseops.referrals.machine import OPENS_ACCESS, Status
 TREATMENT = "treatment"
 REFERRAL_ITSELF = "referral"  # the "source" named for the referral-itself check
 RECIPIENT_NOT_NAMED = "recipient_not_named"  # a permit to "any recipient" only
+NO_AGREEMENT = "no_agreement"  # no data sharing agreement covers the flow (nor a waiver)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class ConsentFacts:
     # (absent: the answer that discloses least)
     intermediary: str | None = None
     recipients: Mapping[str, RecipientFacts] = field(default_factory=dict)
+    # data sharing agreements and waivers (``consent.agreements``): none by default, so a
+    # caller that passes none sends nothing across agencies (fail closed)
+    agreements: consent.Agreements = consent.NO_AGREEMENTS
 
 
 def _decide(
@@ -189,15 +193,21 @@ def check_send(
     """Every uncovered (category, source) pair the sender may know of, and why."""
     uncovered: list[Uncovered] = []
     relied: set[str] = set()
-    ok, reason, consent_id = referral_consent(
-        facts,
-        sender=sender,
-        sender_part2=sender_part2,
-        recipient=recipient,
-        service_category=service_category,
-        purpose=purpose,
-        at=at,
-    )
+    # Sending is a disclosure across agencies: it needs an agreement (or a waiver) first,
+    # for the referral itself and for every shared source, as a view does (issue 22).
+    if facts.agreements.basis(sender, recipient, service_category, purpose, at) is None:
+        uncovered.append(Uncovered(service_category, REFERRAL_ITSELF, NO_AGREEMENT, None))
+        ok, reason, consent_id = True, "", None
+    else:
+        ok, reason, consent_id = referral_consent(
+            facts,
+            sender=sender,
+            sender_part2=sender_part2,
+            recipient=recipient,
+            service_category=service_category,
+            purpose=purpose,
+            at=at,
+        )
     if ok and consent_id:
         relied.add(consent_id)
     elif not ok:
@@ -208,6 +218,9 @@ def check_send(
             continue
         if source.agency == recipient:
             continue  # the recipient's own records need no consent to reach it
+        if facts.agreements.basis(source.agency, recipient, source.category, purpose, at) is None:
+            uncovered.append(Uncovered(source.category, source.agency, NO_AGREEMENT, None))
+            continue
         decision = _decide(
             facts,
             source=source.agency,

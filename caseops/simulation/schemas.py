@@ -51,6 +51,10 @@ class SimulatedSectionOut(Schema):
     consent_id = fields.String(allow_none=True)
     relationship = fields.String(allow_none=True)
     referral_id = fields.String(allow_none=True)
+    agreement = fields.String(
+        allow_none=True,
+        metadata={"description": "agreement id, 'waived', or null (none covers, or own agency)"},
+    )
 
 
 class SimulateViewOut(Schema):

@@ -166,6 +166,54 @@ class _World:
     revocations: Mapping[str, tuple[consent.Revocation, ...]]
     trust: Mapping[str, consent.Trust]
     relationships: Mapping[tuple[str, str], tuple[dict[str, Any], ...]]
+    # data sharing agreements and waivers (issue 22); none unless the suite says so
+    agreements: consent.Agreements = consent.NO_AGREEMENTS
+
+
+def _agreements(
+    data: Mapping[str, Any], agencies: Mapping[str, Any], problems: list[str]
+) -> consent.Agreements:
+    """``waivers``: ``all`` (every pair: an upgraded installation) or a list of [a, b]
+    pairs; ``agreements``: ``{id, parties, categories, purposes, starts_on, ends_on}``,
+    each accepted by every party on its first day. Absent: none (a new installation)."""
+    codes = sorted(agencies)
+    spec = data.get("waivers") or []
+    if spec == "all":
+        pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :]]
+    elif isinstance(spec, list) and all(
+        isinstance(p, list) and len(p) == 2 and set(p) <= set(codes) for p in spec
+    ):
+        pairs = [tuple(p) for p in spec]
+    else:
+        problems.append("waivers: 'all' or a list of [agency, agency] pairs")
+        pairs = []
+    versions = []
+    for i, item in enumerate(data.get("agreements") or []):
+        where = f"agreements[{i}]"
+        parties = frozenset(item.get("parties") or [])
+        start = _day(item.get("starts_on"), f"{where}.starts_on", problems)
+        end = (
+            _day(item.get("ends_on"), f"{where}.ends_on", problems) if item.get("ends_on") else None
+        )
+        if len(parties) < 2 or not parties <= set(codes) or start is None:
+            problems.append(f"{where}: two or more of the suite's agencies and a starts_on")
+            continue
+        versions.append(
+            consent.Agreement(
+                id=str(item.get("id") or f"agreement-{i + 1}"),
+                parties=parties,
+                starts_at=consent.agreements.day_start(start),
+                ends_at=consent.agreements.period_end(end),
+                share=(
+                    consent.ShareClause(
+                        categories=frozenset(item.get("categories") or []),
+                        purposes=frozenset(item.get("purposes") or []),
+                    ),
+                ),
+                acceptances={p: consent.agreements.day_start(start) for p in parties},
+            )
+        )
+    return consent.Agreements(tuple(versions), consent.agreements.waived_pairs(pairs))
 
 
 def _world(data: Mapping[str, Any]) -> _World:
@@ -277,6 +325,7 @@ def _world(data: Mapping[str, Any]) -> _World:
             problems.append(f"{where}.kind: one of {', '.join(KINDS)}")
             continue
         relationships.setdefault((spec["user"], spec["client"]), []).append(dict(spec))
+    pacts = _agreements(data, facts, problems)
     if problems or now is None:
         raise SuiteError(problems or ["now: required"])
     return _World(
@@ -293,6 +342,7 @@ def _world(data: Mapping[str, Any]) -> _World:
             {c: consent.Trust(attestations=tuple(v)) for c, v in attestations.items()}
         ),
         relationships=MappingProxyType({k: tuple(v) for k, v in relationships.items()}),
+        agreements=pacts,
     )
 
 
@@ -327,6 +377,7 @@ def _facts(world: _World, user: str, client: str, purpose: str) -> Facts:
         recipient_covered_entity=world.covered.get(agency, False),
         treating_relationship=care_team
         or any(r.get("purpose", "care_coordination") == "treatment" for r in referrals),
+        agreements=world.agreements,
     )
 
 

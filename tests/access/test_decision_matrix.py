@@ -42,6 +42,14 @@ KINDS = {  # kind -> (category, foreign source agency, that agency is a Part 2 p
     "ferpa": ("education", "usd", False),
 }
 READERS = {"case_worker", "supervisor"}
+# This matrix is about consent, policy and relationship: every pair is waived from data
+# sharing agreements (an upgraded installation); tests/access/test_agreement_decision.py
+# crosses agreement states with these.
+WAIVED = consent.Agreements(
+    waived=consent.agreements.waived_pairs(
+        [(a, b) for a in ("hha", "cchc", "rrp", "usd") for b in ("hha", "cchc", "rrp", "usd")]
+    )
+)
 
 
 def section_for(kind: str, own: bool) -> SectionFacts:
@@ -175,6 +183,7 @@ def test_exhaustive_decision_matrix(app):
                 relationship=relationship == "yes",
                 break_glass=glass,
                 trust=trust_for(state, section),
+                agreements=WAIVED,
             )
             got = decide_section(section, facts, ACTOR_AGENCY, permits, PURPOSE, AT)
             want = expected(role, own, state, relationship, kind, glass)
@@ -202,12 +211,12 @@ def test_part2_shown_carries_the_redisclosure_notice(app):
     )
     section = section_for("part2", own=False)
     consents, revocations = consents_for("permit", section)
-    facts = Facts("c1", [section], consents, revocations, None, True, False)
+    facts = Facts("c1", [section], consents, revocations, None, True, False, agreements=WAIVED)
     decision = decide_section(section, facts, ACTOR_AGENCY, permits, PURPOSE, AT)
     assert decision.shown and decision.notice == consent.PART2_REDISCLOSURE_NOTICE
     plain = section_for("plain", own=False)
     consents, revocations = consents_for("permit", plain)
-    facts = Facts("c1", [plain], consents, revocations, None, True, False)
+    facts = Facts("c1", [plain], consents, revocations, None, True, False, agreements=WAIVED)
     assert decide_section(plain, facts, ACTOR_AGENCY, permits, PURPOSE, AT).notice is None
 
 
@@ -307,6 +316,12 @@ def worlds(draw):
             relationship=relationship,
             break_glass=False,
             trust=trust,
+            # some pairs waived, the others needing an agreement none of them has
+            agreements=consent.Agreements(
+                waived=consent.agreements.waived_pairs(
+                    draw(st.lists(st.tuples(codes, codes), max_size=6))
+                )
+            ),
         ),
     )
 
@@ -350,7 +365,15 @@ def test_shown_iff_policy_and_own_or_consent_and_relationship(permits_for, world
                 trust=facts.trust,
             ).permitted
         )
-        rule = permits(f"record:{section.category}", "read") and consent_ok and facts.relationship
+        agreed = section.agency == agency or facts.agreements.is_waived(section.agency, agency)
+        rule = (
+            permits(f"record:{section.category}", "read")
+            and agreed
+            and consent_ok
+            and facts.relationship
+        )
         assert got.shown == rule
+        if not got.shown and permits(f"record:{section.category}", "read") and not agreed:
+            assert got.reason == "no_agreement"
         if got.hidden:
             assert section.part2 and not got.shown

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from caseops.db_types import utcnow
 from tests import factories
 from tests.fixtures.access import join_care_team, sections, view
+from tests.fixtures.agreements import accept, agreement_body
 from tests.fixtures.consents import permit
 from tests.fixtures.records import MARIA, bearer, put
 
@@ -261,69 +263,102 @@ def rules_path(agency: str) -> str:
     return f"/api/v1/agencies/{agency}/trust-rules"
 
 
-def test_a_standing_rule_accepts_a_partners_consents_until_it_ends(client, people):
+# Standing rules are trust clauses of data sharing agreements now (issue 22, one mechanism:
+# docs/agreements.md); the standard world is an upgraded installation (every pair waived),
+# so an agreement here needs no share clause.
+
+
+def trust_agreement(client, parties=("hha", "cchc"), clause=None, by="hha.agency_admin"):
+    body = agreement_body(list(parties)) | {
+        "share": [],
+        "trust": [clause or {"agency": "hha", "partner": "cchc", "categories": ["housing"]}],
+    }
+    return client.post("/api/v1/agreements", json=body, headers=bearer(factories.token_for(by)))
+
+
+def test_a_trust_clause_accepts_a_partners_consents_while_its_agreement_is_in_force(client, people):
     maria = people["maria"]
-    admin = bearer(factories.token_for("hha.agency_admin"))
     join_care_team(client, "cchc.case_worker", maria)
     record(client, "cchc", maria)
-    rule = client.post(
-        rules_path("hha"), json={"partner": "cchc", "categories": ["housing"]}, headers=admin
-    )
-    assert rule.status_code == 201, rule.get_json()
+    created = trust_agreement(client)
+    assert created.status_code == 201, created.get_json()
+    agreement_id = created.get_json()["id"]
+    accept(client, agreement_id, "hha")
+    housing = sections(view(client, "cchc.case_worker", maria))[("hha", "housing")]
+    assert housing["reason"] == "consent_not_attested"  # pending: cchc has not accepted
+    accept(client, agreement_id, "cchc")
     assert sections(view(client, "cchc.case_worker", maria))[("hha", "housing")]["status"] == (
         "shown"
     )
     assert queue(client, "hha") == []
-    listed = client.get(rules_path("hha"), headers=admin).get_json()
-    assert [(r["partner"], r["categories"], r["in_force"]) for r in listed] == [
-        ("cchc", ["housing"], True)
-    ]
-    ended = client.delete(f"{rules_path('hha')}/{rule.get_json()['id']}", headers=admin)
-    assert ended.status_code == 200 and ended.get_json()["in_force"] is False
+    ended = client.post(
+        f"/api/v1/agreements/{agreement_id}/terminate",
+        json={"reason": "The partnership ended."},
+        headers=bearer(factories.token_for("hha.agency_admin")),
+    )
+    assert ended.status_code == 200
     housing = sections(view(client, "cchc.case_worker", maria))[("hha", "housing")]
     assert housing["reason"] == "consent_not_attested"
-    assert [e.action for e in factories.events() if "trust_rule" in e.action] == [
-        "consent.trust_rule_added",
-        "consent.trust_rule_ended",
+    assert [e.action for e in factories.events() if e.action.startswith("agreement.")] == [
+        "agreement.recorded",
+        "agreement.accepted",
+        "agreement.accepted",
+        "agreement.terminated",
     ]
 
 
 @pytest.mark.parametrize(
-    ("agency", "body", "field"),
+    ("parties", "clause", "field"),
     [
-        ("hha", {"partner": "cchc", "categories": ["substance_use"]}, "categories"),
-        ("hha", {"partner": "cchc", "categories": ["gossip"]}, "categories"),
-        ("hha", {"partner": "nowhere", "categories": ["housing"]}, "partner"),
-        ("hha", {"partner": "hha", "categories": ["housing"]}, "partner"),
+        (
+            ["hha", "cchc"],
+            {"partner": "cchc", "categories": ["substance_use"]},
+            "trust.0.categories",
+        ),
+        (["hha", "cchc"], {"partner": "cchc", "categories": ["gossip"]}, "trust.0.categories"),
+        (["hha", "nowhere"], {"partner": "nowhere", "categories": ["housing"]}, "parties"),
+        (["hha", "cchc"], {"partner": "hha", "categories": ["housing"]}, "trust.0"),
     ],
 )
-def test_standing_rules_never_cover_part2_and_name_each_bad_field(
-    client, people, agency, body, field
+def test_trust_clauses_never_cover_part2_and_name_each_bad_field(
+    client, people, parties, clause, field
 ):
-    admin = bearer(factories.token_for(f"{agency}.agency_admin"))
-    response = client.post(rules_path(agency), json=body, headers=admin)
+    response = trust_agreement(client, parties, {"agency": "hha"} | clause)
     assert response.status_code == 422
     assert field in response.get_json()["error"]["details"]
 
 
-def test_a_part2_program_has_no_standing_rules(client, people):
+def test_a_part2_program_has_no_trust_clauses(client, people):
     factories.make_user("rrp.agency_admin", "rrp", ["agency_admin"])
-    admin = bearer(factories.token_for("rrp.agency_admin"))
-    response = client.post(
-        rules_path("rrp"), json={"partner": "hha", "categories": ["housing"]}, headers=admin
+    response = trust_agreement(
+        client,
+        ("rrp", "hha"),
+        {"agency": "rrp", "partner": "hha", "categories": ["housing"]},
+        by="rrp.agency_admin",
     )
     assert response.status_code == 422
-    assert "agency" in response.get_json()["error"]["details"]
+    assert "trust.0" in response.get_json()["error"]["details"]
 
 
 @pytest.mark.parametrize(
-    "username", ["cchc.agency_admin", "hha.consent_officer", "hha.system_admin"]
+    "username", ["hha.agency_admin", "cchc.agency_admin", "hha.consent_officer", "hha.system_admin"]
 )
-def test_only_the_agencys_own_admin_keeps_its_rules(client, people, username):
+def test_the_standing_rule_endpoints_are_gone_pointing_to_agreements(client, people, username):
     token = bearer(factories.token_for(username))
     body = {"partner": "cchc", "categories": ["housing"]}
-    assert client.post(rules_path("hha"), json=body, headers=token).status_code == 403
-    assert client.get(rules_path("hha"), headers=token).status_code == 403
+    for response in (
+        client.post(rules_path("hha"), json=body, headers=token),
+        client.get(rules_path("hha"), headers=token),
+        client.delete(f"{rules_path('hha')}/1", headers=token),
+    ):
+        assert response.status_code == 410
+        assert "/api/v1/agreements" in response.get_json()["error"]["message"]
+
+
+def test_only_a_partys_admin_records_a_trust_agreement(client, people):
+    factories.make_user("rrp.agency_admin", "rrp", ["agency_admin"])
+    assert trust_agreement(client, by="rrp.agency_admin").status_code == 403
+    assert trust_agreement(client, by="hha.consent_officer").status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -334,12 +369,22 @@ def test_attestations_and_standing_rules_are_append_only_in_the_database(
 ):
     consent_id = record(client, "cchc", people["maria"]).get_json()["id"]
     attest(client, "hha", consent_id)
-    admin = bearer(factories.token_for("hha.agency_admin"))
-    rule = client.post(
-        rules_path("hha"), json={"partner": "cchc", "categories": ["housing"]}, headers=admin
-    ).get_json()
-    client.delete(f"{rules_path('hha')}/{rule['id']}", headers=admin)
     engine = create_engine(database_url)
+    with engine.begin() as connection:  # the old rules stay as history, append-only
+        connection.execute(
+            text(
+                "INSERT INTO consent_trust_rules (id, agency_code, partner_code, categories, "
+                "created_by, created_at) VALUES (1, 'hha', 'cchc', '[]', 'x', :now)"
+            ),
+            {"now": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO consent_trust_rule_ends (rule_id, ended_by, ended_at) "
+                "VALUES (1, 'x', :now)"
+            ),
+            {"now": utcnow()},
+        )
     for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET id = id"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(text(statement))

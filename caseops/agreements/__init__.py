@@ -1,0 +1,1 @@
+"""Data sharing agreements between agencies (issue 22): recorded, accepted, amended, terminated."""
