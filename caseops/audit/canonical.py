@@ -18,10 +18,34 @@ Most entries hold only strings, small integers, lists and objects: those are enc
 with orjson (keys sorted, compact), whose output equals RFC 8785 for such values (the
 tests check this against the ``rfc8785`` package); anything else goes through
 ``rfc8785`` itself.
+
+**Leaf version 2** (issue 19; entries with a ``leaf_salt``, i.e. written since migration
+0021). A version 1 leaf is the whole entry, so proving one entry to a client would hand
+over every column (staff name, address, user agent, token). A version 2 leaf commits to
+each *field* separately:
+
+* the fields are the non-NULL columns other than ``seq`` and ``leaf_salt``, except that
+  ``detail`` is split into one field per top-level key, ``detail.<key>`` (so the sections
+  disclosed can be revealed without the justification or the fingerprint);
+* field ``name``'s salt is 16 bytes of SHAKE-256 output keyed by the entry's 32-byte
+  random ``leaf_salt``: ``SHAKE256(leaf_salt || 0x00 || name)[:16]`` (one random draw
+  per entry in the append path; revealing one field's salt tells nothing of another's);
+* its commitment is ``hex(SHA-256(salt || canonical(value)))``, ``canonical`` being the
+  RFC 8785 JSON of the value (``occurred_at`` as above; what RFC 8785 cannot represent
+  as a string, as in ``detail``);
+* the leaf bytes are the RFC 8785 JSON of ``{"v": 2, "seq": seq, "fields": {name:
+  commitment}}``.
+
+A statement reveals some fields with their values and salts and gives the others as
+their commitments; anyone can rebuild the leaf bytes from that (``leaf_from_disclosure``).
+The organisation-wide export of a version 2 entry is its whole object plus ``leaf_salt``
+in hex (``export_line``), from which an auditor derives every salt, commitment and the
+leaf (docs/access-statement.md gives the steps).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,8 +56,15 @@ import rfc8785
 
 from caseops.audit.models import AccessEvent
 
-COLUMNS: tuple[str, ...] = tuple(column.name for column in AccessEvent.__table__.columns)
-"""The columns of an entry, in table order (the canonical object sorts them anyway)."""
+SALT_COLUMN = "leaf_salt"
+TABLE_COLUMNS: tuple[str, ...] = tuple(column.name for column in AccessEvent.__table__.columns)
+"""Every column of ``access_events`` in table order: what ``select(EVENTS)`` returns."""
+COLUMNS: tuple[str, ...] = tuple(name for name in TABLE_COLUMNS if name != SALT_COLUMN)
+"""The columns of an entry, in table order (the canonical object sorts them anyway);
+``leaf_salt`` is not one: it is the salts' secret, never part of a field."""
+LEAF_V2 = 2
+SALT_SIZE = 16
+DETAIL_PREFIX = "detail."
 
 _MAX_SAFE = 2**53 - 1
 _SORTED = orjson.OPT_SORT_KEYS
@@ -53,6 +84,12 @@ def entry_object(row: Mapping[str, Any] | AccessEvent) -> dict[str, Any]:
     else:
         values = [row[name] for name in COLUMNS]
     return entry_from_values(values)
+
+
+def salt_of(row: Mapping[str, Any] | AccessEvent) -> bytes | None:
+    """The entry's leaf-version-2 secret; None for a version 1 entry."""
+    value = getattr(row, SALT_COLUMN) if isinstance(row, AccessEvent) else row.get(SALT_COLUMN)
+    return None if value is None else bytes(value)
 
 
 def entry_from_values(values: Sequence[Any]) -> dict[str, Any]:
@@ -110,33 +147,127 @@ def canonical_json(entry: dict[str, Any]) -> bytes:
     return rfc8785.dumps(_representable(entry))
 
 
+def canonical_value(value: Any) -> bytes:
+    """RFC 8785 bytes of one field's value (what its commitment hashes)."""
+    if _plain(value):
+        return orjson.dumps(value, option=_SORTED)
+    return rfc8785.dumps(_representable(value))
+
+
+def entry_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of an entry object (``entry_object``): every key but ``seq``, with
+    ``detail`` split into ``detail.<key>`` fields."""
+    fields: dict[str, Any] = {}
+    for name, value in entry.items():
+        if name == "seq" or name == SALT_COLUMN:
+            continue
+        if name == "detail" and isinstance(value, Mapping):
+            for key, item in value.items():
+                fields[DETAIL_PREFIX + str(key)] = item
+        else:
+            fields[name] = value
+    return fields
+
+
+def field_salt(secret: bytes, name: str) -> bytes:
+    """The salt of field ``name``: SHAKE-256 keyed by the entry's secret."""
+    return hashlib.shake_256(secret + b"\x00" + name.encode("utf-8")).digest(SALT_SIZE)
+
+
+def commitment(salt: bytes, value: Any) -> str:
+    """hex(SHA-256(salt || canonical(value))): one field's commitment."""
+    return hashlib.sha256(salt + canonical_value(value)).hexdigest()
+
+
+def leaf_v2(seq: int, commitments: Mapping[str, str]) -> bytes:
+    """The version 2 leaf bytes from an entry's seq and its fields' commitments."""
+    return orjson.dumps({"v": LEAF_V2, "seq": seq, "fields": dict(commitments)}, option=_SORTED)
+
+
+def commitments_of(entry: Mapping[str, Any], secret: bytes) -> dict[str, str]:
+    """Every field's commitment (``entry`` as ``entry_object`` makes it). Inlined for the
+    sealer and the verifier: most values are strings, whose orjson form is RFC 8785."""
+    sha256, shake, dumps = hashlib.sha256, hashlib.shake_256, orjson.dumps
+    prefix = secret + b"\x00"
+    out: dict[str, str] = {}
+    for name, value in entry_fields(entry).items():
+        salt = shake(prefix + name.encode("utf-8")).digest(SALT_SIZE)
+        data = dumps(value) if type(value) is str else canonical_value(value)
+        out[name] = sha256(salt + data).hexdigest()
+    return out
+
+
+def leaf_v2_bytes(entry: Mapping[str, Any], secret: bytes) -> bytes:
+    """The version 2 leaf bytes of a whole entry object and its secret."""
+    return leaf_v2(entry["seq"], commitments_of(entry, secret))
+
+
+def leaf_from_disclosure(
+    seq: int, revealed: Mapping[str, tuple[Any, bytes]], hidden: Mapping[str, str]
+) -> bytes:
+    """The version 2 leaf bytes from revealed fields (value, salt) and the others'
+    commitments: what a statement's reader recomputes. ValueError if a field is both."""
+    if set(revealed) & set(hidden):
+        raise ValueError("a field is both revealed and withheld")
+    fields = dict(hidden)
+    for name, (value, salt) in revealed.items():
+        fields[name] = commitment(salt, value)
+    return leaf_v2(seq, fields)
+
+
 def canonical_bytes(row: Mapping[str, Any] | AccessEvent) -> bytes:
-    """The bytes hashed as the entry's Merkle leaf (and exported as one JSONL line)."""
-    return canonical_json(entry_object(row))
+    """The bytes hashed as the entry's Merkle leaf: version 1 (the whole entry) or
+    version 2 (per-field commitments) by whether the entry has a ``leaf_salt``."""
+    secret = salt_of(row)
+    entry = entry_object(row)
+    if secret is None:
+        return canonical_json(entry)
+    return leaf_v2_bytes(entry, secret)
 
 
-_OCCURRED_AT = COLUMNS.index("occurred_at")
+def export_line(row: Mapping[str, Any] | AccessEvent) -> bytes:
+    """One line of the organisation-wide export: a version 1 entry's leaf bytes; a
+    version 2 entry's whole object plus ``leaf_salt`` (hex), from which its leaf bytes
+    are derived (module doc)."""
+    secret = salt_of(row)
+    entry = entry_object(row)
+    if secret is None:
+        return canonical_json(entry)
+    return canonical_json(entry | {SALT_COLUMN: secret.hex()})
+
+
+_OCCURRED_AT = TABLE_COLUMNS.index("occurred_at")
+_SALT = TABLE_COLUMNS.index(SALT_COLUMN)
+_SEQ = TABLE_COLUMNS.index("seq")
 _CHECKED = tuple(
     position
     for position, column in enumerate(AccessEvent.__table__.columns)
-    if column.name != "occurred_at"
+    if column.name not in ("occurred_at", SALT_COLUMN)
     and column.type.python_type not in (str,)  # strings are always plain
 )
+_ENTRY_POSITIONS = tuple(TABLE_COLUMNS.index(name) for name in COLUMNS)
 
 
 def canonical_values(values: Sequence[Any]) -> bytes:
-    """``canonical_bytes`` from the column values in ``COLUMNS`` order (bulk callers).
+    """``canonical_bytes`` from the column values in ``TABLE_COLUMNS`` order (bulk
+    callers: the sealer and the verifier read ``select(access_events)`` rows).
 
     Checks only the columns that can hold something orjson would not write as RFC 8785
     does (numbers and JSON), so the verifier and the sealer spend a few microseconds
     per entry; equal to ``canonical_bytes`` by construction and by test.
     """
-    if len(values) != len(COLUMNS):
+    if len(values) != len(TABLE_COLUMNS):
         raise ValueError("one value per column expected")
+    secret = values[_SALT]
+    if secret is not None:
+        entry = entry_from_values([values[i] for i in _ENTRY_POSITIONS])
+        return leaf_v2_bytes(entry, bytes(secret))
     for position in _CHECKED:
         value = values[position]
         if value is not None and not _plain(value):
-            return canonical_json(entry_from_values(values))
-    entry = {name: value for name, value in zip(COLUMNS, values, strict=True) if value is not None}
+            return canonical_json(entry_from_values([values[i] for i in _ENTRY_POSITIONS]))
+    entry = {
+        name: value for name, value in zip(TABLE_COLUMNS, values, strict=True) if value is not None
+    }
     entry["occurred_at"] = iso_utc(values[_OCCURRED_AT])
     return orjson.dumps(entry, option=_SORTED)

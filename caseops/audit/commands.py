@@ -131,6 +131,49 @@ def audit_checkpoint() -> None:
     click.echo(json.dumps(body))
 
 
+@audit_group.command("verify-statement")
+@click.argument("statement_file", type=click.File("r"))
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.File("r"),
+    help="The log's published public key (PEM or verifier key) to check the checkpoint with. "
+    "Without it the key inside the statement is used, which shows only that the statement "
+    "is self-consistent.",
+)
+def audit_verify_statement(statement_file, public_key_file) -> None:
+    """Check a client's access statement offline (no database): every proven entry's
+    field commitments, leaf, inclusion proof and the checkpoint's signature. Exits 1
+    naming the first bad entry."""
+    from caseops.audit.statement import StatementError, verify_statement
+
+    try:
+        statement = json.load(statement_file)
+    except ValueError as exc:
+        raise click.ClickException(f"not a JSON statement: {exc}") from exc
+    if not isinstance(statement, dict):
+        raise click.ClickException("not a JSON statement: expected an object")
+    key = public_key_file.read() if public_key_file else None
+    try:
+        proven = verify_statement(statement, key)
+    except StatementError as exc:
+        click.echo(f"FAILED: {exc}", err=True)
+        sys.exit(1)
+    entries = statement.get("entries") or []
+    others = len(entries) - proven
+    click.echo(
+        f"ok: {proven} entries proven against tree size "
+        f"{(statement.get('checkpoint') or {}).get('tree_size')}; "
+        f"{others} listed without proof (see each entry's proof_status)"
+    )
+    if key is None:
+        click.echo(
+            "note: checked with the key inside the statement; pass --public-key with the "
+            "log's published key to know the checkpoint is the log's",
+            err=True,
+        )
+
+
 @audit_group.command("keys")
 @with_appcontext
 def audit_keys() -> None:

@@ -34,6 +34,7 @@ class AccessEvent(db.Model):
         Index("ix_access_events_client_id_seq", "client_id", "seq"),
         Index("ix_access_events_actor_seq", "actor", "seq"),
         Index("ix_access_events_action_seq", "action", "seq"),
+        CheckConstraint("leaf_salt IS NULL OR length(leaf_salt) = 32", name="leaf_salt_size"),
         # Never reuse a sequence number, even in SQLite.
         {"sqlite_autoincrement": True},
     )
@@ -58,6 +59,10 @@ class AccessEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON(), default=dict)
+    # Leaf version 2 (migration 0021, issue 19): the 32-byte secret from which the
+    # entry's per-field salts are derived (``caseops.audit.canonical``); NULL for the
+    # entries written before it, whose leaf stays the version 1 bytes.
+    leaf_salt: Mapped[bytes | None] = mapped_column(LargeBinary())
 
 
 # --- Sealing: the Merkle tree over the log (RFC 9162) and its signed checkpoints. ---

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, stream_with_context
+from flask import Response, current_app, stream_with_context
 from flask_smorest import Blueprint
 
-from caseops.audit import activity, break_glass, disclosures, trail
+from caseops.audit import activity, break_glass, disclosures, statement, trail
 from caseops.audit.key_schemas import PublishedKeysSchema
 from caseops.audit.schemas import (
     ActivityQuerySchema,
@@ -28,6 +28,7 @@ from caseops.audit.schemas import (
     VerifySchema,
 )
 from caseops.audit.seal import register_periodic_sealer
+from caseops.audit.statement_schemas import StatementSchema
 from caseops.auth.current import current_actor
 
 blp = Blueprint(
@@ -38,7 +39,7 @@ clients_blp = Blueprint(
     "audit_clients",
     __name__,
     url_prefix="/api/v1/clients",
-    description="Accounting of disclosures",
+    description="Accounting of disclosures and access statements",
 )
 # Registering the API also starts the periodic sealer (CASEOPS_AUDIT_SEAL_INTERVAL).
 blp.record_once(lambda state: register_periodic_sealer(state.app))
@@ -104,7 +105,8 @@ def consistency(query):
 @blp.arguments(ExportQuerySchema, location="query")
 @blp.response(200, content_type="application/jsonl")
 def export(query):
-    """Sealed entries in leaf order, streamed; each line is exactly the hashed leaf bytes."""
+    """Sealed entries in leaf order, streamed; a version 1 line is exactly the hashed leaf
+    bytes, a version 2 line the entry and its ``leaf_salt`` (docs/access-statement.md)."""
     lines = trail.export_lines(current_actor(), **query)
     return Response(stream_with_context(lines), mimetype="application/jsonl")
 
@@ -165,3 +167,15 @@ def client_disclosures_csv(query, client_id):
     """The accounting of disclosures as CSV with a header line."""
     query.pop("format")
     return _disclosures(client_id, query, "csv")
+
+
+@clients_blp.get("/<client_id>/access-statement")
+@clients_blp.response(200, StatementSchema)
+def client_access_statement(client_id):
+    """The client's verifiable access statement: every disclosure with its inclusion proof
+    against the signed checkpoint, revealing only what the client may see."""
+    return statement.access_statement(current_actor(), client_id, names=_names())
+
+
+def _names() -> bool:
+    return bool(current_app.config.get("CASEOPS_TRANSPARENCY_NAMES"))

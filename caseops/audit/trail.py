@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from caseops.audit import tree_store
-from caseops.audit.canonical import COLUMNS, canonical_bytes, iso_utc
+from caseops.audit.canonical import COLUMNS, export_line, iso_utc
 from caseops.audit.keys import key_ring, log_key, published_keys
 from caseops.audit.models import AccessEvent, AuditLeaf
 from caseops.audit.scope import AuditScope, scope_of
@@ -173,7 +173,9 @@ def export_lines(
     until_seq: int | None = None,
     tree_size: int | None = None,
 ) -> Iterator[bytes]:
-    """Sealed entries in leaf order, one canonical JSON object per line (exact leaf bytes).
+    """Sealed entries in leaf order, one canonical JSON object per line: a version 1
+    entry's exact leaf bytes, a version 2 entry's whole object and ``leaf_salt`` from
+    which its leaf bytes are derived (``caseops.audit.canonical.export_line``).
 
     Filters: ``since_seq <= seq <= until_seq``, ``leaf_index < tree_size``. The export is
     logged before the first line is produced; an entry missing from the log (deleted)
@@ -212,7 +214,7 @@ def _stream(query) -> Iterator[bytes]:
     with db.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5_000).execute(query)
         for partition in result.partitions():
-            yield b"".join(canonical_bytes(row._mapping) + b"\n" for row in partition)
+            yield b"".join(export_line(row._mapping) + b"\n" for row in partition)
 
 
 def _latest(conn) -> tree_store.StoredCheckpoint:

@@ -15,13 +15,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from caseops.audit import activity as activity_service
-from caseops.audit import break_glass, disclosures, trail
+from caseops.audit import break_glass, disclosures, statement, trail
 from caseops.audit.scope import AuditScope
 from caseops.auth.current import current_actor
 from caseops.errors import DomainError, NotFound
@@ -108,6 +108,24 @@ def disclosures_page(client_id: str):
         items=result["items"],
         scope_label=_label(result["scope"]),
         csv_url=url_for("audit_clients.client_disclosures_csv", client_id=client_id, **query),
+    )
+
+
+@bp.get("/clients/<client_id>/access-statement")
+def access_statement_page(client_id: str):
+    """The printable access statement (privacy and consent officers): the same service as
+    the API, with the checkpoint text so the client's advocate can hold the log to it."""
+    names = bool(current_app.config.get("CASEOPS_TRANSPARENCY_NAMES"))
+    result = statement.access_statement(current_actor(), client_id, names=names)
+    return render_template(
+        "audit/access_statement.html",
+        s=result,
+        statuses={
+            statement.PROVEN: "proven",
+            statement.NOT_YET_SEALED: "not yet provable",
+            statement.V1_NOT_PROVEN: "not proven here (older entry)",
+        },
+        json_url=url_for("audit_clients.client_access_statement", client_id=client_id),
     )
 
 

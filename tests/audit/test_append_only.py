@@ -25,6 +25,8 @@ def logged(app):
         "UPDATE access_events SET outcome = 'denied' WHERE seq = 1",
         "DELETE FROM access_events",
         "DELETE FROM access_events WHERE seq = 2",
+        # leaf version 2's secret is as immutable as the rest (migration 0021)
+        "UPDATE access_events SET leaf_salt = NULL",
     ],
 )
 def test_update_and_delete_are_refused_by_the_database(logged, database_url, statement):
@@ -54,4 +56,20 @@ def test_postgresql_triggers_fire_even_for_replication_sessions(logged, database
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text("SET session_replication_role = replica"))
         connection.execute(text("DELETE FROM access_events"))
+    engine.dispose()
+
+
+def test_a_version_2_secret_is_32_bytes_or_nothing(logged, database_url):
+    """Migration 0021's CHECK: a truncated secret would make the entry unverifiable."""
+    engine = create_engine(database_url)
+    insert = text(
+        "INSERT INTO access_events (occurred_at, actor, actor_roles, action, outcome, "
+        "request_id, channel, detail, leaf_salt) VALUES (CURRENT_TIMESTAMP, 'x', '[]', "
+        "'client.view', 'success', 'r', 'http', '{}', :salt)"
+    )
+    with pytest.raises(DBAPIError), engine.begin() as connection:
+        connection.execute(insert, {"salt": b"short"})
+    with engine.begin() as connection:
+        connection.execute(insert, {"salt": bytes(32)})
+        connection.execute(insert, {"salt": None})
     engine.dispose()

@@ -1,8 +1,9 @@
 """/api/v1/audit: who may use it, what it returns, and an outside auditor's own check.
 
 The auditor in ``IndependentAuditor`` uses only hashlib and cryptography: it recomputes
-the root from the exported lines with its own RFC 9162 code, checks inclusion proofs and
-checks the checkpoint signature with the published public key.
+the root from the exported lines with its own RFC 9162 code (a version 2 line's leaf
+bytes derived as docs/access-statement.md says, ``tests.fixtures.independent_statement``),
+checks inclusion proofs and checks the checkpoint signature with the published public key.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from caseops.audit.service import record
 from caseops.authz.actor import Actor
 from caseops.extensions import db
 from tests import factories
+from tests.fixtures.independent_statement import leaf_bytes_from_export_line
 
 WORKER = Actor(username="hha.case_worker", agency="hha", roles=frozenset({"case_worker"}))
 OTHER = Actor(username="cchc.supervisor", agency="cchc", roles=frozenset({"supervisor"}))
@@ -35,6 +37,11 @@ class IndependentAuditor:
     @staticmethod
     def leaf(data: bytes) -> bytes:
         return hashlib.sha256(b"\x00" + data).digest()
+
+    @classmethod
+    def line_leaf(cls, line: bytes) -> bytes:
+        """The leaf hash of one export line (version 1: the line; version 2: derived)."""
+        return cls.leaf(leaf_bytes_from_export_line(line))
 
     @staticmethod
     def node(left: bytes, right: bytes) -> bytes:
@@ -271,7 +278,7 @@ def test_an_outside_auditor_can_check_everything_with_hashlib_and_cryptography(
     assert lines[-1] == b""
     lines = lines[:-1]
     assert len(lines) == size
-    leaves = [auditor.leaf(line) for line in lines]
+    leaves = [auditor.line_leaf(line) for line in lines]
     assert auditor.mth(leaves) == signed_root
 
     for line in lines:
@@ -279,10 +286,10 @@ def test_an_outside_auditor_can_check_everything_with_hashlib_and_cryptography(
         proof = client.get(
             f"/api/v1/audit/events/{seq}/proof?tree_size={size}", headers=officer
         ).get_json()
-        assert bytes.fromhex(proof["leaf_hash"]) == auditor.leaf(line)
+        assert bytes.fromhex(proof["leaf_hash"]) == auditor.line_leaf(line)
         path = [bytes.fromhex(p) for p in proof["audit_path"]]
         computed = auditor.root_from_inclusion(
-            proof["leaf_index"], proof["tree_size"], auditor.leaf(line), path
+            proof["leaf_index"], proof["tree_size"], auditor.line_leaf(line), path
         )
         assert computed == signed_root
         auditor.check_signature(pem, proof["checkpoint"], proof["signature"])
@@ -300,7 +307,7 @@ def test_export_lines_are_the_sealed_leaf_bytes(client, logged, officer):
             text("SELECT event_seq, leaf_hash FROM audit_leaves ORDER BY leaf_index")
         ).all()
     assert [json.loads(line)["seq"] for line in lines] == [s for s, _ in stored]
-    assert [IndependentAuditor.leaf(line) for line in lines] == [bytes(h) for _, h in stored]
+    assert [IndependentAuditor.line_leaf(line) for line in lines] == [bytes(h) for _, h in stored]
     [entry] = factories.events("audit.export")
     assert entry.actor == "hha.privacy_officer"
 

@@ -1,4 +1,5 @@
-"""Canonical entry bytes: RFC 8785 of every column, as stored (one function for all)."""
+"""Canonical entry bytes: RFC 8785 of every column, as stored (one function for all);
+leaf version 2: one salted commitment per field (issue 19)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from sqlalchemy import select
 
 from caseops.audit.canonical import (
     COLUMNS,
+    TABLE_COLUMNS,
     canonical_bytes,
     canonical_json,
     canonical_values,
+    commitments_of,
+    entry_fields,
     entry_object,
+    export_line,
+    field_salt,
+    leaf_from_disclosure,
 )
 from caseops.audit.models import AccessEvent
 from caseops.audit.service import record
@@ -48,7 +55,8 @@ ROW = {
 
 
 def test_every_column_is_in_the_entry():
-    assert set(COLUMNS) == {c.name for c in AccessEvent.__table__.columns}
+    assert set(COLUMNS) == {c.name for c in AccessEvent.__table__.columns} - {"leaf_salt"}
+    assert tuple(c.name for c in AccessEvent.__table__.columns) == TABLE_COLUMNS
     assert set(entry_object(ROW)) == set(COLUMNS) - {"token_id"}
 
 
@@ -154,4 +162,92 @@ rows = st.fixed_dictionaries(
 @given(rows)
 def test_the_bulk_path_equals_the_one_function(row):
     """Sealer and verifier use canonical_values; it must equal canonical_bytes exactly."""
-    assert canonical_values([row[name] for name in COLUMNS]) == canonical_bytes(row)
+    assert canonical_values([row.get(name) for name in TABLE_COLUMNS]) == canonical_bytes(row)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows, st.binary(min_size=32, max_size=32))
+def test_the_bulk_path_equals_the_one_function_for_version_2(row, secret):
+    row = row | {"leaf_salt": secret}
+    assert canonical_values([row[name] for name in TABLE_COLUMNS]) == canonical_bytes(row)
+
+
+# --- leaf version 2 -----------------------------------------------------------------------
+
+SECRET = bytes(range(32))
+V2 = ROW | {"leaf_salt": SECRET}
+
+
+def test_a_version_2_leaf_holds_only_seq_and_one_commitment_per_field():
+    leaf = json.loads(canonical_bytes(V2))
+    assert set(leaf) == {"v", "seq", "fields"} and leaf["v"] == 2 and leaf["seq"] == 42
+    # detail is split by top-level key; seq, NULL columns and the secret are no fields
+    assert set(leaf["fields"]) == (set(COLUMNS) - {"seq", "token_id", "detail"}) | {
+        "detail.reasons",
+        "detail.n",
+    }
+    raw = canonical_bytes(V2)
+    for secret_value in (b"ana", b"10.0.0.1", b"Mozilla", b"no_consent", SECRET.hex().encode()):
+        assert secret_value not in raw
+    assert canonical_bytes(V2) == rfc8785.dumps(leaf)
+
+
+def test_version_1_entries_keep_their_bytes():
+    assert canonical_bytes(ROW | {"leaf_salt": None}) == canonical_bytes(ROW)
+    assert export_line(ROW) == canonical_bytes(ROW)
+
+
+def test_a_commitment_is_the_salted_hash_of_the_canonical_value():
+    import hashlib
+
+    salt = field_salt(SECRET, "actor")
+    assert len(salt) == 16 and salt != field_salt(SECRET, "actor_agency")
+    expected = hashlib.sha256(salt + b'"ana"').hexdigest()
+    assert commitments_of(entry_object(V2), SECRET)["actor"] == expected
+    assert json.loads(canonical_bytes(V2))["fields"]["actor"] == expected
+
+
+def test_revealing_some_fields_rebuilds_the_same_leaf():
+    entry = entry_object(V2)
+    commitments = commitments_of(entry, SECRET)
+    revealed = {
+        "actor_agency": ("hha", field_salt(SECRET, "actor_agency")),
+        "detail.reasons": ({"health": "no_consent"}, field_salt(SECRET, "detail.reasons")),
+    }
+    hidden = {k: v for k, v in commitments.items() if k not in revealed}
+    assert leaf_from_disclosure(42, revealed, hidden) == canonical_bytes(V2)
+    wrong = revealed | {"actor_agency": ("cchc", field_salt(SECRET, "actor_agency"))}
+    assert leaf_from_disclosure(42, wrong, hidden) != canonical_bytes(V2)
+
+
+def test_the_export_line_of_a_version_2_entry_is_the_entry_and_its_secret():
+    line = json.loads(export_line(V2))
+    assert line["leaf_salt"] == SECRET.hex()
+    assert {k: v for k, v in line.items() if k != "leaf_salt"} == json.loads(canonical_bytes(ROW))
+
+
+def test_the_writer_gives_every_new_entry_its_own_secret(app):
+    first = record("client.view", actor=ACTOR, client_id="c1")
+    second = record("client.view", actor=ACTOR, client_id="c1")
+    assert len(first.leaf_salt) == 32 and first.leaf_salt != second.leaf_salt
+    assert json.loads(canonical_bytes(first))["v"] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows, st.binary(min_size=32, max_size=32), st.data())
+def test_any_split_into_revealed_and_withheld_rebuilds_the_leaf(row, secret, data):
+    """Whatever a statement reveals, the rest as commitments rebuilds the exact leaf; and
+    a revealed value that differs (a forged one) never does."""
+    row = row | {"leaf_salt": secret}
+    entry = entry_object(row)
+    fields = entry_fields(entry)
+    commitments = commitments_of(entry, secret)
+    assert set(commitments) == set(fields)
+    shown = data.draw(st.sets(st.sampled_from(sorted(fields)))) if fields else set()
+    revealed = {name: (fields[name], field_salt(secret, name)) for name in shown}
+    hidden = {name: c for name, c in commitments.items() if name not in shown}
+    assert leaf_from_disclosure(row["seq"], revealed, hidden) == canonical_bytes(row)
+    if shown:
+        name = sorted(shown)[0]
+        forged = revealed | {name: (["forged", fields[name]], revealed[name][1])}
+        assert leaf_from_disclosure(row["seq"], forged, hidden) != canonical_bytes(row)

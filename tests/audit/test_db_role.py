@@ -29,6 +29,7 @@ PASSWORD = uuid.uuid4().hex
 ACTOR = Actor(username="ana", agency="hha", roles=frozenset({"case_worker"}))
 REFUSED = [
     "UPDATE access_events SET actor = actor",
+    "UPDATE access_events SET leaf_salt = leaf_salt",
     "DELETE FROM access_events",
     "UPDATE audit_leaves SET leaf_hash = leaf_hash",
     "DELETE FROM audit_leaves",

@@ -21,6 +21,7 @@ from caseops.extensions import db
 from tests import factories
 from tests.fixtures.access import join_care_team, sections, view
 from tests.fixtures.consents import TPO_CLASS, tpo_permit
+from tests.fixtures.independent_statement import leaf_bytes_from_export_line
 from tests.fixtures.records import bearer
 
 NOW = datetime.now(UTC)
@@ -335,7 +336,7 @@ def test_the_list_equals_an_independent_computation_from_the_exported_log(
     size = result["checkpoint"]["tree_size"]
     for item in result["items"]:
         assert item["sealed"]
-        leaf = leaf_hash(by_seq[item["seq"]])
+        leaf = leaf_hash(leaf_bytes_from_export_line(by_seq[item["seq"]]))
         assert leaf.hex() == item["proof"]["leaf_hash"]
         path = [bytes.fromhex(p) for p in item["proof"]["audit_path"]]
         assert verify_inclusion(leaf, item["proof"]["leaf_index"], size, path, root)
@@ -403,6 +404,7 @@ def test_the_sharing_matrix_shows_whom_the_designation_reaches(client, maria, de
     assert source == {
         "agency": "rrp",
         "consent_id": designated["id"],
+        "agreement": "waived",  # an upgraded installation (docs/agreements.md)
         "notice": True,
         "designation": True,  # shared only while a worker has a treating relationship
     }
