@@ -446,5 +446,18 @@ def _referrals() -> ClientKeyed:
     )
 
 
-for _entry in (_consents(), _care_team(), _break_glass(), _referrals()):
+def _notes() -> ClientKeyed:
+    from caseops.notes.models import Note
+
+    # Append-only, and a note speaks of the person its author's agency knew: never moved,
+    # held (the record view leaves it out) when that agency's records no longer sit on
+    # exactly one of the clients. A steward cannot reinstate one: the author writes it again.
+    # Tasks are not registered: a task is its own agency's coordination data, shown to no
+    # other agency, so one left on the old client discloses nothing.
+    return ClientKeyed(
+        Note.__table__, lambda row: frozenset({row.agency_code}), None, None, None, None
+    )
+
+
+for _entry in (_consents(), _care_team(), _break_glass(), _referrals(), _notes()):
     register(_entry)

@@ -225,3 +225,28 @@ def test_holds_are_listed_and_decided_from_the_command_line(app, client, maria):
     assert done.exit_code == 0 and "reinstated" in done.output
     assert live_consents(after) == {"hha"}
     assert factories.events("linkage.hold_resolved")
+
+
+def test_a_note_whose_author_s_records_left_is_held_and_shown_to_nobody(client, maria):
+    from tests.fixtures.notes import write_note
+
+    written = write_note(
+        client, "hha.case_worker", maria["client_id"], "housing", "Keys handed over on Monday."
+    )
+    assert written.status_code == 201, written.get_json()
+    note_id = written.get_json()["id"]
+    after = unlink(client, "H-1")["client_id"]  # hha's record, the note's author's, leaves
+    # Append-only, so never moved: held on the client it was written on, until a steward
+    # decides (and a steward cannot reinstate it: the author writes it again).
+    assert rehoming.suspended_rows("notes") == {note_id}
+    [hold] = [h for h in rehoming.open_holds() if h.table_name == "notes"]
+    assert set(hold.candidates) == {maria["client_id"], after}
+    with pytest.raises(ValueError, match="not reinstated"):
+        rehoming.resolve_hold(hold, after, "x")
+    for viewer, client_id in (("cchc.case_worker", maria["client_id"]), ("hha.case_worker", after)):
+        view = client.get(
+            f"/api/v1/clients/{client_id}/record",
+            headers=bearer(factories.token_for(viewer)),
+        ).get_json()
+        assert "Keys handed over" not in str(view)
+        assert not [s for s in view["sections"] if s.get("kind") == "note"], view

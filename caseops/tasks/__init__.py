@@ -1,0 +1,1 @@
+"""Tasks on a client: coordination data of one agency (issue 18)."""
