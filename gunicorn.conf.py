@@ -4,7 +4,12 @@ import os
 
 bind = os.environ.get("CASEOPS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CASEOPS_WORKERS", "2"))
-threads = int(os.environ.get("CASEOPS_THREADS", "4"))
+# Event streams (/api/v1/me/events, docs/events.md) hold a thread each for minutes: each
+# worker gets CASEOPS_EVENT_STREAMS threads for them on top of CASEOPS_THREADS for ordinary
+# requests, and refuses a stream beyond that (503), so streams never starve requests.
+threads = int(os.environ.get("CASEOPS_THREADS", "4")) + int(
+    os.environ.get("CASEOPS_EVENT_STREAMS", "200")
+)
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20
@@ -73,6 +78,13 @@ def _json_error_writer():
 
 
 _json_error_writer()
+
+
+def post_worker_init(worker):
+    """In each worker after the fork: the event hub and the client.updated notifier."""
+    from caseops.events.server import start
+
+    start(worker.wsgi)
 
 
 def child_exit(server, worker):

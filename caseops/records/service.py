@@ -108,6 +108,9 @@ def withdraw(actor: Actor, agency_code: str, source_record_id: str) -> WriteResu
         client_id=record.client_id,
         session=db.session,
     )
+    from caseops.events.publish import record_changed  # client.updated, decided later
+
+    record_changed([(record.client_id, agency.code, record.category)], session=db.session)
     result = WriteResult.of(agency.code, record, "withdrawn")
     db.session.commit()
     return result

@@ -315,6 +315,14 @@ def _write_changes(
             for c in changes
         ],
     )
+    # client.updated, for the workers who see these sections: decided off this path
+    # (caseops.events.notifier) from rows queued in this transaction.
+    from caseops.events.publish import record_changed
+
+    record_changed(
+        ((c.record.client_id, agency.code, c.record.category) for c in changes),
+        session=db.session,
+    )
     record_many(
         [
             {

@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 from caseops.access.models import CareTeamMember
 from caseops.agencies.models import Agency
+from caseops.agreements import service as agreements
 from caseops.audit.service import record as audit
 from caseops.authz import permissions, policy
 from caseops.authz.actor import Actor
@@ -382,19 +383,27 @@ def _validate_create(actor: Actor, body: dict[str, Any], today: date) -> dict[st
 
 def _gate(actor: Actor, referral: Referral, at: datetime) -> gate.GateAnswer:
     part2 = _agency_part2(referral.from_agency)
-    return gate.check_send(
-        _consent_facts(
-            referral.client_id,
-            [*referral.shared_categories, SERVICES[referral.service_code][1]],
-            [referral.to_agency],
+    sources = _sources(actor, referral.client_id, at)
+    facts = _consent_facts(
+        referral.client_id,
+        [*referral.shared_categories, SERVICES[referral.service_code][1]],
+        [referral.to_agency],
+    )
+    facts = replace(
+        facts,
+        agreements=agreements.for_decision(
+            referral.to_agency, {referral.from_agency, *(s.agency for s in sources)}
         ),
+    )
+    return gate.check_send(
+        facts,
         sender=referral.from_agency,
         sender_part2=part2.get(referral.from_agency, False),
         recipient=referral.to_agency,
         service_category=SERVICES[referral.service_code][1],
         purpose=referral.purpose,
         shared_categories=referral.shared_categories,
-        sources=_sources(actor, referral.client_id, at),
+        sources=sources,
         at=at,
     )
 
@@ -531,6 +540,10 @@ def _emit(kind: str, agencies: Iterable[str], referral_id: str) -> None:
     from caseops.webhooks import outbox  # webhooks sit beside referrals, not under them
 
     outbox.enqueue(kind, sorted(set(agencies)), {"referral_id": referral_id}, session=db.session)
+    # and for the people of those sides (their desks' event streams), in the same transaction
+    from caseops.events.producers import referral_event
+
+    referral_event(kind, agencies, referral_id, db.session)
 
 
 def create(actor: Actor, client_id: str, body: dict[str, Any]) -> dict[str, Any]:

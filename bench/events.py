@@ -1,0 +1,364 @@
+"""Event streams beside the record view: real gunicorn (2 workers) on PostgreSQL.
+
+Runs the record-view load of bench/view_load.py (wrk, 16 connections) twice per round:
+alone, and with 500 open ``/api/v1/me/events`` streams (asyncio clients in this process).
+In both, a writer changes one of the streaming worker's records every 0.5 s (through the
+records service, as ingest does), so the server does the same work apart from the
+streams; with streams, every change becomes ``client.updated`` on all 500 of them, and
+the delay from the change's commit to each stream receiving it is measured.
+
+    .venv/bin/python -m bench.events [--database-url postgresql+psycopg://postgres@127.0.0.1/postgres]
+        [--clients 200] [--streams 500] [--seconds 10] [--rounds 2]
+
+Targets (issue 18): view throughput with streams >= 0.9x without, p99 likewise reported;
+commit-to-event delay p99 <= 1 s. Needs wrk (apt-get install wrk). Stops everything it
+starts (gunicorn by process group, the bench database dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from bench.view_load import BIN, ROOT, free_port, seed, wrk
+
+WRITE_EVERY = 0.5
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Streams:
+    """``count`` SSE clients on one asyncio loop in a thread: each reads its stream and
+    notes, per event, the client id and when it arrived."""
+
+    def __init__(self, port: int, token: str, count: int) -> None:
+        self.port, self.token, self.count = port, token, count
+        self.received: list[tuple[str, float]] = []
+        self.open = 0
+        self.refused = 0
+        self.statuses: list[str] = []
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait(120)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        tasks = [asyncio.create_task(self._one()) for _ in range(self.count)]
+        while self.open + self.refused < self.count:
+            await asyncio.sleep(0.05)
+        self.ready.set()
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(
+                f"GET /api/v1/me/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {self.token}\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status = await reader.readline()
+            if b" 200 " not in status:
+                self.refused += 1
+                self.statuses.append(status.decode(errors="replace").strip())
+                return
+            counted = False
+            while line := await reader.readline():
+                if line.startswith(b"retry:") and not counted:
+                    self.open += 1
+                    counted = True
+                elif line.startswith(b"data: "):
+                    arrived = time.time()
+                    event = json.loads(line[6:])
+                    self.received.append((event["data"].get("client_id", ""), arrived))
+        finally:
+            writer.close()
+
+
+class Writer:
+    """Changes the streaming worker's own-agency records, one every ``WRITE_EVERY`` s, and
+    notes when each change committed."""
+
+    def __init__(self, url: str, ids: list[str]) -> None:
+        self.url, self.ids = url, ids
+        self.committed: dict[str, float] = {}
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.n = 0
+        self.failed = 0
+        self.last_error = ""
+
+    def start(self) -> None:
+        self._stop.clear()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(30)
+
+    def _run(self) -> None:
+        from caseops import create_app
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": self.url})
+        with app.app_context():
+            while not self._stop.wait(WRITE_EVERY):
+                self.change()
+
+    def change(self) -> None:
+        """One change of the next client's cchc health record, committed (an app context
+        on this bench's database is open)."""
+        from caseops.auth.service import actor_for
+        from caseops.extensions import db
+        from caseops.records import service as records
+        from caseops.users import service as users
+
+        i = self.n % len(self.ids)
+        self.n += 1
+        body = {
+            "category": "health",
+            "person": {
+                "given_name": f"Given{i}",
+                "family_name": f"Family{i % 97}",
+                "birth_date": f"19{50 + i % 49}-0{1 + i % 9}-1{i % 9}",
+                "ssn": f"{100 + i % 800:03d}-{10 + i % 89:02d}-{1000 + i:04d}",
+            },
+            "source_version": 100 + self.n,
+            "data": {"conditions": ["asthma"], "notes": f"change {self.n}"},
+        }
+        try:
+            feed = actor_for(users.get_user("cchc.feed"))
+            records.upsert(feed, "cchc", f"C{i}", copy.deepcopy(body))
+        except Exception as error:  # an overloaded database: count it, go on
+            self.failed += 1
+            self.last_error = repr(error)[:200]
+            db.session.rollback()
+            return
+        self.committed[f"{self.ids[i]}#{self.n}"] = time.time()
+
+
+def delays(writer: Writer, streams: Streams, since: float) -> list[float]:
+    """Per (change, stream): receipt - commit, matching each receipt to the latest commit
+    of that client at or before it (a client is changed again only after len(ids) writes)."""
+    by_client: dict[str, list[float]] = {}
+    for key, at in writer.committed.items():
+        by_client.setdefault(key.split("#")[0], []).append(at)
+    out = []
+    for client_id, arrived in streams.received:
+        if arrived < since:
+            continue
+        before = [t for t in by_client.get(client_id, []) if t <= arrived + 0.05]
+        if before:
+            out.append(max(0.0, arrived - max(before)))
+    return out
+
+
+def settle(url: str) -> int:
+    """Decide the queued record changes now (the seed's, before any server listened);
+    the number of events published."""
+    from caseops import create_app
+    from caseops.events import notifier
+    from caseops.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        started = time.perf_counter()
+        published = notifier.drain()
+        print(
+            f"decided the seed's queued changes: {published} events in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+        db.session.remove()
+        db.engine.dispose()
+    return published
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "CASEOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    os.environ.setdefault("CASEOPS_ENV", "test")
+    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
+    os.environ.update(
+        {
+            "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
+            "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
+            "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
+            "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
+        }
+    )
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from caseops.migrations_state import alembic_config
+
+    server = make_url(args.database_url)
+    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    workdir = Path(tempfile.mkdtemp(prefix="caseops-events-bench-"))
+    process = None
+    try:
+        command.upgrade(alembic_config(url), "head")
+        started = time.perf_counter()
+        token, ids = seed(url, args.clients)
+        print(f"seeded {len(ids)} clients in {time.perf_counter() - started:.0f}s")
+        print("load average before the runs: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+        # The seed's own record writes queued client.updated decisions before anyone
+        # listened: decide them now, so the measured runs start with an empty queue.
+        settle(url)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN")}
+        # Stream slots per worker: room for all the bench's streams on either worker
+        # (the kernel does not split connections evenly between two workers).
+        env.update(
+            CASEOPS_DATABASE_URL=url,
+            CASEOPS_INSTANCE_PATH=str(workdir),
+            CASEOPS_EVENT_STREAMS=str(args.streams),
+        )
+        process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "/dev/null",
+                "bench.view_app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                time.sleep(0.2)
+        path = "/api/v1/clients/%s/record"
+        writer = Writer(url, ids)
+        writer.start()
+        wrk(base, token, ids, path, 3, args.connections, workdir)  # warm-up, unmeasured
+        alone: list[tuple[float, float]] = []
+        beside: list[tuple[float, float]] = []
+        all_delays: list[float] = []
+        quiet_delays: list[float] = []
+        open_streams = refused = 0
+        for _ in range(args.rounds):
+            alone.append(wrk(base, token, ids, path, args.seconds, args.connections, workdir))
+            streams = Streams(port, token, args.streams)
+            streams.start()
+            open_streams, refused = streams.open, streams.refused
+            if streams.statuses:
+                print("refused streams answered:", sorted(set(streams.statuses)))
+            since = time.time()
+            time.sleep(args.seconds / 2)  # streams and changes, no view load
+            quiet_delays += delays(writer, streams, since)
+            since = time.time()
+            beside.append(wrk(base, token, ids, path, args.seconds, args.connections, workdir))
+            time.sleep(1.5)  # the last changes' events are still on their way
+            all_delays += delays(writer, streams, since)
+            streams.stop()
+        writer.stop()
+        print("load average after the runs: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+        for label, runs in (("view alone", alone), ("with streams", beside)):
+            print(f"{label:13s}: " + ", ".join(f"{r:.0f} req/s p99 {p:.1f} ms" for r, p in runs))
+        alone_rps = max(r for r, _ in alone)
+        beside_rps = max(r for r, _ in beside)
+        ratio = beside_rps / alone_rps
+        p99_alone = min(p for _, p in alone)
+        p99_beside = min(p for _, p in beside)
+        failed = f", failed {writer.failed} ({writer.last_error})" if writer.failed else ""
+        print(f"streams open: {open_streams} (refused {refused}); changes: {writer.n}{failed}")
+        print(
+            f"view throughput with {args.streams} streams / without: {ratio:.2f}x "
+            f"(target >= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'}); "
+            f"p99 {p99_beside:.1f} ms vs {p99_alone:.1f} ms"
+        )
+        print(
+            f"commit -> event, streams open and no view load: {len(quiet_delays)} deliveries, "
+            f"p50 {percentile(quiet_delays, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(quiet_delays, 99) * 1000:.0f} ms"
+        )
+        p50, p99 = percentile(all_delays, 50), percentile(all_delays, 99)
+        print(
+            f"commit -> event on the stream: {len(all_delays)} deliveries, p50 "
+            f"{p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {max(all_delays) * 1000:.0f} ms "
+            f"(target p99 <= 1000 ms: {'met' if p99 <= 1.0 else 'MISSED'})"
+        )
+        return 0
+    finally:
+        if process is not None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
