@@ -30,9 +30,10 @@ SEED_TESTS = {
     "referrals": "test_referrals_seed_measures_the_referral_path",
     "seeding": "test_the_view_benches_time_shown_sections_not_refusals",
     "soak": "test_soak_seed",
-    "synthetic": "test_synthetic_generate",
     "view_app": "test_view_app_baseline_serves_the_view_load_seed",
     "view_load": "test_view_load_seed",
+    "events": "test_events_bench_changes_reach_the_streaming_worker",
+    "desk": "test_desk_seed_marks_exactly_the_changed_clients",
 }
 
 
@@ -44,7 +45,7 @@ def test_every_bench_has_a_seed_test():
 
 
 def test_synthetic_generate():
-    from bench.synthetic import generate
+    from caseops.demo.synthetic import generate
 
     dataset = generate(12, agencies=2, seed=3)
     records = list(dataset.records())
@@ -112,6 +113,20 @@ def test_referrals_seed_measures_the_referral_path(app, capsys):
     assert "p95 via referral / p95 via care team" in capsys.readouterr().out
 
 
+def test_desk_seed_marks_exactly_the_changed_clients(app):
+    """bench/desk.py times the caseload it claims to: every seeded client listed, exactly
+    the changed ones marked (the bench asserts the same before it times anything)."""
+    from bench import desk as bench_desk
+    from caseops.desk import service as desk
+
+    actors = bench_desk.accounts()
+    ids = bench_desk.seed(actors, clients=3, changed=1)
+    with app.test_request_context():
+        listed = desk.caseload(actors["cchc.worker"])
+    assert sorted(e["client_id"] for e in listed) == sorted(ids)
+    assert [e["client_id"] for e in listed if e["changed_since_my_last_view"]] == [ids[0]]
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="bench.audit fills with PostgreSQL SQL")
 def test_audit_fill(database_url):
     from bench import audit
@@ -143,6 +158,27 @@ def _view_load_seed(database_url: str) -> tuple[str, list[str]]:
 def test_view_load_seed(database_url):
     token, ids = _view_load_seed(database_url)
     assert token and len(ids) == 3 and len(set(ids)) == 3
+
+
+def test_events_bench_changes_reach_the_streaming_worker(database_url):
+    """bench/events.py's writer changes records its streaming worker sees: each change is
+    a ``client.updated`` for that worker (else the bench would time nothing)."""
+    from bench import events as bench_events
+    from caseops import create_app
+
+    _token, ids = _view_load_seed(database_url)
+    bench_events.settle(database_url)  # the seed's own writes
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    writer = bench_events.Writer(database_url, ids)
+    with app.app_context():
+        from caseops.extensions import db
+
+        writer.change()
+        writer.change()
+        db.session.remove()
+        db.engine.dispose()
+    assert writer.failed == 0 and len(writer.committed) == 2, writer.last_error
+    assert bench_events.settle(database_url) == 2
 
 
 def test_the_view_benches_time_shown_sections_not_refusals(database_url):

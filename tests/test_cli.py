@@ -146,10 +146,18 @@ def test_demo_seed_builds_clients_consents_and_a_review_item(database_url, app):
     assert "demo clients:" in result.stdout
     from caseops.clients.models import ReviewItem
     from caseops.extensions import db
+    from caseops.records.models import SourceRecord
     from caseops.registry.models import ConsentRecord
 
     db.session.expire_all()
-    assert db.session.query(ReviewItem).filter_by(status="open").count() == 1
+    # Maria's twin Elena waits in the steward's queue (the story the README tells); the
+    # synthetic caseloads (issue 18) add the near matches administrative data brings.
+    waiting = {
+        db.session.get(SourceRecord, item.record_id).source_record_id
+        for item in db.session.query(ReviewItem).filter_by(status="open")
+    }
+    elena = {srid for srid in waiting if not srid.startswith("SYN")}
+    assert len(elena) == 1, waiting
     assert db.session.query(ConsentRecord).count() >= 7
     assert "already present" in run(database_url, "demo", "seed").stdout
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields, post_load
 
 from bench.ingest import line
-from bench.synthetic import generate
+from caseops.demo.synthetic import generate
 from caseops.records import prepare
 from caseops.records.fastload import compile_loader
 from caseops.records.schemas import DATA_SCHEMAS, BulkLineSchema, load_bulk_line

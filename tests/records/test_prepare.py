@@ -11,8 +11,8 @@ from concurrent.futures.process import BrokenProcessPool
 import orjson
 
 from bench.ingest import line
-from bench.synthetic import generate
 from caseops.crypto import Keyring
+from caseops.demo.synthetic import generate
 from caseops.records import prepare
 
 KEYS = prepare.Keys(

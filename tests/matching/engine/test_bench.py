@@ -1,5 +1,5 @@
 from bench.linkage import main, pairwise
-from bench.synthetic import generate
+from caseops.demo.synthetic import generate
 
 
 def test_generator_is_seeded_and_keeps_ground_truth():

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from bench.synthetic import generate
+from caseops.demo.synthetic import generate
 from caseops.matching.engine.em import estimate_mu, estimate_u, train
 from caseops.matching.engine.normalize import normalize_person
 from caseops.matching.engine.scoring import DEFAULT_PARAMS, FIELDS, LEVELS

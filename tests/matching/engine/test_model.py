@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.synthetic import generate
+from caseops.demo.synthetic import generate
 from caseops.matching.engine import (
     BUILT_IN,
     DEFAULT_THRESHOLDS,
