@@ -6,9 +6,15 @@ from flask_smorest import Blueprint
 
 from caseops.auth.current import current_actor
 from caseops.authz import service
-from caseops.authz.schemas import RuleChangeSchema, RuleListSchema, RuleSchema
+from caseops.authz.schemas import RuleChangeInSchema, RuleChangeSchema, RuleListSchema
 
 blp = Blueprint("policies", __name__, url_prefix="/api/v1/policies", description="Policy")
+
+
+def _parts(body):
+    """(the rule, the confirmation if one was sent)."""
+    token, reason = body.pop("confirm_disclosure", None), body.pop("reason", None)
+    return body, service.Confirmation(token, reason or "") if token else None
 
 
 @blp.get("")
@@ -19,16 +25,19 @@ def list_rules():
 
 
 @blp.post("")
-@blp.arguments(RuleSchema)
+@blp.arguments(RuleChangeInSchema)
 @blp.response(201, RuleChangeSchema)
-def add_rule(rule):
-    """Add a rule; every worker applies it from its next request."""
-    return service.add_rule(current_actor(), rule)
+def add_rule(body):
+    """Add a rule; every worker applies it from its next request. A rule that newly shows
+    sections of client records (in the views logged in the last 30 days, replayed) is
+    refused 409 ``confirmation_required`` with the counts until confirmed."""
+    return service.add_rule(current_actor(), *_parts(body))
 
 
 @blp.delete("")
-@blp.arguments(RuleSchema)
+@blp.arguments(RuleChangeInSchema)
 @blp.response(200, RuleChangeSchema)
-def remove_rule(rule):
-    """Remove a rule (body: the rule)."""
-    return service.remove_rule(current_actor(), rule)
+def remove_rule(body):
+    """Remove a rule (body: the rule); a removal that newly shows anything (a deny) needs
+    the same confirmation as an addition."""
+    return service.remove_rule(current_actor(), *_parts(body))

@@ -14,6 +14,7 @@ counts only.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 
 from caseops.access.rules import SectionDecision, decide_view
 from caseops.access.service import gather_facts
+from caseops.agreements import service as agreements
 from caseops.audit.models import AccessEvent
 from caseops.audit.scope import AuditScope, scope_of
 from caseops.audit.service import record as audit
@@ -93,6 +95,8 @@ def _section(d: SectionDecision, rule: dict[str, str] | None) -> dict[str, Any]:
         "consent_id": d.consent_id,
         "relationship": d.relationship,
         "referral_id": d.referral_id,
+        # the data sharing agreement behind a cross-agency section: id, "waived" or None
+        "agreement": d.agreement,
     }
 
 
@@ -206,11 +210,17 @@ def policy_impact(
     add: list[dict[str, str]],
     remove: list[dict[str, str]],
     since: datetime | None,
+    *,
+    counts_only: bool = False,
 ) -> dict[str, Any]:
     """Replay the logged views since ``since`` (30 days by default) under today's policy
     and under the draft; count the sections newly shown and newly withheld by source
-    agency x category. Today's policy is the live enforcer; the draft an in-memory copy."""
-    officer = _is_officer(actor)
+    agency x category. Today's policy is the live enforcer; the draft an in-memory copy.
+
+    ``counts_only``: answer as to a system administrator (the whole organisation's views,
+    counts, no examples) whatever the actor's other roles: the policy-change guard
+    (``caseops.authz.service``) must weigh every view a change would affect."""
+    officer = _is_officer(actor) and not counts_only
     if not officer and not permissions.may(actor, "admin:policy", "manage"):
         refuse(
             actor,
@@ -245,8 +255,15 @@ def policy_impact(
         before = decide_view(
             facts, subject.agency or "", policy.permissions(subject), event.purpose, now
         )
-        after = decide_view(
+        # the draft's waivers of agreements too: a waiver added or removed is a change
+        draft_facts = replace(
             facts,
+            agreements=agreements.under_policy(
+                facts.agreements, draft, subject.agency, {s.agency for s in facts.sections}
+            ),
+        )
+        after = decide_view(
+            draft_facts,
             subject.agency or "",
             engine.permits(draft, roles, subject.agency),
             event.purpose,
