@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENVIRONMENTS = ("production", "demo", "test")
 
@@ -72,6 +73,12 @@ class Settings:
     # consent designating recipients generally must name it (docs/part2-2024.md). Empty
     # in production unless set: then no consent may use a general designation.
     intermediary_name: str = ""
+    # The deployment's time zone (IANA name): every page shows dates and times in it; the
+    # API stays ISO 8601 with offsets (docs/desk.md).
+    time_zone: str = "UTC"
+    # Whether a client's access statement and /my pages name the staff who looked
+    # (issue 19): off unless the deployment turns it on (docs/access-statement.md).
+    transparency_names: bool = False
 
     def flask_config(self) -> dict[str, object]:
         return {
@@ -88,6 +95,8 @@ class Settings:
             "CASEOPS_METRICS_TOKEN": self.metrics_token,
             "CASEOPS_LOG_FORMAT": self.log_format,
             "CASEOPS_INTERMEDIARY_NAME": self.intermediary_name,
+            "CASEOPS_TIME_ZONE": self.time_zone,
+            "CASEOPS_TRANSPARENCY_NAMES": self.transparency_names,
             "SESSION_COOKIE_NAME": "caseops_session",
             "SESSION_COOKIE_SECURE": self.cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -143,6 +152,20 @@ def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> 
     if raw not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _time_zone(environ: Mapping[str, str]) -> str:
+    """An IANA time zone name (``America/Chicago``), checked against the zone database now
+    so a typo stops the start, not the first page that shows a date."""
+    name = (environ.get("CASEOPS_TIME_ZONE") or "UTC").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"CASEOPS_TIME_ZONE must be an IANA time zone name such as America/Chicago or "
+            f"Europe/Paris, got {name!r}"
+        ) from exc
+    return name
 
 
 def _demo_secrets(instance_path: Path) -> dict[str, str]:
@@ -212,6 +235,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_allow=environ.get("CASEOPS_METRICS_ALLOW", "127.0.0.1,::1"),
         metrics_token=environ.get("CASEOPS_METRICS_TOKEN", ""),
         log_format=_choice(environ, "CASEOPS_LOG_FORMAT", ("text", "json")),
+        time_zone=_time_zone(environ),
+        transparency_names=_bool(environ, "CASEOPS_TRANSPARENCY_NAMES", False),
         intermediary_name=" ".join(
             environ.get(
                 "CASEOPS_INTERMEDIARY_NAME", "" if env == "production" else DEMO_INTERMEDIARY

@@ -18,8 +18,6 @@ from caseops.registry.schemas import (
     RevocationOut,
     RevokeSchema,
     SharingQuery,
-    TrustRuleBody,
-    TrustRuleOut,
 )
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consents")
@@ -73,28 +71,6 @@ def attest_consent(consent_id):
 def attestation_queue(query):
     """Consents naming your agency as a source that it has not stood behind yet."""
     return service.attestation_queue(current_actor())
-
-
-@blp.get("/agencies/<code>/trust-rules")
-@blp.response(200, TrustRuleOut(many=True))
-def list_trust_rules(code):
-    """The agency's standing rules accepting partners' consents (its agency_admin)."""
-    return service.trust_rules(current_actor(), code)
-
-
-@blp.post("/agencies/<code>/trust-rules")
-@blp.arguments(TrustRuleBody)
-@blp.response(201, TrustRuleOut)
-def add_trust_rule(body, code):
-    """Accept consents recorded by ``partner`` for ``categories`` (never substance use)."""
-    return service.add_trust_rule(current_actor(), code, body)
-
-
-@blp.delete("/agencies/<code>/trust-rules/<int:rule_id>")
-@blp.response(200, TrustRuleOut)
-def end_trust_rule(code, rule_id):
-    """End a standing rule; what it let through withholds again at once."""
-    return service.end_trust_rule(current_actor(), code, rule_id)
 
 
 @blp.get("/clients/<client_id>/sharing")

@@ -118,27 +118,6 @@ class AttestationQueueQuery(Schema):
     status = fields.String(load_default="pending", validate=validate.OneOf(["pending"]))
 
 
-class TrustRuleBody(Schema):
-    partner = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    categories = fields.List(
-        fields.String(validate=validate.Length(min=1, max=32)),
-        required=True,
-        validate=validate.Length(min=1, max=20),
-    )
-
-
-class TrustRuleOut(Schema):
-    id = fields.Integer()
-    agency = fields.String()
-    partner = fields.String()
-    categories = fields.List(fields.String())
-    created_by = fields.String()
-    created_at = fields.DateTime()
-    ended_by = fields.String(allow_none=True)
-    ended_at = fields.DateTime(allow_none=True)
-    in_force = fields.Boolean()
-
-
 class TimelineEvent(Schema):
     at = fields.DateTime()
     event = fields.String()

@@ -19,6 +19,7 @@ from sqlalchemy import String, bindparam, cast, select
 
 import consent
 from caseops.agencies.models import Agency
+from caseops.agreements import service as agreements
 from caseops.audit.service import record as audit
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
@@ -35,10 +36,8 @@ from caseops.registry.models import (
     ConsentDocument,
     ConsentRecord,
     ConsentRevocation,
-    TrustRule,
-    TrustRuleEnd,
 )
-from caseops.vocabulary import CATEGORIES, PART2_CATEGORY, PURPOSES
+from caseops.vocabulary import CATEGORIES, PURPOSES
 from caseops.webhooks import outbox
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
@@ -131,27 +130,12 @@ _CLIENT_ATTESTATIONS = (
     .where(ConsentRecord.client_id == bindparam("client_id"))
     .order_by(ConsentAttestation.attested_at, ConsentAttestation.id)
 )
-_RULES_IN_FORCE = (
-    select(TrustRule)
-    .outerjoin(TrustRuleEnd, TrustRuleEnd.rule_id == TrustRule.id)
-    .where(TrustRuleEnd.id.is_(None))
-    .order_by(TrustRule.id)
-)
-
-
-def rule_to_domain(row: TrustRule, ended_at: datetime | None = None) -> consent.TrustRule:
-    return consent.TrustRule(
-        agency=row.agency_code,
-        partner=row.partner_code,
-        categories=frozenset(row.categories),
-        starts_at=row.created_at,
-        ends_at=ended_at,
-    )
 
 
 def rules_in_force() -> list[consent.TrustRule]:
-    """Standing rules not ended (decisions are taken now: an ended rule no longer counts)."""
-    return [rule_to_domain(row) for row in db.session.scalars(_RULES_IN_FORCE)]
+    """The trust clauses of data sharing agreements, each in force while its agreement is
+    (``consent.agreements``; migration 0020 converted the standing rules into these)."""
+    return agreements.trust_rules()
 
 
 def consents_of(client_id: str) -> ClientConsents:
@@ -557,6 +541,27 @@ def revoke(actor: Actor, consent_id: str, reason: str, method: str) -> ConsentRe
     officer who may know of the consent records it: withdrawing is the client's right."""
     row, data = _consent(actor, consent_id)
     _require(actor, "manage", "consent.revoke", row.client_id)
+    return _revoke_row(actor, row, data, reason, method)
+
+
+def revoke_by_client(
+    client_actor: Actor, client_id: str, consent_id: str, reason: str
+) -> ConsentRevocation:
+    """The client's own revocation from their pages (``caseops.portal``): the consent must
+    be theirs (any other id answers as an unknown one), recorded as an electronic
+    revocation by ``client_actor`` (the client, signed in with an access code), through
+    the same path as a consent officer's: effective at once, logged, announced."""
+    row = db.session.get(ConsentRecord, consent_id)
+    if row is None or row.client_id != client_id:
+        raise consent_not_found(consent_id)
+    method = str(consent.RevocationMethod.ELECTRONIC)
+    return _revoke_row(client_actor, row, consents_of(client_id), reason, method)
+
+
+def _revoke_row(
+    actor: Actor, row: ConsentRecord, data: ClientConsents, reason: str, method: str
+) -> ConsentRevocation:
+    consent_id = row.id
     _latest_unrevoked(row, data, "Revoke")
     revocation = ConsentRevocation(
         consent_id=consent_id,
@@ -583,6 +588,10 @@ def revoke(actor: Actor, consent_id: str, reason: str, method: str) -> ConsentRe
         {"consent_id": consent_id},
         session=db.session,
     )
+    # and their people's event streams, the same agencies, in the same transaction
+    from caseops.events.producers import consent_revoked
+
+    consent_revoked([*row.recipients, *row.source_agencies], consent_id, db.session)
     db.session.commit()
     return revocation
 
@@ -701,122 +710,6 @@ def attestation_queue(actor: Actor) -> list[dict[str, Any]]:
 
 
 # --- standing rules ---------------------------------------------------------------------
-
-
-def _require_rules(actor: Actor, code: str) -> None:
-    """An agency's administrator keeps its standing rules (the operator too)."""
-    if actor.is_operator or (
-        actor.agency == code and permissions.may(actor, "trust_rules", "manage")
-    ):
-        return
-    refuse(
-        actor,
-        DENIED,
-        "Only this agency's administrator manages its standing trust rules.",
-        detail={"attempted": "trust_rules", "agency": code},
-    )
-
-
-def _agency(code: str) -> Agency:
-    agency = db.session.scalar(select(Agency).where(Agency.code == code))
-    if agency is None:
-        raise NotFound(f"No agency {code!r}.")
-    return agency
-
-
-def _describe_rule(row: TrustRule, end: TrustRuleEnd | None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "agency": row.agency_code,
-        "partner": row.partner_code,
-        "categories": row.categories,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "ended_by": end.ended_by if end else None,
-        "ended_at": end.ended_at if end else None,
-        "in_force": end is None,
-    }
-
-
-def trust_rules(actor: Actor, code: str) -> list[dict[str, Any]]:
-    """The agency's standing rules, ended ones included (newest first)."""
-    _agency(code)
-    _require_rules(actor, code)
-    rows = db.session.execute(
-        select(TrustRule, TrustRuleEnd)
-        .outerjoin(TrustRuleEnd, TrustRuleEnd.rule_id == TrustRule.id)
-        .where(TrustRule.agency_code == code)
-        .order_by(TrustRule.id.desc())
-    ).all()
-    return [_describe_rule(rule, end) for rule, end in rows]
-
-
-def add_trust_rule(actor: Actor, code: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``code`` accepts consents recorded by ``partner`` for ``categories``. Never for
-    42 CFR Part 2 data: a Part 2 program has no standing rules, and substance use is never
-    a rule's category."""
-    agency = _agency(code)
-    _require_rules(actor, code)
-    agencies = _agency_flags()
-    partner = body.get("partner") or ""
-    categories = sorted(set(body.get("categories") or []))
-    errors: dict[str, list[str]] = {}
-    if agency.part2_program:
-        errors["agency"] = ["A 42 CFR Part 2 program attests every consent itself."]
-    if partner not in agencies:
-        errors["partner"] = [f"Unknown agency code: {partner}."]
-    elif partner == code:
-        errors["partner"] = ["An agency always stands behind the consents it records."]
-    if not categories:
-        errors["categories"] = ["Name at least one category."]
-    elif PART2_CATEGORY in categories:
-        errors["categories"] = ["Substance-use (42 CFR Part 2) data is never under a rule."]
-    elif unknown := [c for c in categories if c not in CATEGORIES]:
-        errors["categories"] = [f"Unknown category: {', '.join(unknown)}."]
-    if errors:
-        raise ValidationFailed("The standing rule cannot be set.", details=errors)
-    row = TrustRule(
-        agency_code=code,
-        partner_code=partner,
-        categories=categories,
-        created_by=actor.username,
-        created_at=utcnow(),
-    )
-    db.session.add(row)
-    db.session.flush()
-    audit(
-        "consent.trust_rule_added",
-        actor=actor,
-        target_type="trust_rule",
-        target_id=str(row.id),
-        detail={"agency": code, "partner": partner, "categories": categories},
-        session=db.session,
-    )
-    db.session.commit()
-    return _describe_rule(row, None)
-
-
-def end_trust_rule(actor: Actor, code: str, rule_id: int) -> dict[str, Any]:
-    """End a standing rule: consents it let through withhold again from this instant."""
-    _agency(code)
-    _require_rules(actor, code)
-    row = db.session.get(TrustRule, rule_id)
-    if row is None or row.agency_code != code:
-        raise NotFound(f"No standing rule {rule_id} of agency {code!r}.")
-    if db.session.scalar(select(TrustRuleEnd).where(TrustRuleEnd.rule_id == rule_id)):
-        raise Conflict("The rule has already ended.", code="already_ended")
-    end = TrustRuleEnd(rule_id=rule_id, ended_by=actor.username, ended_at=utcnow())
-    db.session.add(end)
-    audit(
-        "consent.trust_rule_ended",
-        actor=actor,
-        target_type="trust_rule",
-        target_id=str(rule_id),
-        detail={"agency": code, "partner": row.partner_code, "categories": row.categories},
-        session=db.session,
-    )
-    db.session.commit()
-    return _describe_rule(row, end)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -975,6 +868,8 @@ def sharing(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     intermediary = current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None
     birth_date = client_birth_date(client_id)
     now = utcnow()
+    # the agencies' side (issue 22): the agreement behind each cell, or a waiver
+    pacts = agreements.for_pairs({(s, r) for s in agencies for r in agencies if s != r})
     cells = []
     for category in CATEGORIES:
         for recipient in sorted(agencies):
@@ -1005,10 +900,14 @@ def sharing(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
                 )
                 if decision.consent_id is not None and decision.consent_id not in known_ids:
                     continue  # decided by a consent this officer may not know of
-                if decision.permitted:
+                agreement = pacts.basis(source, recipient, category, purpose, now)
+                if decision.permitted and agreement is None:
+                    reasons.add("no_agreement")
+                elif decision.permitted:
                     item = {
                         "agency": source,
                         "consent_id": decision.consent_id,
+                        "agreement": agreement,
                         "notice": bool(decision.obligations),
                     }
                     if decision.designation:  # only to workers in a treating relationship

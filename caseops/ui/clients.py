@@ -8,7 +8,6 @@ only parse, call and render.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import (
@@ -26,7 +25,10 @@ from caseops.auth.current import current_actor
 from caseops.authz import policy
 from caseops.authz.permissions import load_client
 from caseops.clients import service as clients
+from caseops.desk import service as desk
 from caseops.errors import DomainError, Forbidden, ValidationFailed
+from caseops.ui import display, task_forms
+from caseops.ui.display import when
 from caseops.ui.forms import (
     CATEGORY_LABELS,
     PURPOSE_LABELS,
@@ -141,6 +143,11 @@ WITHHELD_REASONS: dict[str, tuple[str, str]] = {
         "Your role does not read this category.",
         "If your work needs it, ask your agency administrator about your role.",
     ),
+    "no_agreement": (
+        "Your agency has no data sharing agreement in force with {agency} that covers "
+        "this category for this purpose.",
+        "Ask your agency administrator about a data sharing agreement with {agency}.",
+    ),
     "no_relationship": (
         "You are not on this client's care team.",
         "Join the care team if you work with this client.",
@@ -148,32 +155,18 @@ WITHHELD_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
-def withheld_reason(code: str | None) -> tuple[str, str]:
-    return WITHHELD_REASONS.get(
+def withheld_reason(code: str | None, agency: str | None = None) -> tuple[str, str]:
+    """Plain words for a withheld section's reason, and what to do; ``agency`` (the
+    section's source) fills in the reasons that name it (``no_agreement``)."""
+    why, todo = WITHHELD_REASONS.get(
         code or "",
         (f"Withheld ({code}).", "Ask a consent officer or your supervisor why."),
     )
+    name = agency.upper() if agency else "the other agency"
+    return why.replace("{agency}", name), todo.replace("{agency}", name)
 
 
 # --- template helpers shared by the client, consent and linkage pages --------------------
-
-
-def when(value: Any) -> str:
-    """An instant as ``YYYY-MM-DD HH:MM UTC`` (dates and text pass through)."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 def category_phrase(code: str) -> str:
@@ -215,7 +208,7 @@ def field_attrs(field, hint: str | None, extra: dict[str, Any]) -> dict[str, Any
 def _install_template_helpers(state) -> None:
     app = state.app
     app.add_template_global(field_attrs, "field_attrs")
-    app.add_template_filter(when, "when")
+    display.install(app)  # when, time_tag, agency_name, agency_tag (caseops.ui.display)
     app.add_template_filter(field_label, "field_label")
     app.add_template_filter(present_items, "present_items")
     app.add_template_filter(lambda code: label(CATEGORY_LABELS, code), "category_label")
@@ -275,11 +268,15 @@ def client_page(client_id: str):
     actor = current_actor()
     purpose = _purpose()
     view = access.view_record(actor, client_id, purpose)
+    # the client's name and birth date, as search shows them (the view above has decided,
+    # and logged, that the worker knows the client)
+    person = desk.minimal_demographics(actor, [client_id]).get(client_id)
     purpose_form = PurposeForm(formdata=None, purpose=purpose)
     reasons = {s.get("reason") for s in view["sections"] if s["status"] == "withheld"}
     return render_template(
         "clients/client.html",
         view=view,
+        person=person,
         client_id=client_id,
         purpose=purpose,
         purpose_form=purpose_form,
@@ -296,6 +293,8 @@ def client_page(client_id: str):
         may_refer=policy.allowed(actor, "referrals", "create"),
         fingerprint_url=url_for("access.view_fingerprint", client_id=client_id, purpose=purpose),
         poll_seconds=current_app.config.get("CASEOPS_UI_POLL_SECONDS", DEFAULT_POLL_SECONDS),
+        # the agency's tasks on the client, the note and task forms (issue 18)
+        **task_forms.client_panels(actor, client_id),
     )
 
 

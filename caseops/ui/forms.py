@@ -26,6 +26,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from caseops.ui import display
 from caseops.vocabulary import CATEGORIES, PURPOSES
 from consent import ANY, CLIENT_METHODS, EvidenceMethod, GrantorKind
 
@@ -89,22 +90,29 @@ class CheckboxesField(SelectMultipleField):
 
 
 class UTCDateTimeField(DateTimeLocalField):
-    """An HTML ``datetime-local`` input (it has no zone): the value is read as UTC."""
+    """An HTML ``datetime-local`` input (it has no zone): the value is read in the
+    deployment's time zone (``CASEOPS_TIME_ZONE``, UTC by default) and stored as UTC; a
+    label ending "(UTC)" names that zone instead."""
 
     def __init__(self, label=None, validators=None, **kwargs):
         super().__init__(label, validators, format=DATETIME_FORMAT, **kwargs)
+        zone = display.zone_name()
+        if zone != display.DEFAULT_ZONE and self.label.text.endswith("(UTC)"):
+            self.label.text = self.label.text[: -len("(UTC)")] + f"({zone})"
 
     @property
     def utc(self) -> datetime | None:
-        return self.data.replace(tzinfo=UTC) if self.data else None
+        if not self.data:
+            return None
+        return self.data.replace(tzinfo=display.time_zone()).astimezone(UTC)
 
 
 def utc_input_value(moment: datetime | None) -> datetime | None:
-    """A stored instant as the naive UTC value a ``datetime-local`` input shows."""
+    """A stored instant as the naive value a ``datetime-local`` input shows, in the
+    deployment's time zone."""
     if moment is None:
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+    moment = display.local(moment)
     return moment.replace(tzinfo=None, second=0, microsecond=0)
 
 

@@ -20,6 +20,7 @@ from caseops.authz import policy
 from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed, flatten_messages
 from caseops.registry import service as consents
 from caseops.registry.schemas import ConsentBodySchema
+from caseops.ui import display
 from caseops.ui.clients import _install_template_helpers
 from caseops.ui.forms import (
     CONSENT_ERROR_FIELDS,
@@ -58,6 +59,7 @@ SHARING_REASONS = {
     "consent_expired": "consent expired",
     "consent_not_yet_effective": "consent not yet in effect",
     "consent_not_attested": "waiting for the source agency to attest",
+    "no_agreement": "no data sharing agreement between the agencies",
     "part2_recipient_not_named": "Part 2: recipient not named",
     "part2_purpose_not_named": "Part 2: purpose not named",
     "part2_no_expiry": "Part 2: no expiry",
@@ -161,8 +163,8 @@ def revoke(client_id: str, consent_id: str):
         flash(error.message, "error")
         return redirect(url_for("consent_pages.consents_page", client_id=client_id))
     flash(
-        f"Consent {consent_id} revoked at {revocation.revoked_at:%Y-%m-%d %H:%M} UTC. "
-        "Sharing under it stopped immediately.",
+        f"The consent {signed_labels(client_id).get(consent_id, '')} was revoked at "
+        f"{display.when(revocation.revoked_at)}. Sharing under it stopped immediately.",
         "info",
     )
     return redirect(url_for("consent_pages.consents_page", client_id=client_id))
@@ -274,7 +276,9 @@ def sharing_page(client_id: str):
         purpose = "care_coordination"
     matrix = consents.sharing(actor, client_id, purpose)
     cells = {(c["category"], c["recipient"]): c for c in matrix["cells"]}
-    recipients = sorted({c["recipient"] for c in matrix["cells"]})
+    all_recipients = sorted({c["recipient"] for c in matrix["cells"]})
+    only = request.args.get("to") or None
+    recipients = [r for r in all_recipients if only in (None, r)]
     return render_template(
         "consents/sharing.html",
         client_id=client_id,
@@ -282,9 +286,23 @@ def sharing_page(client_id: str):
         cells=cells,
         categories=[c for c in CATEGORIES if any((c, r) in cells for r in recipients)],
         recipients=recipients,
+        all_recipients=all_recipients,
+        only=only,
+        # each consent by what a person recognises: when it was signed and by whom (the
+        # matrix's own consents, which sharing() has just authorised the actor to see)
+        consent_labels=signed_labels(client_id),
         purpose=purpose,
         purpose_form=PurposeForm(formdata=None, purpose=purpose),
     )
+
+
+def signed_labels(client_id: str) -> dict[str, str]:
+    """consent id -> "signed 2026-03-02 by Maria Lopez" (the consent's own facts)."""
+    return {
+        row.id: f"signed {display.local(row.signed_at).date().isoformat()} by "
+        f"{row.grantor_name or 'the client'}"
+        for row in consents.consents_of(client_id).rows
+    }
 
 
 @bp.get("/clients/<client_id>/consents/print")
@@ -338,8 +356,9 @@ def attest(consent_id: str):
         flash(error.message, "error")
         return redirect(url_for("consent_pages.attestations_page"))
     flash(
-        f"Consent {row.id} attested for {current_actor().agency}: your agency's records may now "
-        "be shared under it.",
+        f"The consent {signed_labels(row.client_id).get(row.id, '')} is attested for "
+        f"{display.agency_name(current_actor().agency)}: your agency's records may now be "
+        "shared under it.",
         "info",
     )
     return redirect(url_for("consent_pages.attestations_page"))

@@ -11,6 +11,7 @@ contrast), the printable summary and the list of consents expiring soon."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -85,18 +86,24 @@ def test_consent_officer_records_with_a_document_then_revokes(live_server, page,
     page.get_by_role("navigation", name="Main").get_by_role(
         "link", name="Consents to attest"
     ).click()
-    waiting = page.get_by_role("row").filter(has_text=consent_id)
-    expect(waiting).to_contain_text("cchc.consent_officer (cchc)")
+    # consents by when and by whom they were signed, agencies by name (issue 18)
+    waiting = page.get_by_role("row").filter(has_text="by Maria Lopez")
+    expect(waiting).to_contain_text("cchc.consent_officer (Community Health Center)")
     assert_accessible(page)
-    waiting.get_by_role("button", name=f"Attest consent {consent_id}").click()
-    expect(page.get_by_role("status").first).to_contain_text(f"Consent {consent_id} attested")
-    expect(page.get_by_text("Nothing waits for hha to attest.")).to_be_visible()
+    waiting.get_by_role(
+        "button", name=re.compile(r"^Attest the consent signed .* by Maria Lopez")
+    ).click()
+    expect(page.get_by_role("status").first).to_contain_text("by Maria Lopez is attested")
+    expect(
+        page.get_by_text("Nothing waits for Harbor Housing Authority to attest.")
+    ).to_be_visible()
     assert_accessible(page)
     page.goto(live_server.url_for(f"/clients/{maria}/sharing"))
-    expect(housing_to_cchc(page)).to_contain_text("from HHA")
-    expect(housing_to_cchc(page).get_by_role("link", name=consent_id)).to_be_visible()
+    expect(housing_to_cchc(page)).to_contain_text("from Harbor Housing Authority")
+    signed = housing_to_cchc(page).get_by_role("link", name=re.compile(r"by Maria Lopez$"))
+    expect(signed).to_have_attribute("href", re.compile(f"#{consent_id}$"))
     assert_accessible(page)
-    housing_to_cchc(page).get_by_role("link", name=consent_id).click()
+    signed.click()
 
     page.get_by_text("Revoke this consent…").click()
     expect(page.get_by_label("Reason for the revocation")).to_be_visible()
@@ -111,7 +118,7 @@ def test_consent_officer_records_with_a_document_then_revokes(live_server, page,
     )
     consent = page.get_by_test_id("consent")
     expect(consent).to_contain_text("Revoked")
-    expect(consent.get_by_test_id("trust")).to_contain_text("Attested by hha")
+    expect(consent.get_by_test_id("trust")).to_contain_text("Attested by Harbor Housing Authority")
     expect(consent).to_contain_text("Client withdrew consent at intake desk")
     expect(page.get_by_role("button", name="Revoke consent")).to_have_count(0)
     assert_accessible(page)

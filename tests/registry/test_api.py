@@ -46,7 +46,10 @@ def test_record_a_consent_and_see_it_active_in_the_sharing_matrix(client, maria,
     assert body["status"] == "active" and body["version"] == 1
     matrix = client.get(f"/api/v1/clients/{maria}/sharing", headers=bearer(officer)).get_json()
     housing = cell(matrix, "housing", "cchc")
-    assert housing["sources"] == [{"agency": "hha", "consent_id": body["id"], "notice": False}]
+    # the standard world is an upgraded installation: the pair is waived (docs/agreements.md)
+    assert housing["sources"] == [
+        {"agency": "hha", "consent_id": body["id"], "agreement": "waived", "notice": False}
+    ]
     assert cell(matrix, "health", "cchc")["sources"] == []
     assert cell(matrix, "housing", "rrp")["sources"] == []
 

@@ -401,7 +401,10 @@ def test_print_summary_is_a_plain_page_without_navigation(app, world, maria, cli
     assert "<style" not in html and "style=" not in html  # print CSS lives in the stylesheet
     text = text_of(response)
     assert "Your consents to share information" in text
-    assert "HHA may share information about your housing with CCHC for care coordination." in text
+    assert (  # agencies by name: the client reads this sheet (issue 18)
+        "Harbor Housing Authority may share information about your housing with "
+        "Community Health Center for care coordination." in text
+    )
     assert "Signed by Maria Lopez" in text
 
 
@@ -432,7 +435,8 @@ def test_review_queue_shows_each_pair_side_by_side_and_links_it(app, world, pair
     html = page.get_data(as_text=True)
     text = text_of(page)
     assert "1 pair waiting." in text
-    assert "CCHC · C-7" in text and "HHA · H-1" in text
+    # agencies by name (issue 18), with the agency's own record id
+    assert "Community Health Center · C-7" in text and "Harbor Housing Authority · H-1" in text
     assert "Elena Lopez" in text and "Maria Lopez" in text
     assert re.search(r"Name</th>.*?differs", html, re.S)
     assert re.search(r"Birth date</th>.*?same", html, re.S)

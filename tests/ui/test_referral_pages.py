@@ -277,7 +277,7 @@ def test_the_page_offers_exactly_the_moves_the_signed_in_worker_may_make(app, wo
     sender_view = text_of(sender.get(path))
     assert "Away" in sender_view and "On hold" in sender_view
     assert "cchc.supervisor" not in sender_view and "cchc.case_worker" not in sender_view
-    assert "someone at CCHC" in sender_view
+    assert "someone at Community Health Center" in sender_view  # by name (issue 18)
 
     assert move(client, referral_id, "cchc.case_worker", "completed", outcome="Housed").status_code
     closed = worker.get(path).get_data(as_text=True)
