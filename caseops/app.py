@@ -84,19 +84,25 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from caseops.admin.routes import bp as admin_bp
+    from caseops.agreements.routes import gone as trust_rules_gone_bp
     from caseops.audit.part2_routes import pages as part2_pages_bp
     from caseops.auth import current
     from caseops.auth.routes import bp as auth_bp
     from caseops.health.routes import bp as health_bp
+    from caseops.portal.pages import bp as my_pages_bp
+    from caseops.portal.pages import staff_bp as access_code_pages_bp
     from caseops.referrals.fhir_routes import bp as fhir_referrals_bp
     from caseops.registry.fhir_routes import bp as fhir_bp
+    from caseops.ui.agreements import bp as agreement_pages_bp
     from caseops.ui.audit import bp as audit_pages_bp
     from caseops.ui.clients import bp as client_pages_bp
     from caseops.ui.clients_review import bp as linkage_pages_bp
     from caseops.ui.incidents import bp as incident_pages_bp
+    from caseops.ui.policies import bp as policy_pages_bp
     from caseops.ui.referrals import bp as referral_pages_bp
     from caseops.ui.registry import bp as consent_pages_bp
     from caseops.ui.routes import bp as ui_bp
+    from caseops.ui.tasks import bp as task_pages_bp
 
     current.register(app)
     app.register_blueprint(health_bp)
@@ -110,8 +116,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(audit_pages_bp)
     app.register_blueprint(part2_pages_bp)
     app.register_blueprint(incident_pages_bp)
+    app.register_blueprint(agreement_pages_bp)
+    app.register_blueprint(trust_rules_gone_bp)
+    app.register_blueprint(policy_pages_bp)
     app.register_blueprint(fhir_bp)
     app.register_blueprint(fhir_referrals_bp)
+    app.register_blueprint(my_pages_bp)
+    app.register_blueprint(access_code_pages_bp)
+    app.register_blueprint(task_pages_bp)
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint)
 
@@ -119,17 +131,23 @@ def register_blueprints(app: Flask) -> None:
 def _api_blueprints():
     from caseops.access.routes import blp as access_blp
     from caseops.agencies.routes import blp as agencies_blp
+    from caseops.agreements.routes import blp as agreements_blp
     from caseops.audit.part2_routes import blp as part2_list_blp
     from caseops.audit.routes import blp as audit_blp
     from caseops.audit.routes import clients_blp as audit_clients_blp
     from caseops.authz.routes import blp as policies_blp
     from caseops.clients.routes import blp as clients_blp
+    from caseops.desk.routes import blp as desk_blp
+    from caseops.events.routes import blp as events_blp
     from caseops.incidents.routes import blp as incidents_blp
     from caseops.matching.routes import blp as linkage_model_blp
+    from caseops.notes.routes import blp as notes_blp
+    from caseops.portal.routes import blp as access_codes_blp
     from caseops.records.routes import blp as records_blp
     from caseops.referrals.routes import blp as referrals_blp
     from caseops.registry.routes import blp as consents_blp
     from caseops.simulation.routes import blp as simulation_blp
+    from caseops.tasks.routes import blp as tasks_blp
     from caseops.users.routes import blp as users_blp
     from caseops.webhooks.routes import blp as webhooks_blp
 
@@ -149,6 +167,12 @@ def _api_blueprints():
         simulation_blp,
         webhooks_blp,
         incidents_blp,
+        agreements_blp,
+        desk_blp,
+        events_blp,
+        access_codes_blp,
+        tasks_blp,
+        notes_blp,
     ]
 
 

@@ -52,6 +52,10 @@ pytest_plugins = [
     "tests.fixtures.worlds",
     "tests.fixtures.oracle",
     "tests.fixtures.referrals",
+    "tests.fixtures.notes",
+    "tests.fixtures.portal",
+    "tests.fixtures.events",
+    "tests.fixtures.agreements",
 ]
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")

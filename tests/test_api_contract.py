@@ -49,6 +49,10 @@ UNDOCUMENTED_RULES = {
         "a search needs a name of two letters or more, or a birth date (cross-field rule of "
         "the clients service)"
     ),
+    "POST /api/v1/agreements": (
+        "parties must be two or more known agencies, the termination date today or later and "
+        "a share or trust clause given (cross-field and state rules of the agreements service)"
+    ),
     "POST /api/v1/policies": (
         "`sub` must be a role or user and rules obey separation of duties (authz service); "
         "the schema says only 'a non-empty string'"

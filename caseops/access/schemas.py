@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from caseops.notes.schemas import NoteOut
 from caseops.vocabulary import PURPOSES
 
 
@@ -26,7 +27,16 @@ class SectionOut(Schema):
         allow_none=True, metadata={"description": "the referral that is the basis, if one is"}
     )
     updated_at = fields.DateTime()
-    data = fields.Dict()
+    data = fields.Dict(metadata={"description": "a shown record's contents (kind record)"})
+    kind = fields.String(
+        metadata={
+            "description": "`note` on a worker's note (absent on an agency's record): a "
+            "section of the author's agency in its category, decided as that agency's "
+            "records are. A shown note is listed on its own, with `note`; withheld notes "
+            "once per agency and category (never a count)"
+        }
+    )
+    note = fields.Nested(NoteOut, metadata={"description": "a shown note (kind note)"})
 
 
 class ViewOut(Schema):

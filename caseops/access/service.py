@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from caseops.access.models import BreakGlassGrant, CareTeamMember
 from caseops.access.rules import Facts, SectionDecision, SectionFacts, decide_view
 from caseops.agencies.models import Agency
+from caseops.agreements import service as agreements
 from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
@@ -30,6 +31,7 @@ from caseops.db_types import utcnow
 from caseops.errors import NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.matching.models import ClientKeyHold
+from caseops.notes import service as notes
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
 from caseops.referrals import service as referrals
@@ -116,14 +118,20 @@ _CLIENT_RECORDS = (
     .where(SourceRecord.client_id == bindparam("client_id"), SourceRecord.withdrawn_at.is_(None))
     .order_by(Agency.code, SourceRecord.category, SourceRecord.id)
 )
+# Workers' notes (issue 18): each a section of its author's agency in its category.
+_CLIENT_NOTES = notes.client_notes_statement()
+# What the sections' contents are read from, by ``SectionFacts.record_id``: a source
+# record's integer id, or a note's ``nte_`` id.
+Contents = dict[int | str, SourceRecord | notes.NoteRow]
 
 
 def gather_facts(
     actor: Actor, client_id: str, at: datetime
-) -> tuple[Client, Facts, BreakGlassGrant | None, dict[int, SourceRecord]]:
+) -> tuple[Client, Facts, BreakGlassGrant | None, Contents]:
     """Everything the decision needs, read fresh (never cached past a revocation), and the
-    records themselves so shown sections need no second round trip. Three queries: the
-    client with the worker's relationship and grant, the records, the consents."""
+    records and notes themselves so shown sections need no second round trip. Four
+    queries: the client with the worker's relationship and grant, the records, the notes,
+    the consents."""
     rows = db.session.execute(
         _CLIENT_FACTS,
         {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
@@ -138,7 +146,7 @@ def gather_facts(
     ]
     if actor.user_id is None:
         relationship, grant = False, None
-    records = {
+    records: Contents = {
         record.id: record
         for record in db.session.scalars(_CLIENT_RECORDS, {"client_id": client_id})
     }
@@ -146,6 +154,15 @@ def gather_facts(
         SectionFacts(r.id, r.agency.code, r.agency.part2_program, r.category)
         for r in records.values()
     ]
+    # A note is a section of its author's agency in its category: decided exactly as a
+    # record of that agency in that category (a Part 2 program's note is Part 2).
+    for row in notes.note_rows(db.session.execute(_CLIENT_NOTES, {"client_id": client_id})):
+        records[row.note.id] = row
+        sections.append(
+            SectionFacts(
+                row.note.id, row.note.agency_code, row.agency_part2, row.note.category, "note"
+            )
+        )
     client_consents = consents.consents_of(client_id)
     domain_consents, revocations = client_consents.domain
     trust = client_consents.trust
@@ -197,6 +214,8 @@ def gather_facts(
             r.purpose == "treatment" and r.id in referral_categories.values()
             for r in open_referrals
         ),
+        # agreements in force and waivers (cached per policy version: no round trip)
+        agreements=agreements.for_decision(actor.agency, {s.agency for s in sections}),
     )
     return client, facts, grant, records
 
@@ -218,20 +237,40 @@ def _require_worker(actor: Actor, client_id: str, permits) -> None:
         refuse(actor, "client.view", "Your role does not read client records.", client_id=client_id)
 
 
-def _fingerprint(decisions: list[SectionDecision], records: dict[int, SourceRecord]) -> str:
+def _listed(decisions: list[SectionDecision]) -> list[SectionDecision]:
+    """The decisions the answer lists: every record section not hidden, every shown note,
+    and withheld notes once per agency and category (a withheld note says only that the
+    agency wrote notes in that category, never how many, nor when)."""
+    withheld_notes: set[str] = set()
+    listed = []
+    for d in decisions:
+        if d.hidden:
+            continue
+        if d.section.kind == "note" and not d.shown:
+            if _key(d) in withheld_notes:
+                continue
+            withheld_notes.add(_key(d))
+        listed.append(d)
+    return listed
+
+
+def _fingerprint(decisions: list[SectionDecision], records: Contents) -> str:
     """A digest of the listed (not hidden) sections as this caller sees them: what is shown,
     what is withheld and why, and when each shown section last changed. A change to a record
-    the caller may not see (or may not know of) changes nothing."""
-    state = [
-        (
-            _key(d),
-            d.shown,
-            d.reason,
-            records[d.section.record_id].updated_at.isoformat() if d.shown else None,
-        )
-        for d in decisions
-        if not d.hidden
-    ]
+    or note the caller may not see (or may not know of) changes nothing: a withheld note is
+    listed once per agency and category, without its id or time."""
+    state: list[tuple[Any, ...]] = []
+    for d in _listed(decisions):
+        content = records[d.section.record_id]
+        if isinstance(content, notes.NoteRow):
+            state.append(
+                (_key(d), "note", d.shown, d.reason)
+                + ((content.note.id, content.changed_at.isoformat()) if d.shown else ())
+            )
+        else:
+            state.append(
+                (_key(d), d.shown, d.reason, content.updated_at.isoformat() if d.shown else None)
+            )
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
@@ -250,6 +289,7 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     _, facts, grant, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
+    fingerprint = _fingerprint(decisions, records)
     audit(
         "client.view",
         actor=actor,
@@ -265,23 +305,41 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
             "bases": {_key(d): d.basis for d in disclosed},
             "relationships": {_key(d): d.relationship for d in disclosed if d.relationship},
             "referrals": {_key(d): d.referral_id for d in disclosed if d.referral_id},
+            # the notes disclosed within each section (issue 18): ids only, never text
+            "notes": _disclosed_notes(disclosed),
             # Sections disclosed under a consent's general designation (42 CFR Part 2, as
             # amended in 2024) and that consent: the 2.24 list is computed from these.
             "designation": {
                 _key(d): d.consent_id for d in disclosed if d.designation and d.basis == "consent"
             },
             "consent_ids": sorted({d.consent_id for d in decisions if d.consent_id}),
+            # the agreement (or "waived") behind each cross-agency section shown
+            "agreements": {_key(d): d.agreement for d in disclosed if d.agreement},
             "policy_version": policy.current_version(),
             "break_glass_grant": grant.id if grant else None,
+            # what this worker saw, so the desk can tell "changed since my last view"
+            # (caseops.desk) without keeping a table of its own
+            "fingerprint": fingerprint,
         },
     )
     return {
         "client_id": client_id,
         "purpose": purpose,
-        "fingerprint": _fingerprint(decisions, records),
+        "fingerprint": fingerprint,
         "break_glass": {"grant_id": grant.id, "expires_at": grant.expires_at} if grant else None,
-        "sections": [_section(d, records) for d in decisions if not d.hidden],
+        "sections": _sections(actor, decisions, records),
     }
+
+
+def current_fingerprint(actor: Actor, client_id: str, purpose: str, permits, at: datetime) -> str:
+    """The fingerprint ``view_record`` would log for this worker now, computed from the
+    same decision and not logged: the desk compares it with the one logged at the
+    worker's last view. It tells only "something you could already see moved", never
+    what (see docs/desk.md for why the caseload logs it once, not per client). The
+    caller has already established that the worker knows the client."""
+    _, facts, _, records = gather_facts(actor, client_id, at)
+    decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
+    return _fingerprint(decisions, records)
 
 
 def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, str]:
@@ -311,12 +369,52 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     return {"fingerprint": _fingerprint(decisions, records)}
 
 
-def _section(decision: SectionDecision, records: dict[int, SourceRecord]) -> dict[str, Any]:
+def _disclosed_notes(disclosed: list[SectionDecision]) -> dict[str, list[str]]:
+    """``{agency/category: [note ids]}`` of the notes shown: the log names which notes
+    left, as the section keys name which sections did."""
+    shown: dict[str, list[str]] = {}
+    for d in disclosed:
+        if d.section.kind == "note":
+            shown.setdefault(_key(d), []).append(str(d.section.record_id))
+    return shown
+
+
+def _sections(actor: Actor, decisions: list[SectionDecision], records: Contents) -> list[dict]:
+    """The listed sections' answers, decrypted (call only after the log entry is
+    committed). Amendments are read for the shown notes alone, in one query."""
+    listed = _listed(decisions)
+    amendments = notes.amendments_of(
+        str(d.section.record_id) for d in listed if d.shown and d.section.kind == "note"
+    )
+    return [_section(d, records, amendments, actor.agency) for d in listed]
+
+
+def _section(
+    decision: SectionDecision,
+    records: Contents,
+    amendments: dict[str, list] | None = None,
+    viewer_agency: str | None = None,
+) -> dict[str, Any]:
     section = decision.section
     out: dict[str, Any] = {"agency": section.agency, "category": section.category}
+    if section.kind != "record":  # a record section keeps the shape it always had
+        out["kind"] = section.kind
     if not decision.shown:
         return out | {"status": "withheld", "reason": decision.reason}
-    record = records[section.record_id]
+    content = records[section.record_id]
+    if isinstance(content, notes.NoteRow):
+        return out | {
+            "status": "shown",
+            "basis": decision.basis,
+            "relationship": decision.relationship,
+            "referral_id": decision.referral_id,
+            "notice": decision.notice,
+            "updated_at": content.changed_at,
+            "note": notes.describe(
+                content.note, (amendments or {}).get(content.note.id, []), viewer_agency
+            ),
+        }
+    record = content
     keyring = keyring_from_config(current_app.config)
     data = json.loads(
         keyring.decrypt(

@@ -34,6 +34,9 @@ ACTIONS: dict[str, str] = {
     "admin.user_view": "a refused attempt to view an account the caller may not manage",
     "admin.users_list": "a refused attempt to list another agency's accounts",
     # the access log itself
+    "audit.access_statement": (
+        "a privacy or consent officer produced a client's verifiable access statement"
+    ),
     "audit.activity": "a privacy officer read the activity report",
     "audit.break_glass_queue": "a privacy officer read the break-the-glass queue",
     "audit.break_glass_review": "a privacy officer reviewed a break-the-glass grant",
@@ -77,6 +80,11 @@ ACTIONS: dict[str, str] = {
     "client.search": "a client search",
     "client.view": "a client record view (sections shown and withheld)",
     "client.view_check": "a check whether a client view changed",
+    # the worker's desk (issue 18)
+    "desk.caseload": (
+        "a worker listed their caseload (names and birth dates of the clients listed, and "
+        "which were marked changed since their last view), or a refused attempt"
+    ),
     # consents
     "consent.amended": "a consent was amended (a new version)",
     "consent.attested": "a source agency's consent officer stood behind a consent",
@@ -88,6 +96,13 @@ ACTIONS: dict[str, str] = {
     "consent.trust_rule_added": "an agency set a standing rule accepting a partner's consents",
     "consent.trust_rule_ended": "an agency ended a standing trust rule",
     "consent.viewed": "consents were read",
+    # data sharing agreements
+    "agreement.accepted": "an agency administrator accepted a data sharing agreement",
+    "agreement.amended": "a data sharing agreement was amended (a new version)",
+    "agreement.denied": "a refused attempt to record, accept, amend, end or read agreements",
+    "agreement.document_read": "a party read an agreement's signed document",
+    "agreement.recorded": "a data sharing agreement was recorded",
+    "agreement.terminated": "a data sharing agreement was terminated",
     # incident response
     "incident.closed": "a privacy officer closed an incident",
     "incident.contained": (
@@ -116,6 +131,22 @@ ACTIONS: dict[str, str] = {
     "linkage.train": "the operator trained a new linkage model from the records",
     "linkage.undo": "a data steward undid a link or unlink",
     "linkage.unlink": "a data steward unlinked a record",
+    # workers' notes on clients (issue 18): sections of the author's agency, read only
+    # through the record view (client.view names the notes disclosed)
+    "note.amend": "a refused attempt to amend a note",
+    "note.amended": "a note was amended (a new text and its reason; the original is kept)",
+    "note.write": "a refused attempt to write a note",
+    "note.written": "a worker wrote a note on a client (a section of their agency)",
+    # the client's own pages (/my) and their access codes
+    "portal.code_issued": "a consent officer issued a client an access code",
+    "portal.code_revoked": "a consent officer revoked a client's access code",
+    "portal.codes_listed": "a consent officer listed a client's access codes",
+    "portal.denied": "a refused attempt to issue, list or revoke access codes",
+    "portal.lockout": "an access code or an address was locked after failed client sign-ins",
+    "portal.sign_in": "a client sign-in with an access code (success or failure)",
+    "portal.sign_out": "a client signed out of their own pages",
+    "portal.viewed": "a client read their own pages (who accessed, consents, referrals)",
+    "portal.statement": "a client downloaded or printed their verifiable access statement",
     # the role policy
     "policy.denied": "a refused attempt to change the policy",
     "policy.impact": (
@@ -134,6 +165,14 @@ ACTIONS: dict[str, str] = {
     "simulation.view": (
         "a privacy officer simulated what a user would see of a client (or a refused attempt)"
     ),
+    # tasks on clients (issue 18): coordination data of one agency
+    "task.assign": "a refused attempt to reassign a task",
+    "task.assigned": "a task was handed to another worker of its agency",
+    "task.create": "a refused attempt to create a task",
+    "task.created": "a worker created a task on a client (for themself or a colleague)",
+    "task.list": "a worker listed tasks (their own, a colleague's, or a client's)",
+    "task.move": "a refused attempt to mark a task done or cancelled",
+    "task.moved": "a task was marked done or cancelled",
     # webhooks to agency systems
     "webhook.delivered": "a webhook delivery attempt was answered 2xx by the agency's system",
     "webhook.denied": "a refused attempt to manage an agency's webhooks",

@@ -55,7 +55,7 @@ AREA = "audit"
 ABOUT_RECORDS = ("client.view", "client.view_check", "client.break_glass")
 # The lists and maps of "agency/category" keys a decision's entry carries.
 SECTION_LISTS = ("requested", "disclosed", "shown")
-SECTION_MAPS = ("reasons", "bases", "relationships", "referrals")
+SECTION_MAPS = ("reasons", "bases", "relationships", "referrals", "notes")
 EVENTS = AccessEvent.__table__
 
 

@@ -42,10 +42,19 @@ and ``guard``). The rules, each a promise the matrix test checks:
     workers and system; the recipient agency's supervisors, assigned worker and system,
     once sent); every other caller, the recipient's other workers included, gets the
     unknown-id answer. Neither side learns the other's user names.
+``agreement``
+    ``agreement_id``: a data sharing agreement is known to its parties' administrators and
+    privacy officers (and to system administrators); every other caller gets the
+    unknown-id answer.
 ``oversight``
     A review item, a record in linkage, a link event, a break-the-glass grant, a log entry
     or an incident belongs to an agency: only that agency's oversight roles (or
     organisation-wide scope) know of it; every other caller gets the unknown-id answer.
+``agency_item``
+    ``task_id``, ``note_id``: a task or note belongs to the agency whose worker wrote it;
+    only that agency's case workers and supervisors know of it by id; every other caller
+    gets the unknown-id answer (what another agency reads of a note is the record view's
+    decision, never this id).
 """
 
 from __future__ import annotations
@@ -69,6 +78,8 @@ class Rule(StrEnum):
     CONSENT = "consent"
     OVERSIGHT = "oversight"
     REFERRAL = "referral"
+    AGREEMENT = "agreement"
+    AGENCY_ITEM = "agency_item"
 
 
 class Owned(StrEnum):
@@ -89,6 +100,10 @@ class Owned(StrEnum):
     REFERRAL = "referral"
     WEBHOOK = "webhook"  # an agency's webhook, namespaced under the agency code
     INCIDENT = "incident"  # an incident, owned by the agency whose officer opened it
+    AGREEMENT = "agreement"  # a data sharing agreement, known to its parties
+    ACCESS_CODE = "access_code"  # a client access code, owned by the issuing agency
+    TASK = "task"  # a task, coordination data of the agency whose worker created it
+    NOTE = "note"  # a worker's note, a section of the author's agency (issue 18)
 
 
 @dataclass(frozen=True)
@@ -157,16 +172,7 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("POST", f"{V1}/agencies/{{code}}/records:bulk"): _r(
             Rule.AGENCY_CODE, acting=INTEGRATION, code=Owned.AGENCY
         ),
-        # an agency's standing rules accepting partners' consents (never Part 2)
-        ("GET", f"{V1}/agencies/{{code}}/trust-rules"): _r(
-            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
-        ),
-        ("POST", f"{V1}/agencies/{{code}}/trust-rules"): _r(
-            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
-        ),
-        ("DELETE", f"{V1}/agencies/{{code}}/trust-rules/{{rule_id}}"): _r(
-            Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY, rule_id=Owned.TRUST_RULE
-        ),
+        # (standing trust rules: gone, 410, not in the document; docs/agreements.md)
         # an agency's webhooks to its own systems (issue 17)
         ("GET", f"{V1}/agencies/{{code}}/webhooks"): _r(
             Rule.AGENCY_CODE, acting=AGENCY_ADMIN, code=Owned.AGENCY
@@ -188,6 +194,32 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("GET", f"{V1}/clients/{{client_id}}/record/fingerprint"): _r(Rule.CLIENT, client_id=C),
         ("POST", f"{V1}/clients/{{client_id}}/care-team"): _r(Rule.CLIENT, client_id=C),
         ("POST", f"{V1}/clients/{{client_id}}/break-glass"): _r(Rule.CLIENT, client_id=C),
+        # the worker's desk (issue 18)
+        ("GET", f"{V1}/me/caseload"): _r(
+            Rule.CALLER_AGENCY,
+            "the caller's own relationships; scope=agency: a supervisor's own agency",
+        ),
+        ("GET", f"{V1}/me/events"): _r(
+            Rule.CALLER_AGENCY,
+            "events addressed to the caller, or to the caller's agency for their roles; ids only",
+        ),
+        ("GET", f"{V1}/me/notifications"): _r(
+            Rule.CALLER_AGENCY,
+            "events addressed to the caller, or to the caller's agency for their roles; ids only",
+        ),
+        # tasks and notes (issue 18): a task is its agency's coordination data; a note is a
+        # section of its author's agency, read only through the record view's decision
+        ("POST", f"{V1}/clients/{{client_id}}/tasks"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/tasks"): _r(
+            Rule.CLIENT, "only the caller's agency's tasks", client_id=C
+        ),
+        ("GET", f"{V1}/me/tasks"): _r(
+            Rule.CALLER_AGENCY, "tasks of the caller's agency assigned to the caller"
+        ),
+        ("POST", f"{V1}/tasks/{{task_id}}/status"): _r(Rule.AGENCY_ITEM, task_id=Owned.TASK),
+        ("POST", f"{V1}/tasks/{{task_id}}/assign"): _r(Rule.AGENCY_ITEM, task_id=Owned.TASK),
+        ("POST", f"{V1}/clients/{{client_id}}/notes"): _r(Rule.CLIENT, client_id=C),
+        ("POST", f"{V1}/notes/{{note_id}}/amend"): _r(Rule.AGENCY_ITEM, note_id=Owned.NOTE),
         # referrals between agencies
         ("POST", f"{V1}/clients/{{client_id}}/referrals"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/clients/{{client_id}}/referrals/preview"): _r(
@@ -214,6 +246,17 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ),
         ("POST", f"{V1}/consents/{{consent_id}}/attest"): _r(
             Rule.CONSENT, "only a source agency the consent names", consent_id=Owned.CONSENT
+        ),
+        # client access codes (issue 19): issued for clients the caller may know of; a code
+        # is known only to the issuing agency's consent officers
+        ("POST", f"{V1}/clients/{{client_id}}/access-codes"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/access-codes"): _r(
+            Rule.CLIENT, "only the codes the caller's agency issued", client_id=C
+        ),
+        ("POST", f"{V1}/access-codes/{{code_id}}/revoke"): _r(
+            Rule.OVERSIGHT,
+            "only the issuing agency's consent officers know of a code",
+            code_id=Owned.ACCESS_CODE,
         ),
         ("GET", f"{V1}/consents/attestations"): _r(
             Rule.CALLER_AGENCY, "consents naming the caller's agency as a source"
@@ -267,6 +310,28 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ("GET", f"{V1}/audit/activity"): _r(
             Rule.CALLER_AGENCY, "activity within the caller's oversight"
         ),
+        # data sharing agreements (issue 22): known to their parties (and system admins)
+        ("GET", f"{V1}/agreements"): _r(
+            Rule.CALLER_AGENCY, "agreements the caller's agency is party to"
+        ),
+        ("POST", f"{V1}/agreements"): _r(
+            Rule.CALLER_AGENCY, "system administrators, or an administrator of a party"
+        ),
+        ("GET", f"{V1}/agreements/{{agreement_id}}"): _r(
+            Rule.AGREEMENT, agreement_id=Owned.AGREEMENT
+        ),
+        ("POST", f"{V1}/agreements/{{agreement_id}}/accept"): _r(
+            Rule.AGREEMENT, "a party's agency_admin", agreement_id=Owned.AGREEMENT
+        ),
+        ("POST", f"{V1}/agreements/{{agreement_id}}/amend"): _r(
+            Rule.AGREEMENT, agreement_id=Owned.AGREEMENT
+        ),
+        ("POST", f"{V1}/agreements/{{agreement_id}}/terminate"): _r(
+            Rule.AGREEMENT, agreement_id=Owned.AGREEMENT
+        ),
+        ("GET", f"{V1}/agreements/{{agreement_id}}/document"): _r(
+            Rule.AGREEMENT, "the parties only", agreement_id=Owned.AGREEMENT
+        ),
         # incident response (privacy officers; administrators reverse a containment)
         ("GET", f"{V1}/incidents"): _r(
             Rule.CALLER_AGENCY, "incidents the caller's agency opened or is named in"
@@ -301,6 +366,7 @@ ENDPOINT_RULES: Mapping[tuple[str, str], EndpointRule] = MappingProxyType(
         ),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/clients/{{client_id}}/disclosures.csv"): _r(Rule.CLIENT, client_id=C),
+        ("GET", f"{V1}/clients/{{client_id}}/access-statement"): _r(Rule.CLIENT, client_id=C),
         # 42 CFR 2.24: the intermediary's list of disclosures (consent officers)
         ("POST", f"{V1}/clients/{{client_id}}/part2-list-requests"): _r(Rule.CLIENT, client_id=C),
         ("GET", f"{V1}/part2-list-requests"): _r(

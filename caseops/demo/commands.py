@@ -35,7 +35,13 @@ def demo_seed() -> None:
     click.echo(seed_clients())
     click.echo(seed_referrals())
     click.echo(seed_part2())
+    from caseops.demo.caseloads import seed_caseloads  # the desk's synthetic clients
+
+    click.echo(seed_caseloads())
+    from caseops.demo.portal import seed_portal  # a demo access code for /my
+
     click.echo(seed.describe(accounts))
+    click.echo(seed_portal())
 
 
 @demo_group.command("totp")

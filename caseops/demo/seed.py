@@ -131,6 +131,9 @@ def seed() -> list[DemoAccount]:
                 _enrol(user)
         accounts.append(DemoAccount(username, agency, roles, _secret(user)))
     _grant_organisation_scopes(operator)
+    from caseops.demo.agreements import seed_agreements  # issue 22: agreements and a waiver
+
+    seed_agreements()
     return accounts
 
 

@@ -33,6 +33,7 @@ NAVIGATION = (
         "referral_pages.outgoing_page",
         frozenset({"case_worker", "supervisor"}),
     ),
+    NavItem("My tasks", "task_pages.my_tasks_page", frozenset({"case_worker", "supervisor"})),
     NavItem("Consents expiring", "consent_pages.expiring_page", frozenset({"consent_officer"})),
     NavItem(
         "Consents to attest", "consent_pages.attestations_page", frozenset({"consent_officer"})
@@ -40,6 +41,12 @@ NAVIGATION = (
     NavItem("Review queue", "linkage_pages.review_page", frozenset({"data_steward"})),
     NavItem("Audit", "audit_pages.index", frozenset({"privacy_officer"})),
     NavItem("Incidents", "incident_pages.index", frozenset({"privacy_officer"})),
+    NavItem(
+        "Agreements",
+        "agreement_pages.index",
+        frozenset({"system_admin", "agency_admin", "privacy_officer"}),
+    ),
+    NavItem("Policy", "policy_pages.index", frozenset({"system_admin", "privacy_officer"})),
 )
 
 

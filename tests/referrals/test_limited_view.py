@@ -150,6 +150,12 @@ def test_the_recipient_sees_exactly_the_shared_consented_sections_of_an_open_ref
         relationship=False,
         break_glass=False,
         referral_categories=relationship,
+        # every pair waived (an upgraded installation): this is about referrals and consent
+        agreements=consent.Agreements(
+            waived=consent.agreements.waived_pairs(
+                [(a, b) for a in ("hha", "cchc", "rrp") for b in ("hha", "cchc", "rrp")]
+            )
+        ),
     )
     decisions = {
         d.section.record_id: d

@@ -69,9 +69,14 @@ HIDDEN: dict[Owned, set[str]] = {
     Owned.WEBHOOK: set(),  # asked for under an agency code (above)
     Owned.AGENCY_RECORD: set(),
     Owned.INCIDENT: {"other", "part2"},  # known to the opening agency's officers
+    Owned.AGREEMENT: {"other", "part2"},  # known to its parties (and system administrators)
+    Owned.ACCESS_CODE: {"other", "part2"},  # known to the issuing agency's officers
+    Owned.TASK: {"other", "part2"},  # its agency's coordination data
+    Owned.NOTE: {"other", "part2"},  # by id, known to the author's agency only
 }
 # Roles that may legitimately act on (and see) other agencies' things of that kind.
 ACROSS_AGENCIES: dict[Owned, set[str]] = {
+    Owned.AGREEMENT: {"system_admin"},  # records and reads every agency's agreements
     Owned.USER: {"system_admin"},
     Owned.TOKEN: {"system_admin"},
 }
@@ -141,12 +146,36 @@ BODIES: dict[tuple[str, str], Callable[[str, dict], dict]] = {
         {"status": "cancelled", "reason": "Matrix probe"}
     ),
     ("POST", f"{V1}/referrals/{{referral_id}}/assign"): _json({"username": "hha.case_worker"}),
+    ("POST", f"{V1}/clients/{{client_id}}/access-codes"): _json({"expires_in_days": 30}),
     # incident response: every write carries a reason
     ("POST", f"{V1}/incidents/{{incident_id}}/contain"): _json({"reason": "Matrix probe"}),
     ("POST", f"{V1}/incidents/{{incident_id}}/containment/reverse"): _json(
         {"reason": "Matrix probe"}
     ),
     ("POST", f"{V1}/incidents/{{incident_id}}/close"): _json({"reason": "Matrix probe"}),
+    # data sharing agreements: an amendment restates the version whole; an end has a reason
+    ("POST", f"{V1}/agreements/{{agreement_id}}/amend"): _json(
+        {
+            "title": "Matrix probe amendment",
+            "starts_on": "2026-01-01",
+            "ends_on": "2099-01-01",
+            "share": [{"categories": ["early_childhood"], "purposes": ["operations"]}],
+            "document": {"content_type": "application/pdf", "content_base64": "JVBERi0x"},
+        }
+    ),
+    ("POST", f"{V1}/agreements/{{agreement_id}}/terminate"): _json({"reason": "Matrix probe"}),
+    # tasks and notes (issue 18)
+    ("POST", f"{V1}/clients/{{client_id}}/tasks"): _json({"title": "Matrix probe task"}),
+    ("POST", f"{V1}/tasks/{{task_id}}/status"): _json(
+        {"status": "cancelled", "note": "Matrix probe"}
+    ),
+    ("POST", f"{V1}/tasks/{{task_id}}/assign"): _json({"username": "hha.case_worker"}),
+    ("POST", f"{V1}/clients/{{client_id}}/notes"): _json(
+        {"category": "housing", "text": "Matrix probe note"}
+    ),
+    ("POST", f"{V1}/notes/{{note_id}}/amend"): _json(
+        {"text": "Matrix probe amendment", "reason": "Matrix probe"}
+    ),
 }
 # Where an operation needs targets of its own (so that a legitimate effect of one
 # operation, e.g. break-the-glass opening a record, never changes another's cells).
@@ -165,6 +194,8 @@ TARGET_SETS: dict[tuple[str, str], dict[Owned, str]] = {
         Owned.WEBHOOK: "doomed_webhook"
     },
     ("POST", f"{V1}/incidents/{{incident_id}}/close"): {Owned.INCIDENT: "closing_incident"},
+    ("POST", f"{V1}/agreements/{{agreement_id}}/terminate"): {Owned.AGREEMENT: "ending_agreement"},
+    ("POST", f"{V1}/tasks/{{task_id}}/status"): {Owned.TASK: "moving_task"},
 }
 
 
@@ -242,9 +273,10 @@ def _leaks(cell: Cell, world: MatrixWorld, kind: Owned) -> list[str]:
         return []
     allowed_users = cell.role in ACROSS_AGENCIES.get(kind, set())
     sent = {str(v) for v in cell.values.values()}
+    admin = world.admin_visible if cell.role == "system_admin" else set()
     return sorted(
         marker
-        for marker in world.foreign_markers(with_users=not allowed_users) - sent
+        for marker in world.foreign_markers(with_users=not allowed_users) - sent - admin
         if marker in cell.text
     )
 

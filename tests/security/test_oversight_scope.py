@@ -415,9 +415,11 @@ def test_demo_seed_grants_ops_organisation_scope_once_through_the_policy_service
     assert {(r["sub"], r["dom"], r["obj"], r["act"]) for r in added} == {
         ("privacy_officer", "ops", "scope:organisation", "audit"),
         ("data_steward", "ops", "scope:organisation", "linkage"),
+        # the demo's waiver of data sharing agreements (docs/agreements.md)
+        ("agency:cws", "*", "agreement_waiver:hha", "waive"),
     }
     seed()
-    assert len(factories.events("policy.rule_added")) == 2
+    assert len(factories.events("policy.rule_added")) == 3
     assert policy.current_version() == version
 
     def actor(agency: str, role: str) -> Actor:

@@ -55,8 +55,10 @@ def test_simulation_matches_the_live_view_and_names_rule_consent_relationship(cl
         "consent_id": None,
         "relationship": "care_team",
         "referral_id": None,
+        "agreement": None,  # own agency: no agreement is asked
     }
     assert got[("cchc", "health")]["would_show"] is True
+    assert got[("cchc", "health")]["agreement"] == "waived"  # an upgraded installation
     assert got[("cchc", "health")]["consent_id"] == consent_id
     assert ("rrp", "substance_use") not in got  # Part 2, not named: hidden as in the view
     live = sections(view(client, "hha.case_worker", maria))
