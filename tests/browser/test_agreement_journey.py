@@ -37,13 +37,13 @@ def test_admins_record_and_accept_an_agreement_then_homes_show_it_ending(
     row = page.get_by_test_id("agreement")
     expect(row).to_have_attribute("data-status", "pending")
     assert_accessible(page)
-    page.get_by_role("button", name="Accept for HHA").click()
+    page.get_by_role("button", name="Accept for Harbor Housing Authority").click()
     expect(page.get_by_text("Your agency accepted")).to_be_visible()
 
     page.context.clear_cookies()
     sign_in(page, live_server, world["cchc.agency_admin"])
     page.goto(live_server.url_for("/agreements"))
-    page.get_by_role("button", name="Accept for CCHC").click()
+    page.get_by_role("button", name="Accept for Community Health Center").click()
     expect(page.get_by_test_id("agreement")).to_have_attribute("data-status", "active")
     assert_accessible(page)
 

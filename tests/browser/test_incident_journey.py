@@ -55,7 +55,7 @@ def test_privacy_officer_from_opening_an_incident_to_the_letters(live_server, pa
 
     page.get_by_test_id("scope-link").click()
     expect(page.get_by_test_id("affected-client")).to_contain_text(maria)
-    expect(page.get_by_test_id("affected-client")).to_contain_text("cchc")
+    expect(page.get_by_test_id("affected-client")).to_contain_text("Community Health Center")
     for word in CONTENTS:
         expect(page.locator("main")).not_to_contain_text(word)
     assert_accessible(page)

@@ -66,7 +66,7 @@ def test_another_agency_sees_a_withheld_note_section_without_words(
     note_written(client, "hha.case_worker", maria_for_notes, "behavioral_health", "Panic attacks")
     browser = signed_in(app, world, "cchc.supervisor")
     text = text_of(browser.get(_client_page(maria_for_notes)))
-    assert "Behavioral health notes from HHA" in text
+    assert "Behavioral health notes from Harbor Housing Authority" in text
     assert "Panic attacks" not in text
 
 
