@@ -5,13 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from caseops.events.rules import EVENT_KINDS
-from caseops.events.service import DEFAULT_LIMIT, MAX_LIMIT
+from caseops.events.service import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 
 
 class NotificationsQuery(Schema):
     after = fields.Integer(
         load_default=0,
-        validate=validate.Range(min=0, max=10**18 - 1),
+        validate=validate.Range(min=0, max=MAX_ID),
         metadata={"description": "only notifications with a greater id (the last one you saw)"},
     )
     limit = fields.Integer(
@@ -22,7 +22,7 @@ class NotificationsQuery(Schema):
 class EventsQuery(Schema):
     after = fields.Integer(
         load_default=None,
-        validate=validate.Range(min=0, max=10**18 - 1),
+        validate=validate.Range(min=0, max=MAX_ID),
         metadata={
             "description": "resume after this notification id (the Last-Event-ID header "
             "wins when both are sent); without either, the stream starts now"

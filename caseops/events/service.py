@@ -103,14 +103,19 @@ def notifications(actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
     return [describe(item) for item in items]
 
 
+# Notification ids are the table's INTEGER key (32-bit on PostgreSQL): a larger cursor
+# would fail in the database instead of naming the field.
+MAX_ID = 2**31 - 1
+
+
 def parse_cursor(value: str | None, field: str) -> int | None:
     """``Last-Event-ID`` / ``after`` as a notification id (422 naming the field)."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not value.isdigit() or len(value) > 10 or int(value) > MAX_ID:
         raise ValidationFailed(
             f"{field} must be a notification id.",
-            details={field: ["A whole number of at most 18 digits."]},
+            details={field: [f"A whole number from 0 to {MAX_ID}."]},
         )
     return int(value)
 

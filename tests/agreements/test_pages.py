@@ -30,7 +30,8 @@ def test_an_admin_records_the_other_accepts_and_one_terminates(app, world, clien
     )
     page = text_of(response)
     assert response.status_code == 200 and "recorded" in page, page
-    assert "Harbor and health MOU" in page and "awaiting Community Health Center, Harbor Housing Authority" in page
+    assert "Harbor and health MOU" in page
+    assert "awaiting Community Health Center, Harbor Housing Authority" in page
     cchc = signed_in(app, world, "cchc.agency_admin")
     listing = cchc.get("/agreements").get_data(as_text=True)
     agreement_id = listing.split('data-agreement="')[1].split('"')[0]
