@@ -50,8 +50,8 @@ class Streams:
     """``count`` SSE clients on one asyncio loop in a thread: each reads its stream and
     notes, per event, the client id and when it arrived."""
 
-    def __init__(self, port: int, token: str, count: int) -> None:
-        self.port, self.token, self.count = port, token, count
+    def __init__(self, port: int, tokens: list[str]) -> None:
+        self.port, self.tokens, self.count = port, tokens, len(tokens)
         self.received: list[tuple[str, float]] = []
         self.open = 0
         self.refused = 0
@@ -74,7 +74,7 @@ class Streams:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        tasks = [asyncio.create_task(self._one()) for _ in range(self.count)]
+        tasks = [asyncio.create_task(self._one(token)) for token in self.tokens]
         while self.open + self.refused < self.count:
             await asyncio.sleep(0.05)
         self.ready.set()
@@ -83,12 +83,12 @@ class Streams:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _one(self) -> None:
+    async def _one(self, token: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             writer.write(
                 f"GET /api/v1/me/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Bearer {self.token}\r\n\r\n".encode()
+                f"Authorization: Bearer {token}\r\n\r\n".encode()
             )
             await writer.drain()
             status = await reader.readline()
@@ -207,6 +207,23 @@ def settle(url: str) -> int:
     return published
 
 
+def idle_token(url: str) -> str:
+    """A colleague of the streaming worker with no client of their own: their streams stay
+    open and receive nothing (the desk left open by people the changes do not concern)."""
+    from caseops import create_app
+    from caseops.authz.actor import Actor
+    from caseops.users import service as users
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        operator = Actor.operator()
+        users.create_user(
+            operator,
+            {"username": "cchc.colleague", "agency": "cchc", "roles": ["case_worker"]},
+        )
+        return users.create_token(operator, "cchc.colleague", {}).plaintext
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +236,14 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument(
+        "--listeners",
+        type=int,
+        default=None,
+        help="how many of the streams are the changing client's worker's (each change "
+        "reaches these); the others are a colleague's with no relationship, open and idle. "
+        "Default: all of them (every change fans out to every stream: the worst case)",
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
@@ -254,6 +279,7 @@ def main() -> int:
         command.upgrade(alembic_config(url), "head")
         started = time.perf_counter()
         token, ids = seed(url, args.clients)
+        idle = idle_token(url)
         print(f"seeded {len(ids)} clients in {time.perf_counter() - started:.0f}s")
         print("load average before the runs: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         # The seed's own record writes queued client.updated decisions before anyone
@@ -305,7 +331,8 @@ def main() -> int:
         open_streams = refused = 0
         for _ in range(args.rounds):
             alone.append(wrk(base, token, ids, path, args.seconds, args.connections, workdir))
-            streams = Streams(port, token, args.streams)
+            listeners = args.streams if args.listeners is None else args.listeners
+            streams = Streams(port, [token] * listeners + [idle] * (args.streams - listeners))
             streams.start()
             open_streams, refused = streams.open, streams.refused
             if streams.statuses:
