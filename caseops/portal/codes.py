@@ -22,11 +22,6 @@ LENGTH = GROUP * (ID_GROUPS + SECRET_GROUPS)
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
 
-# Lockout, as for staff sign-ins: after THRESHOLD failures a doubling delay, capped.
-THRESHOLD = 5
-BASE_DELAY = timedelta(seconds=30)
-MAX_DELAY = timedelta(hours=1)
-
 
 @dataclass(frozen=True)
 class CodeParts:
@@ -65,11 +60,3 @@ def lifetime(days: int | None) -> timedelta:
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"expires_in_days must be between 1 and {MAX_DAYS}")
     return timedelta(days=days)
-
-
-def lockout_delay(failures: int) -> timedelta | None:
-    """Doubling delay from the threshold on: 30 s, 60 s, 120 s ... up to an hour."""
-    if failures < THRESHOLD:
-        return None
-    doublings = min(failures - THRESHOLD, 16)
-    return min(BASE_DELAY * (2**doublings), MAX_DELAY)

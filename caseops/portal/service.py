@@ -28,6 +28,7 @@ from caseops.agencies.models import Agency
 from caseops.audit.service import record
 from caseops.audit.statement import statement_for_client
 from caseops.auth.passwords import hash_password, verify_password
+from caseops.auth.service import lockout_delay
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse
@@ -241,6 +242,23 @@ def _address_row(address: str) -> PortalAddressFailure | None:
     return db.session.get(PortalAddressFailure, address)
 
 
+def _lock_if_due(row: Any, failures: int, now: datetime, who: Actor, **target: Any) -> None:
+    """Lock a code or an address once its failures reach the staff sign-in threshold
+    (``caseops.auth.service.lockout_delay``: the same doubling delay, capped), and log it."""
+    delay = lockout_delay(failures)
+    if delay is None:
+        return
+    row.locked_until = now + delay
+    record(
+        "portal.lockout",
+        actor=who,
+        outcome="denied",
+        detail={"failures": failures, "locked_seconds": int(delay.total_seconds())},
+        session=db.session,
+        **target,
+    )
+
+
 def _fail(row: ClientAccessCode | None, reason: str, now: datetime) -> PortalSignInFailed:
     """Count the failure against the code (if one was named) and the address, lock either
     past the threshold, log it, commit; return the one error the caller raises."""
@@ -259,37 +277,19 @@ def _fail(row: ClientAccessCode | None, reason: str, now: datetime) -> PortalSig
     counted.failures = PortalAddressFailure.failures + 1
     counted.last_failure_at = now
     db.session.flush()
-    delay = codes.lockout_delay(counted.failures)
-    if delay is not None:
-        counted.locked_until = now + delay
-        record(
-            "portal.lockout",
-            actor=who,
-            outcome="denied",
-            target_type="address",
-            target_id=address,
-            detail={"failures": counted.failures, "locked_seconds": int(delay.total_seconds())},
-            session=db.session,
-        )
+    _lock_if_due(counted, counted.failures, now, who, target_type="address", target_id=address)
     if row is not None and reason not in ("code_locked", "address_locked"):
         row.failed_attempts = ClientAccessCode.failed_attempts + 1
         db.session.flush()
-        delay = codes.lockout_delay(row.failed_attempts)
-        if delay is not None:
-            row.locked_until = now + delay
-            record(
-                "portal.lockout",
-                actor=who,
-                outcome="denied",
-                target_type="access_code",
-                target_id=row.code_id,
-                client_id=row.client_id,
-                detail={
-                    "failures": row.failed_attempts,
-                    "locked_seconds": int(delay.total_seconds()),
-                },
-                session=db.session,
-            )
+        _lock_if_due(
+            row,
+            row.failed_attempts,
+            now,
+            who,
+            target_type="access_code",
+            target_id=row.code_id,
+            client_id=row.client_id,
+        )
     record(
         "portal.sign_in",
         actor=who,

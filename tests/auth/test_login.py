@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from caseops.auth import passwords, service
@@ -315,3 +317,14 @@ def test_deactivated_users_cannot_log_in_and_lose_their_sessions(client, world, 
     assert client.get("/").status_code == 302
     other = app.test_client()
     assert post_password(other, "hha.case_worker", worker.password).status_code == 401
+
+
+# One lockout for staff sign-ins and client access codes (caseops/portal uses this one).
+@given(st.integers(min_value=0, max_value=10_000))
+def test_lockout_starts_at_the_threshold_grows_and_is_capped(failures):
+    delay = service.lockout_delay(failures)
+    if failures < service.LOCKOUT_THRESHOLD:
+        assert delay is None
+    else:
+        assert service.LOCKOUT_BASE <= delay <= service.LOCKOUT_MAX
+        assert service.lockout_delay(failures + 1) >= delay

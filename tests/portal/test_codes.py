@@ -60,16 +60,6 @@ def test_the_default_lifetime_is_ninety_days():
     assert codes.lifetime(None) == timedelta(days=90)
 
 
-@given(st.integers(min_value=0, max_value=10_000))
-def test_lockout_starts_at_the_threshold_grows_and_is_capped(failures):
-    delay = codes.lockout_delay(failures)
-    if failures < codes.THRESHOLD:
-        assert delay is None
-    else:
-        assert codes.BASE_DELAY <= delay <= codes.MAX_DELAY
-        assert codes.lockout_delay(failures + 1) >= delay
-
-
 # --- the client's words (pure) ---------------------------------------------------------------
 
 

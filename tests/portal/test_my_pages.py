@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from caseops.auth.service import LOCKOUT_THRESHOLD
 from caseops.db_types import utcnow
 from caseops.extensions import db
 from caseops.portal import codes
@@ -103,7 +104,7 @@ def test_a_revoked_or_expired_code_is_refused_like_a_wrong_one(app, client, mari
 
 def test_a_code_locks_after_repeated_failures_even_from_many_addresses(app, maria_code):
     _, issued = maria_code
-    for attempt in range(codes.THRESHOLD):
+    for attempt in range(LOCKOUT_THRESHOLD):
         browser = app.test_client()
         page = browser.get("/my/sign-in")
         browser.post(
@@ -139,7 +140,7 @@ def test_a_code_locks_after_repeated_failures_even_from_many_addresses(app, mari
 def test_an_address_locks_after_guessing_across_codes(app, client, maria_code):
     _, issued = maria_code
     browser = app.test_client()
-    for _ in range(codes.THRESHOLD):
+    for _ in range(LOCKOUT_THRESHOLD):
         guess = codes.new_code().text
         assert my_sign_in(browser, guess).status_code == 401
     [lock] = factories.events("portal.lockout")
@@ -159,7 +160,7 @@ def test_an_address_locks_after_guessing_across_codes(app, client, maria_code):
         environ_base={"REMOTE_ADDR": "10.9.9.9"},
     )
     assert opened.status_code == 302
-    assert db.session.get(PortalAddressFailure, "127.0.0.1").failures >= codes.THRESHOLD
+    assert db.session.get(PortalAddressFailure, "127.0.0.1").failures >= LOCKOUT_THRESHOLD
 
 
 def test_sign_in_needs_the_csrf_token(app, maria_code):
