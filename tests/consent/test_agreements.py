@@ -3,6 +3,7 @@ force, what it covers, waivers, amendments and trust clauses."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -272,16 +273,9 @@ def test_a_termination_only_ever_takes_away(pacts, request, offset):
     """Terminating any version at any instant never opens a flow that was closed."""
     source, recipient, category, purpose, at = request
     for version in pacts.agreements:
-        ended = Agreement(
-            id=version.id,
-            parties=version.parties,
-            starts_at=version.starts_at,
-            ends_at=version.ends_at,
-            share=version.share,
-            trust=version.trust,
-            acceptances=version.acceptances,
+        ended = replace(
+            version,
             terminated_at=min([t for t in (version.terminated_at, T0 + offset) if t is not None]),
-            supersedes=version.supersedes,
         )
         others = tuple(a for a in pacts.agreements if a.id != version.id)
         after = Agreements((*others, ended), pacts.waived)
