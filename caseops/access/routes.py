@@ -14,7 +14,7 @@ from caseops.access.schemas import (
     ViewOut,
     ViewQuery,
 )
-from caseops.auth.current import current_actor
+from caseops.auth.current import current_actor, reads_only
 
 blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="Client view")
 
@@ -22,6 +22,7 @@ blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="C
 @blp.get("/<client_id>/record")
 @blp.arguments(ViewQuery, location="query")
 @blp.response(200, ViewOut)
+@reads_only
 def view_record(query, client_id):
     """The sections consent and policy allow; withheld ones with a reason code.
 
@@ -34,6 +35,7 @@ def view_record(query, client_id):
 @blp.get("/<client_id>/record/fingerprint")
 @blp.arguments(ViewQuery, location="query")
 @blp.response(200, FingerprintOut)
+@reads_only
 def view_fingerprint(query, client_id):
     """Changes when what this worker's view shows changes: poll it for "updated" notices.
 

@@ -24,7 +24,7 @@ from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
-from caseops.authz.permissions import holds_record, load_client
+from caseops.authz.permissions import holds_record, load_client, load_client_reads
 from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
@@ -37,6 +37,7 @@ from caseops.records.prepare import data_context
 from caseops.referrals import service as referrals
 from caseops.referrals.gate import ConsentFacts, RecipientFacts
 from caseops.registry import service as consents
+from caseops.storage.pipeline import Read, prefetch
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES
 
@@ -123,6 +124,28 @@ _CLIENT_NOTES = notes.client_notes_statement()
 # What the sections' contents are read from, by ``SectionFacts.record_id``: a source
 # record's integer id, or a note's ``nte_`` id.
 Contents = dict[int | str, SourceRecord | notes.NoteRow]
+
+
+def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
+    """Every statement a decision on this client reads — ``load_client``'s, then
+    ``gather_facts``' — for one pipeline: on PostgreSQL a view reads in one round trip
+    (``caseops.storage.pipeline``), then commits its log entry in a second."""
+    params = {"client_id": client_id}
+    return [
+        *load_client_reads(client_id),
+        (
+            _CLIENT_FACTS,
+            {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
+        ),
+        (_CLIENT_RECORDS, params),
+        (_CLIENT_NOTES, params),
+    ]
+
+
+def fingerprint_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
+    """The reads of ``current_fingerprint`` (``gather_facts``' alone: the caller knows
+    the client already), for a pipeline over many clients (the caseload's marks)."""
+    return view_reads(actor, client_id, at)[2:]
 
 
 def gather_facts(
@@ -282,11 +305,12 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     ``fingerprint`` (the one ``view_fingerprint`` polls) is computed from the caller's own
     view instead."""
     _check_purpose(purpose)
-    load_client(actor, client_id)
-    permits = policy.permissions(actor)
-    _require_worker(actor, client_id, permits)
     at = utcnow()
-    _, facts, grant, records = gather_facts(actor, client_id, at)
+    with prefetch(db.session, view_reads(actor, client_id, at)):
+        load_client(actor, client_id)
+        permits = policy.permissions(actor)
+        _require_worker(actor, client_id, permits)
+        _, facts, grant, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
     fingerprint = _fingerprint(decisions, records)
@@ -337,7 +361,8 @@ def current_fingerprint(actor: Actor, client_id: str, purpose: str, permits, at:
     worker's last view. It tells only "something you could already see moved", never
     what (see docs/desk.md for why the caseload logs it once, not per client). The
     caller has already established that the worker knows the client."""
-    _, facts, _, records = gather_facts(actor, client_id, at)
+    with prefetch(db.session, fingerprint_reads(actor, client_id, at)):
+        _, facts, _, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     return _fingerprint(decisions, records)
 
@@ -349,11 +374,12 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     cannot see changes nothing) and logged like any other decision on client data.
     """
     _check_purpose(purpose)
-    load_client(actor, client_id)
-    permits = policy.permissions(actor)
-    _require_worker(actor, client_id, permits)
     at = utcnow()
-    _, facts, _, records = gather_facts(actor, client_id, at)
+    with prefetch(db.session, view_reads(actor, client_id, at)):
+        load_client(actor, client_id)
+        permits = policy.permissions(actor)
+        _require_worker(actor, client_id, permits)
+        _, facts, _, records = gather_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
     ]

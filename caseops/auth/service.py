@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from caseops.audit.service import record
 from caseops.auth import totp
@@ -27,6 +27,7 @@ from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import DomainError
 from caseops.extensions import db
+from caseops.storage.pipeline import Read
 from caseops.users.models import RecoveryCode, User
 
 # An account used within this long of its creation, from its creator's address or still-open
@@ -339,10 +340,19 @@ def end_all_sessions(user: User, reason: str, now: datetime) -> int:
     return result.rowcount or 0
 
 
+_SESSION_QUERY = select(UserSession).where(UserSession.id == bindparam("session_id"))
+
+
+def session_reads(session_id: str) -> list[Read]:
+    """What resolving a session cookie and the user's roles read — the session row with
+    its user and agency, and the policy version — for one pipeline (``token_reads``)."""
+    return [(_SESSION_QUERY, {"session_id": session_id}), (policy.VERSION_QUERY, {})]
+
+
 def resolve_session(session_id: str, now: datetime | None = None) -> User | None:
     """The user behind a session cookie, or None if it ended, idled or outlived its maximum."""
     now = now or utcnow()
-    row = db.session.get(UserSession, session_id)
+    row = db.session.scalar(_SESSION_QUERY, {"session_id": session_id})
     if row is None or row.ended_at is not None:
         return None
     user = row.user
@@ -402,14 +412,36 @@ def issue_token(
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}_{public_id}_{secret}")
 
 
-def resolve_token(raw: str, now: datetime | None = None) -> tuple[User, ApiToken] | str:
-    """The user and token behind a bearer value, or a short reason it was refused."""
-    now = now or utcnow()
+_TOKEN_QUERY = select(ApiToken).where(ApiToken.public_id == bindparam("public_id"))
+
+
+def _token_parts(raw: str) -> tuple[str, str] | None:
     prefix, _, rest = raw.partition("_")
     public_id, _, secret = rest.partition("_")
     if prefix != TOKEN_PREFIX or not public_id or not secret:
+        return None
+    return public_id, secret
+
+
+def token_reads(raw: str) -> list[Read]:
+    """What resolving this bearer value and the actor's roles will read — the token with
+    its user and agency, and the policy version — for one pipeline (one round trip,
+    ``caseops.storage.pipeline``). Nothing about any client is read before the caller is
+    known: the time a refused token takes cannot depend on a client's records."""
+    parts = _token_parts(raw)
+    if parts is None:
+        return []
+    return [(_TOKEN_QUERY, {"public_id": parts[0]}), (policy.VERSION_QUERY, {})]
+
+
+def resolve_token(raw: str, now: datetime | None = None) -> tuple[User, ApiToken] | str:
+    """The user and token behind a bearer value, or a short reason it was refused."""
+    now = now or utcnow()
+    parts = _token_parts(raw)
+    if parts is None:
         return "malformed"
-    token = db.session.scalar(select(ApiToken).where(ApiToken.public_id == public_id))
+    public_id, secret = parts
+    token = db.session.scalar(_TOKEN_QUERY, {"public_id": public_id})
     if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
         return "unknown"
     if token.revoked_at is not None:

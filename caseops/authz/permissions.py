@@ -19,8 +19,9 @@ answers every endpoint exactly as an unknown id does (``load_client``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 import consent
 from caseops.agencies.models import Agency
@@ -121,6 +122,33 @@ def holds_record(agency: str, client_id: str) -> bool:
     )
 
 
+# What ``load_client`` reads (parameter ``client_id``), as statements a hot path can send
+# ahead in one pipeline (``caseops.storage.pipeline``): every record of the client,
+# withdrawn ones included, by agency and category; and the client row.
+KNOWN_RECORDS_QUERY = (
+    select(Agency.code, Agency.part2_program, SourceRecord.category)
+    .join(Agency, SourceRecord.agency_id == Agency.id)
+    .where(SourceRecord.client_id == bindparam("client_id"))
+)
+CLIENT_QUERY = select(Client).where(Client.id == bindparam("client_id"))
+
+
+def load_client_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
+    """The reads of ``load_client(actor, client_id)`` (and of the consents it may need)."""
+    from caseops.registry.service import consent_reads  # the registry sits above authz
+
+    params = {"client_id": client_id}
+    return [(KNOWN_RECORDS_QUERY, params), (CLIENT_QUERY, params), *consent_reads(client_id)]
+
+
+def knows_record_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
+    """The reads ``knows_record`` may need for one client: its consents (for a hot path's
+    pipeline: search reads those of every hit it cannot decide without them at once)."""
+    from caseops.registry.service import consent_reads  # the registry sits above authz
+
+    return consent_reads(client_id)
+
+
 def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) -> bool:
     """Whether the client's existence may be acknowledged to the actor (see module doc).
 
@@ -129,12 +157,8 @@ def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) ->
     withdrawn never reveals its program.
     """
     if actor.is_operator or has_organisation_scope(actor, "audit"):
-        return db.session.get(Client, client_id) is not None
-    rows = db.session.execute(
-        select(Agency.code, Agency.part2_program, SourceRecord.category)
-        .join(Agency, SourceRecord.agency_id == Agency.id)
-        .where(SourceRecord.client_id == client_id)
-    ).all()
+        return db.session.scalar(CLIENT_QUERY, {"client_id": client_id}) is not None
+    rows = db.session.execute(KNOWN_RECORDS_QUERY, {"client_id": client_id}).all()
     hidden: set[tuple[str, bool, str]] = set()
     for agency, agency_part2, category in rows:
         if agency == actor.agency or not _part2(agency_part2, category):
@@ -155,7 +179,7 @@ def load_client(actor: Actor, client_id: str) -> Client:
     know of it; else exactly the answer an unknown id gets."""
     if not knows_client(actor, client_id):
         raise client_not_found(client_id)
-    client = db.session.get(Client, client_id)
+    client = db.session.scalar(CLIENT_QUERY, {"client_id": client_id})
     if client is None:  # pragma: no cover - knows_client answered for an existing row
         raise client_not_found(client_id)
     return client

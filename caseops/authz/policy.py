@@ -26,6 +26,12 @@ from caseops.extensions import db
 MODEL_PATH = Path(__file__).with_name("model.conf")
 
 
+# The one statement every request pays for the policy (its version, to know whether the
+# cached enforcer is current); hot paths send it in their first pipeline
+# (``caseops.storage.pipeline``), so it must stay this very statement.
+VERSION_QUERY = select(PolicyVersion.version).where(PolicyVersion.id == 1)
+
+
 class _EnforcerCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +49,7 @@ class _EnforcerCache:
     def current(self) -> casbin.Enforcer:
         if has_request_context() and "casbin_enforcer" in g:
             return g.casbin_enforcer
-        version = db.session.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1))
+        version = db.session.scalar(VERSION_QUERY)
         engine = db.engine
         with self._lock:
             if self._enforcer is None or version != self._version or id(engine) != self._engine_id:

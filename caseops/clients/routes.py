@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from caseops.auth.current import current_actor
+from caseops.auth.current import current_actor, reads_only
 from caseops.clients import service
 from caseops.clients.schemas import (
     ClientHit,
@@ -20,6 +20,7 @@ blp = Blueprint("clients", __name__, url_prefix="/api/v1", description="Clients 
 @blp.get("/clients")
 @blp.arguments(ClientSearchQuery, location="query")
 @blp.response(200, ClientHit(many=True))
+@reads_only
 def search_clients(query):
     """Minimal demographics of matching clients; never which agencies hold records.
 

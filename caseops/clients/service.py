@@ -38,6 +38,7 @@ from caseops.matching.engine.normalize import name_tokens
 from caseops.matching.engine.pseudonym import birth_date_key, pseudonym
 from caseops.records.models import SourceRecord
 from caseops.registry.models import ConsentRecord
+from caseops.storage.pipeline import prefetch
 from caseops.vocabulary import PART2_CATEGORY
 
 SEARCH_LIMIT = 25
@@ -92,6 +93,24 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
         )
     rows = db.session.execute(query.limit(SEARCH_LIMIT * 8)).all()
     now = utcnow()
+    # Another agency's Part 2 record makes its client known only through a consent: the
+    # consents of every such hit in one round trip, not one per client (issue 20). The
+    # exchange happens with no such hit too (reading nobody's consents), so how long a
+    # search takes does not tell whether a hidden Part 2 record matched.
+    undecided = sorted(
+        {
+            found.client_id
+            for found, agency, part2 in rows
+            if agency != actor.agency and permissions.is_part2_record(part2, found.category)
+        }
+    )
+    reads = [r for c in undecided or [""] for r in permissions.knows_record_reads(c)]
+    with prefetch(db.session, reads):
+        return _answer(actor, words, birth_date, rows, now)
+
+
+def _answer(actor: Actor, words: list[str], birth_date: date | None, rows, now) -> list[dict]:
+    """The hits the actor may know of, ranked, and the search logged."""
     known: dict[tuple[str, str, str], bool] = {}
 
     def knows(found: SourceRecord, agency: str, part2: bool) -> bool:
@@ -360,9 +379,7 @@ def undo(actor: Actor, event_id: int) -> dict[str, Any]:
         raise Conflict("The record has moved since; undo the later change first.")
     back = _move(record, event.from_client_id, "undo", actor, undoes_id=event.id)
     if event.action == "steward_unlink":
-        for other in store.records_by_client([event.from_client_id]).get(
-            event.from_client_id, []
-        ):
+        for other in store.records_by_client([event.from_client_id]).get(event.from_client_id, []):
             low, high = sorted((record.id, other.id))
             db.session.execute(
                 KeptApart.__table__.delete().where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from caseops.auth.current import current_actor
+from caseops.auth.current import current_actor, reads_only
 from caseops.desk import service
 from caseops.desk.schemas import CaseloadOut, CaseloadQuery
 
@@ -14,6 +14,7 @@ blp = Blueprint("desk", __name__, url_prefix="/api/v1/me", description="The work
 @blp.get("/caseload")
 @blp.arguments(CaseloadQuery, location="query")
 @blp.response(200, CaseloadOut)
+@reads_only
 def caseload(query):
     """The clients the caller works with now (care team, open referrals assigned to them),
     with minimal demographics, whether what they may see changed since their last view,

@@ -49,6 +49,7 @@ from caseops.matching.models import ClientKeyHold
 from caseops.records.models import SourceRecord
 from caseops.referrals import machine
 from caseops.referrals.models import Referral, ReferralMove
+from caseops.storage.pipeline import prefetch
 from caseops.tasks import service as tasks
 from caseops.users.models import User
 
@@ -234,6 +235,17 @@ def _changed(
     seen = last_views(actor.username, client_ids)
     permits = policy.permissions(actor)
     out: dict[str, bool] = {}
+    compared = [c for c in client_ids if seen.get(c) and seen[c].fingerprint is not None]
+    # every compared client's decision reads in one round trip (issue 20), not one each
+    with prefetch(
+        db.session, [r for c in compared for r in access.fingerprint_reads(actor, c, at)]
+    ):
+        out.update(_compare(actor, client_ids, seen, permits, at))
+    return out, {client_id: last.at for client_id, last in seen.items()}
+
+
+def _compare(actor: Actor, client_ids: list[str], seen, permits, at: datetime) -> dict[str, bool]:
+    out: dict[str, bool] = {}
     for client_id in client_ids:
         last = seen.get(client_id)
         if last is None or last.fingerprint is None:
@@ -247,7 +259,7 @@ def _changed(
             out[client_id] = True
             continue
         out[client_id] = now != last.fingerprint
-    return out, {client_id: last.at for client_id, last in seen.items()}
+    return out
 
 
 def _entries(

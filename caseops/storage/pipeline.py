@@ -1,0 +1,146 @@
+"""Several reads in one round trip: psycopg 3's pipeline mode under unchanged ORM code.
+
+A hot path (the record view, search, the fingerprint poll, the caseload) reads half a
+dozen independent things — the client with the worker's relationship, the records, the
+notes, the consents — and on PostgreSQL each statement used to cost a round trip of its
+own. Waiting on those, not Python, was the view's cost (issue 20).
+
+``prefetch(session, reads)`` sends every read of ``reads`` in one pipeline (one network
+round trip, one sync) *before* the code that uses them runs; that code then executes its
+statements through the session exactly as before, and each execution whose SQL and
+parameters match a prefetched read is answered from the cursor that already holds the
+result instead of going to the server. So:
+
+* the ORM code, the row handling and the decision are the same code on both databases,
+  with or without prefetching — nothing is computed twice in two ways;
+* a read the list forgot, or one whose parameters differ, simply goes to the server as
+  before: correctness never depends on the list, only the round-trip count does (and
+  ``tests/perf`` counts them from the wire protocol so the number cannot creep back);
+* nothing is cached: the prefetched results live for one ``with`` block of one request,
+  read in the request's own transaction, so a revocation committed before the request
+  counts exactly as it did.
+
+SQLite has no network round trip: ``prefetch`` does nothing there.
+
+How: phase one executes each read through SQLAlchemy with a ``do_execute`` hook that
+sends it on a cursor of our own inside ``Connection.pipeline()`` (SQLAlchemy's result is
+discarded: it has no rows yet); leaving the pipeline syncs once and every cursor holds
+its rows. Phase two's hook swaps the waiting cursor into SQLAlchemy's execution context,
+so SQLAlchemy builds its ordinary (ORM) result from it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.sql import Executable
+
+Read = tuple[Executable, dict[str, Any]]
+
+_state = threading.local()
+
+
+def _key(statement: str, parameters: Any) -> tuple[str, str]:
+    return statement, repr(parameters)
+
+
+@event.listens_for(Engine, "do_execute")
+def _do_execute(cursor, statement, parameters, context) -> bool:
+    """Phase one: send on our own cursor and leave SQLAlchemy's unexecuted. Phase two:
+    answer from the prefetched cursor when the SQL and parameters are the same."""
+    sending = getattr(_state, "sending", None)
+    if sending is not None:
+        own = cursor.connection.cursor()
+        own.execute(statement, parameters)
+        sending.append((_key(statement, parameters), own))
+        return True
+    waiting: dict | None = getattr(_state, "waiting", None)
+    if waiting is not None:
+        queue = waiting.get(_key(statement, parameters))
+        if queue:
+            prefetched = queue.pop(0)
+            cursor.close()
+            context.cursor = prefetched
+            return True
+        _state.missed = getattr(_state, "missed", 0) + 1
+    return False
+
+
+def _pipelines(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg"
+
+
+@contextmanager
+def prefetch(session: Session, reads: Sequence[Read]) -> Iterator[None]:
+    """Send ``reads`` (statements with their parameters) in one round trip, then run the
+    block, whose executions of the same statements are answered from those results."""
+    if not reads or not _pipelines(session) or getattr(_state, "waiting", None) is not None:
+        yield  # SQLite, nothing to read, or already inside a prefetch: run as is
+        return
+    waiting = _send(session, reads)
+    _state.waiting = waiting
+    try:
+        yield
+    finally:
+        _state.waiting = None
+        for queue in waiting.values():
+            for unused in queue:
+                unused.close()
+
+
+def _send_one(session: Session, statement: Executable, parameters: dict[str, Any]) -> None:
+    """Execute through the session, as the block will (the ORM compiles its statements
+    with their eager loads; a Core compilation of the same select differs). The result
+    SQLAlchemy builds around a cursor that has no rows yet is dropped, whatever it makes
+    of it (the ORM refuses it); what counts is that the hook sent the statement."""
+    sent = _state.sending
+    before = len(sent)
+    try:
+        session.execute(statement, parameters)
+    except Exception:
+        if len(sent) == before:  # failed before reaching the wire: a real error
+            raise
+
+
+def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list]:
+    """Phase one. On any failure the prefetch is dropped (after rolling back the aborted
+    pipeline's transaction) and the block's own executions go to the server one by one,
+    so a lost connection surfaces through SQLAlchemy's normal error handling (503)."""
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    sent: list = []
+    try:
+        with raw.pipeline():
+            _state.sending = sent
+            try:
+                for statement, parameters in reads:
+                    _send_one(session, statement, parameters)
+            finally:
+                _state.sending = None
+    except Exception:
+        for _, cursor in sent:
+            cursor.close()
+        with suppress(SQLAlchemyError):
+            session.rollback()
+        return {}
+    waiting: dict[tuple[str, str], list] = {}
+    for key, cursor in sent:
+        waiting.setdefault(key, []).append(cursor)
+    return waiting
+
+
+def autocommit_reads(session: Session) -> None:
+    """Bind ``session`` to a connection in autocommit for the rest of its transaction
+    (until the request ends): no BEGIN before its first read, no ROLLBACK after its
+    last. Call before the session's first statement; on SQLite it does nothing."""
+    real = session() if isinstance(session, scoped_session) else session
+    if _pipelines(real) and not real.in_transaction():
+        real.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

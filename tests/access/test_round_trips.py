@@ -1,0 +1,158 @@
+"""Round trips to PostgreSQL per request on the hot paths, counted from the wire (libpq's
+protocol trace, ``tests/fixtures/roundtrips.py``) so the number cannot creep back
+(issue 20). A view reads in two exchanges — the caller (token, user, policy version),
+then everything the decision needs — and commits its log entry in a third. Authentication
+comes first on purpose: nothing about a client is read for a caller not yet known, so a
+refused token's timing cannot depend on a client's records.
+
+SQLite has no network round trip to count: these run in the PostgreSQL pass of
+``make test`` (``.ci/run`` runs both)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests import factories
+from tests.conftest import BACKEND
+from tests.fixtures.access import join_care_team, sections
+from tests.fixtures.consents import consent_for
+from tests.fixtures.records import MARIA, bearer, put
+from tests.fixtures.roundtrips import round_trips
+
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgres", reason="round trips exist on PostgreSQL only (the PostgreSQL pass)"
+)
+
+# reads (the caller) + reads (the decision) + the log entry's commit
+VIEW_ROUND_TRIPS = 3
+
+
+@pytest.fixture
+def maria(maria_at_three_agencies, client):
+    join_care_team(client, "cchc.case_worker", maria_at_three_agencies)
+    consent_for(client, maria_at_three_agencies)
+    return maria_at_three_agencies
+
+
+def someone(given: str, family: str, birth: str, ssn: str, category: str) -> dict:
+    """A person nobody would link to Maria."""
+    body = copy.deepcopy(MARIA) | {"category": category}
+    body["person"] |= {"given_name": given, "family_name": family, "birth_date": birth}
+    body["person"] |= {"ssn": ssn, "phone": "415-555-0" + ssn[-3:]}
+    body["person"]["address"] |= {"street_number": ssn[-2:], "street": f"{family} St"}
+    if category == "health":
+        body["data"] = {"conditions": ["asthma"], "notes": "inhaler"}
+    if category == "substance_use":
+        body["data"] = {"program": "outpatient", "substances": ["opioids"]}
+    return body
+
+
+def counted(app, client, method: str, url: str, token: str, **kwargs):
+    """(round trips of one request, its response), on a warm pool: a first request opens
+    the connections, the second is counted."""
+    from caseops.extensions import db
+
+    with app.app_context(), round_trips(db.engine) as trace:
+        client.open(url, method=method, headers=bearer(token), **kwargs)
+        before = trace.count
+        response = client.open(url, method=method, headers=bearer(token), **kwargs)
+        return trace.count - before, response
+
+
+def test_a_consented_view_costs_three_round_trips(app, client, maria):
+    token = factories.token_for("cchc.case_worker")
+    trips, response = counted(app, client, "GET", f"/api/v1/clients/{maria}/record", token)
+    shown = sections(response)
+    assert shown[("hha", "housing")]["status"] == "shown"  # a real disclosure was counted
+    assert shown[("cchc", "health")]["status"] == "shown"
+    assert trips == VIEW_ROUND_TRIPS
+
+
+def test_the_fingerprint_poll_costs_three_round_trips(app, client, maria):
+    token = factories.token_for("cchc.case_worker")
+    url = f"/api/v1/clients/{maria}/record/fingerprint"
+    trips, response = counted(app, client, "GET", url, token)
+    assert response.status_code == 200 and response.get_json()["fingerprint"]
+    assert trips == VIEW_ROUND_TRIPS
+
+
+def test_a_hidden_client_costs_what_an_unknown_one_does(app, client, maria):
+    """404 either way, and the same work on the wire: the count does not tell them apart."""
+    token = factories.token_for("hha.case_worker")  # rrp's Part 2 record alone: hidden
+    only_part2 = someone("Ines", "Okafor", "1990-07-01", "555-11-2222", "substance_use")
+    feed = factories.token_for("rrp.integration")
+    hidden = put(client, feed, only_part2, agency="rrp", srid="R-9").get_json()["client_id"]
+    hidden_trips, hidden_answer = counted(
+        app, client, "GET", f"/api/v1/clients/{hidden}/record", token
+    )
+    unknown_trips, unknown_answer = counted(
+        app, client, "GET", "/api/v1/clients/0123456789abcdef0123456789abcdef/record", token
+    )
+    assert hidden_answer.status_code == unknown_answer.status_code == 404
+    assert hidden_trips == unknown_trips
+
+
+# the caller, the hits, the consents of hits another agency's Part 2 record may hide
+# (read for no client when there is none: the time taken says nothing), the log entry
+SEARCH_ROUND_TRIPS = 4
+
+
+def test_search_costs_four_round_trips(app, client, maria):
+    token = factories.token_for("hha.case_worker")
+    feed = factories.token_for("hha.integration")
+    rosa = someone("Rosa", "Lindqvist", "1975-05-05", "321-54-9876", "housing")
+    assert put(client, feed, rosa, srid="H-7").status_code in (200, 201)
+    trips, response = counted(app, client, "GET", "/api/v1/clients?q=lindqvist", token)
+    assert [hit["name"] for hit in response.get_json()] == ["Rosa Lindqvist"]
+    assert trips == SEARCH_ROUND_TRIPS
+
+
+def test_hidden_part2_hits_change_nothing_in_the_exchanges_of_a_search(app, client, maria):
+    """A hit whose only record is another agency's Part 2 record is shown only if a
+    consent names the searcher's agency: the consents of all such hits are read in one
+    exchange, which happens anyway — none, one or two hidden hits cost the same."""
+    token = factories.token_for("hha.case_worker")
+    none, response = counted(app, client, "GET", "/api/v1/clients?q=sorensen", token)
+    assert response.get_json() == []
+    feed = factories.token_for("rrp.integration")
+    put(
+        client,
+        feed,
+        someone("Ana", "Sorensen", "1981-02-02", "444-55-6666", "substance_use"),
+        agency="rrp",
+        srid="R-2",
+    )
+    one, response = counted(app, client, "GET", "/api/v1/clients?q=sorensen", token)
+    assert response.get_json() == []  # hidden: no consent names hha
+    put(
+        client,
+        feed,
+        someone("Eva", "Sorensen", "1982-03-03", "777-88-9999", "substance_use"),
+        agency="rrp",
+        srid="R-3",
+    )
+    two, response = counted(app, client, "GET", "/api/v1/clients?q=sorensen", token)
+    assert response.get_json() == []
+    assert none == one == two == SEARCH_ROUND_TRIPS
+
+
+def test_the_caseload_does_not_cost_a_round_trip_per_client(app, client, maria):
+    """The "changed since my last view" marks decide every client in one pipeline: three
+    viewed clients cost what one does."""
+    token = factories.token_for("cchc.case_worker")
+    client.get(f"/api/v1/clients/{maria}/record", headers=bearer(token))
+    one, response = counted(app, client, "GET", "/api/v1/me/caseload", token)
+    assert len(response.get_json()["clients"]) == 1
+    feed = factories.token_for("cchc.integration")
+    for given, ssn in (("Rosa", "111-22-3333"), ("Lena", "222-33-4444")):
+        body = someone(given, f"Family{given}", "1970-01-0" + ssn[0], ssn, "health")
+        other = put(client, feed, body, agency="cchc", srid=f"C-{given}").get_json()["client_id"]
+        join_care_team(client, "cchc.case_worker", other)
+        client.get(f"/api/v1/clients/{other}/record", headers=bearer(token))
+    three, response = counted(app, client, "GET", "/api/v1/me/caseload", token)
+    listed = response.get_json()["clients"]
+    assert len(listed) == 3
+    assert not any(entry["changed_since_my_last_view"] for entry in listed)
+    assert three == one

@@ -1,0 +1,103 @@
+"""``caseops.storage.pipeline.prefetch``: reads sent ahead in one pipeline answer the same
+as reads sent one by one, never outlive their block, and never turn a failure into a
+wrong answer. And idle pooled connections are pinged, busy ones not (``connect``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import bindparam, create_engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from caseops.auth.models import ApiToken
+from caseops.authz import policy
+from caseops.extensions import db
+from caseops.records.models import SourceRecord
+from caseops.storage import pipeline
+from caseops.storage.pipeline import prefetch
+from tests import factories
+from tests.conftest import BACKEND
+from tests.fixtures.records import bearer
+
+RECORDS = select(SourceRecord).where(SourceRecord.client_id == bindparam("client_id"))
+TOKENS = select(ApiToken).order_by(ApiToken.id)
+
+
+def snapshot(client_id: str) -> tuple:
+    """What the reads answer, in plain values (ORM entities with their eager loads)."""
+    records = [
+        (r.id, r.agency.code, r.category, r.updated_at)
+        for r in db.session.scalars(RECORDS, {"client_id": client_id})
+    ]
+    tokens = [(t.id, t.user.username, t.user.agency.code) for t in db.session.scalars(TOKENS)]
+    return records, tokens, db.session.scalar(policy.VERSION_QUERY)
+
+
+def test_prefetched_reads_answer_as_plain_reads(app, maria_at_three_agencies):
+    plain = snapshot(maria_at_three_agencies)
+    db.session.rollback()
+    pipeline._state.missed = 0
+    reads = [(RECORDS, {"client_id": maria_at_three_agencies}), (TOKENS, {})]
+    with prefetch(db.session, [*reads, (policy.VERSION_QUERY, {})]):
+        piped = snapshot(maria_at_three_agencies)
+    assert piped == plain
+    assert len(plain[0]) == 3 and plain[1]
+    if BACKEND == "postgres":  # every read was answered from the pipeline
+        assert pipeline._state.missed == 0
+
+
+def test_a_read_not_sent_ahead_goes_to_the_server(app, maria_at_three_agencies):
+    with prefetch(db.session, [(TOKENS, {})]):
+        records = list(db.session.scalars(RECORDS, {"client_id": maria_at_three_agencies}))
+    assert {r.agency.code for r in records} == {"hha", "cchc", "rrp"}
+
+
+def test_nothing_outlives_the_block(app, world):
+    """A token revoked between two blocks is seen revoked by the second: the pipeline is
+    a way to send, not a cache."""
+    factories.token_for("hha.case_worker")
+    with prefetch(db.session, [(TOKENS, {})]):
+        before = [t.revoked_at for t in db.session.scalars(TOKENS)]
+    assert before[-1] is None
+    db.session.execute(text("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP"))
+    db.session.commit()
+    with prefetch(db.session, [(TOKENS, {})]):
+        after = [t.revoked_at for t in db.session.scalars(TOKENS)]
+    assert all(value is not None for value in after)
+
+
+def test_a_failing_read_fails_as_it_would_alone_and_leaves_the_session_usable(app, world):
+    factories.token_for("hha.case_worker")
+    broken = select(text("no_such_column")).select_from(text("api_tokens"))
+    with pytest.raises(DBAPIError), prefetch(db.session, [(broken, {}), (TOKENS, {})]):
+        db.session.execute(broken)
+    db.session.rollback()
+    assert list(db.session.scalars(TOKENS))  # the session works afterwards
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="pooled connections exist on PostgreSQL only")
+def test_an_idle_connection_ended_by_the_server_is_replaced_not_handed_out(
+    app, client, world, database_url
+):
+    """Without a ping on every checkout, a connection the server ended while it sat idle
+    in the pool (a restart, an administrator) must still never fail a request."""
+    token = factories.token_for("hha.system_admin")
+    assert client.get("/api/v1/agencies", headers=bearer(token)).status_code == 200
+    name = database_url.rsplit("/", 1)[1].split("?")[0]
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            ended = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            ).scalar()
+    finally:
+        admin.dispose()
+    assert ended >= 1
+    time.sleep(1.2)  # idle past PING_AFTER_IDLE_SECONDS
+    for _ in range(3):
+        assert client.get("/api/v1/agencies", headers=bearer(token)).status_code == 200
