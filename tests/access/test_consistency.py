@@ -112,3 +112,19 @@ def test_role_change_reaches_every_worker(client, live_server, shared):
     assert response.status_code == 200
     for status, _body in after_change(live_server, path, token):
         assert status == 403  # the token's scope (case_worker) is no longer held
+
+
+def test_token_revocation_reaches_every_worker(client, live_server, shared):
+    """The token is read with the policy version in one pipeline (issue 20), never kept:
+    once revoked, the very next request in every worker answers 401."""
+    *_, token, path = shared
+    admin = {"Authorization": f"Bearer {factories.token_for('cchc.agency_admin')}"}
+    tokens = client.get("/api/v1/users/cchc.case_worker/tokens", headers=admin).get_json()
+    assert tokens
+    for listed in tokens:  # the worker's tokens, the one in use among them
+        response = client.delete(
+            f"/api/v1/users/cchc.case_worker/tokens/{listed['id']}", headers=admin
+        )
+        assert response.status_code == 200
+    for status, body in after_change(live_server, path, token):
+        assert status == 401, body
