@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import casbin
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy_adapter import Adapter
@@ -22,6 +22,7 @@ from caseops.authz.actor import Actor
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.db_types import utcnow
 from caseops.extensions import db
+from caseops.storage.pools import side_engine
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 
@@ -53,7 +54,11 @@ class _EnforcerCache:
         engine = db.engine
         with self._lock:
             if self._enforcer is None or version != self._version or id(engine) != self._engine_id:
-                adapter = Adapter(engine, db_class=CasbinRule, create_table=False)
+                # read through the side pool: this request already holds a session
+                # connection, and under load the session pool may have none left
+                # (caseops.storage.pools)
+                side = side_engine(engine, current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+                adapter = Adapter(side, db_class=CasbinRule, create_table=False)
                 self._enforcer = casbin.Enforcer(str(MODEL_PATH), adapter)
                 self._version = version
                 self._engine_id = id(engine)

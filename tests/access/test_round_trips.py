@@ -53,8 +53,11 @@ def counted(app, client, method: str, url: str, token: str, **kwargs):
     """(round trips of one request, its response), on a warm pool: a first request opens
     the connections, the second is counted."""
     from caseops.extensions import db
+    from caseops.storage.pools import side_engine
 
-    with app.app_context(), round_trips(db.engine) as trace:
+    with app.app_context():
+        engines = (db.engine, side_engine(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"]))
+    with app.app_context(), round_trips(*engines) as trace:
         client.open(url, method=method, headers=bearer(token), **kwargs)
         before = trace.count
         response = client.open(url, method=method, headers=bearer(token), **kwargs)

@@ -1,0 +1,58 @@
+"""A second, small connection pool for the work a request does beside its session.
+
+A request holds one pooled connection (its session) and, before answering, needs another
+now and then: the access log commits its entry on its own (``caseops.audit.service``),
+and a changed policy is reloaded by Casbin's adapter through its own session
+(``caseops.authz.policy``). With both from one pool, a worker with more request threads
+than pooled connections deadlocks under load: every connection is held by a request
+waiting for a second one, until the pool's timeout answers 503 (``bench/view_load.py``
+found it: 20 connections on one worker, every view a 503 after 10 s; a policy change
+under load did the same). That work takes its connection from this pool instead, which
+no session ever holds: short statements (a group commit, one policy read), so a few
+connections serve a whole process, and the requests queueing for the session pool can
+never take them.
+
+SQLite keeps one engine: its writers take turns on the database lock anyway, and a
+second engine to an in-memory database would be another database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+
+from sqlalchemy import Engine, create_engine
+
+from caseops.storage.connect import ping_idle_connections
+
+POOL_SIZE = 2
+MAX_OVERFLOW = 6
+_KEPT = ("connect_args", "json_deserializer", "json_serializer", "pool_timeout", "echo")
+
+_engines: weakref.WeakKeyDictionary[Engine, tuple[int, Engine]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+# A pool inherited across a fork is kept, never closed nor collected: closing its
+# connections would end the parent's sessions with the server.
+_inherited: list[Engine] = []
+
+
+def side_engine(engine: Engine, options: dict | None = None) -> Engine:
+    """The side pool of the application engine ``engine``: a pool of its own on
+    PostgreSQL (per process: a forked worker makes its own), ``engine`` itself
+    elsewhere. ``options``: the application's engine options (connect arguments, JSON
+    deserializer, pool timeout), applied to the side pool too."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    pid = os.getpid()
+    with _lock:
+        found = _engines.get(engine)
+        if found is not None:
+            if found[0] == pid:
+                return found[1]
+            _inherited.append(found[1])
+        kept = {k: v for k, v in (options or {}).items() if k in _KEPT}
+        side = create_engine(engine.url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, **kept)
+        ping_idle_connections(side)
+        _engines[engine] = (pid, side)
+        return side
