@@ -71,6 +71,7 @@ class Subscription:
     queue: deque[Item] = field(default_factory=deque)
     ready: threading.Event = field(default_factory=threading.Event)
     overflowed: bool = False
+    gone: bool = False  # the client went away (``caseops.events.watch``)
 
     def offer(self, item: Item) -> None:
         if not addressed_to(
@@ -81,6 +82,12 @@ class Subscription:
             self.overflowed = True
         else:
             self.queue.append(item)
+        self.ready.set()
+
+    def client_gone(self) -> None:
+        """The stream's client closed its connection: wake the stream so it ends now and
+        frees its slot, rather than at its next write."""
+        self.gone = True
         self.ready.set()
 
     def take(self, timeout: float) -> list[Item]:

@@ -40,7 +40,18 @@ def _cursor(query) -> int | None:
 )
 def events(query):
     """Your events as Server-Sent Events (ids and kinds only; see docs/events.md)."""
-    return _sse(service.open_stream(current_actor(), _credential(), _cursor(query)))
+    return _sse(
+        service.open_stream(current_actor(), _credential(), _cursor(query), _client_socket())
+    )
+
+
+def _client_socket():
+    """The client's connection, to notice its close while the stream waits: gunicorn's
+    socket for an HTTP/1.x request (an HTTP/2 connection carries other streams, and a
+    server without ``gunicorn.socket`` gives none)."""
+    if not request.environ.get("SERVER_PROTOCOL", "").startswith("HTTP/1"):
+        return None
+    return request.environ.get("gunicorn.socket")
 
 
 def _sse(stream) -> Response:

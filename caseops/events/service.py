@@ -11,11 +11,17 @@ and the request's authentication runs again. Between, every heartbeat (``CASEOPS
 HEARTBEAT``, default 15 s) checks the credential again without extending it: a revoked
 token, an ended or idle session, a deactivated or locked account stops the stream within
 one heartbeat. Roles are re-read then too.
+
+Served by gunicorn, a stream whose client closes its connection ends at once and frees its
+slot (``caseops.events.watch``), and one whose client stops reading ends when a write has
+made no progress for ``SEND_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import and_, func, or_, select
 
 from caseops.auth import service as auth
@@ -31,6 +37,7 @@ from caseops.auth.models import UserSession
 from caseops.authz.actor import Actor
 from caseops.db_types import utcnow
 from caseops.errors import DomainError, ValidationFailed
+from caseops.events import watch
 from caseops.events.hub import Hub, Item, Subscription, item_of
 from caseops.events.models import Notification
 from caseops.events.rules import agency_kinds
@@ -43,6 +50,9 @@ DEFAULT_HEARTBEAT = 15.0
 DEFAULT_STREAMS = 200  # per process; the server's thread pool is sized beyond it
 POLL = 0.5
 RETRY_MS = 3000
+FIRST_HEARTBEAT_FROM = 0.1  # of the interval: the request was just authenticated
+LIFETIME_SPREAD = 0.1
+SEND_TIMEOUT = 60.0  # a client that reads nothing for this long is dropped (nginx's default)
 
 
 class TooManyStreams(DomainError):
@@ -124,6 +134,10 @@ def recheck(credential: Credential) -> Actor | None:
     """The credential's actor now, or None once it no longer stands. Read-only for a
     session: a stream must not keep an idle session alive (only the person's own
     requests do); a token's last use is recorded as for any request."""
+    # A stream runs inside its request's context (``stream_with_context``), where
+    # ``policy.enforcer`` keeps the policy the request was authenticated under (in ``g``,
+    # for one request): forget it, so the roles re-read here are those in force now.
+    g.pop("casbin_enforcer", None)
     now = utcnow()
     if credential.kind == "token":
         resolved = auth.resolve_token(credential.value, now)
@@ -174,10 +188,19 @@ class _Claim:
         self.release()
 
 
-def open_stream(actor: Actor, credential: Credential, cursor: int | None) -> Iterator[str]:
+def open_stream(
+    actor: Actor,
+    credential: Credential,
+    cursor: int | None,
+    client_socket: socket.socket | None = None,
+) -> Iterator[str]:
     """Claim a stream slot (503 ``too_many_streams`` when this process has none left, so
     long-lived streams never take the threads ordinary requests need) and return the
-    stream. Without a cursor the stream starts after the newest notification now."""
+    stream. Without a cursor the stream starts after the newest notification now.
+
+    ``client_socket`` (gunicorn's, when served by it) is watched while the stream waits,
+    so a client that goes away frees its slot at once (``caseops.events.watch``);
+    without it the stream learns of the close at its next write."""
     if actor.user_id is None:
         raise ValidationFailed("Only a person's sign-in has events.", details={})
     semaphore = _slot()
@@ -194,32 +217,50 @@ def open_stream(actor: Actor, credential: Credential, cursor: int | None) -> Ite
     except BaseException:
         slot.release()
         raise
-    return _stream(actor, credential, cursor, slot)
+    return _stream(actor, credential, cursor, slot, client_socket)
 
 
-def _stream(actor: Actor, credential: Credential, cursor: int, slot: _Claim) -> Iterator[str]:
+def _stream(
+    actor: Actor,
+    credential: Credential,
+    cursor: int,
+    slot: _Claim,
+    client_socket: socket.socket | None,
+) -> Iterator[str]:
     lifetime = setting("CASEOPS_EVENTS_MAX_LIFETIME", _default_lifetime())
     heartbeat = max(0.05, setting("CASEOPS_EVENTS_HEARTBEAT", DEFAULT_HEARTBEAT))
     listener = hub()
     subscription = Subscription(actor.user_id or 0, actor.agency or "", actor.roles)
     sent: set[int] = set()
+    watched = client_socket is not None and watch.watcher().watch(
+        client_socket, subscription.client_gone
+    )
+    if client_socket is not None:
+        watch.limit_send_wait(client_socket, SEND_TIMEOUT)
     try:
         if listener is not None:
             listener.subscribe(subscription)  # before the backlog: nothing falls between
         yield f"retry: {RETRY_MS}\n\n"
         started = time.monotonic()
-        deadline = started + lifetime
-        next_check = started + heartbeat
+        # Spread in time: streams opened together (a reconnect storm after a deploy, a
+        # proxy restart) would otherwise re-check their credentials together every
+        # heartbeat and end and reconnect together every lifetime. The first heartbeat
+        # comes within one interval (never later), the end within the lifetime.
+        # (random: spreading load, not a secret)
+        deadline = started + lifetime * random.uniform(1 - LIFETIME_SPREAD, 1)  # noqa: S311
+        next_check = started + heartbeat * random.uniform(FIRST_HEARTBEAT_FROM, 1)  # noqa: S311
         backlog = True
         while True:
+            if subscription.gone:
+                return  # the client went away: free the slot now
             if backlog or listener is None:
                 items = _after(actor, cursor, MAX_LIMIT)
                 db.session.remove()
                 backlog = len(items) == MAX_LIMIT
             else:
                 items = subscription.take(max(0.0, min(next_check, deadline) - time.monotonic()))
-                if subscription.overflowed:
-                    return  # far behind: the client reconnects and reads its backlog
+                if subscription.overflowed or subscription.gone:
+                    return  # far behind (the client reconnects and reads its backlog) or gone
             for item in items:
                 if item.id not in sent:
                     sent.add(item.id)
@@ -239,8 +280,11 @@ def _stream(actor: Actor, credential: Credential, cursor: int, slot: _Claim) -> 
                 next_check = now + heartbeat
                 yield ": heartbeat\n\n"
             elif listener is None and not items:
-                time.sleep(min(POLL, max(0.0, min(next_check, deadline) - now)))
+                # Polling the table; the watch may cut the wait short.
+                subscription.ready.wait(min(POLL, max(0.0, min(next_check, deadline) - now)))
     finally:
+        if watched:
+            watch.watcher().unwatch(client_socket)  # type: ignore[arg-type]
         if listener is not None:
             listener.unsubscribe(subscription)
         slot.release()

@@ -201,6 +201,19 @@ def test_a_revoked_token_or_a_locked_account_stops_the_stream(events):
     assert service.recheck(credential) is None
 
 
+def test_a_heartbeat_reads_the_roles_in_force_not_those_the_stream_opened_with(events, app):
+    credential = service.Credential("token", events.token("hha.supervisor"))
+    # A stream's heartbeats run in the context of the request that opened it.
+    with app.test_request_context("/api/v1/me/events"):
+        assert "supervisor" in service.recheck(credential).roles
+        from caseops.users import service as users
+
+        users.change_roles(factories.OPERATOR, "hha.supervisor", ["case_worker"])
+        db.session.commit()
+        # (the token's scopes were the roles it was issued with: none is left)
+        assert "supervisor" not in service.recheck(credential).roles
+
+
 def test_an_open_stream_ends_at_the_next_heartbeat_once_its_token_is_revoked(events, app):
     app.config["CASEOPS_EVENTS_MAX_LIFETIME"] = 30
     app.config["CASEOPS_EVENTS_HEARTBEAT"] = 0.05
