@@ -7,6 +7,14 @@ records service, as ingest does), so the server does the same work apart from th
 streams; with streams, every change becomes ``client.updated`` on all 500 of them, and
 the delay from the change's commit to each stream receiving it is measured.
 
+Each round also has two quiet stretches (changes only, no view load), without and with
+the streams open, and every phase counts the server's own CPU (the gunicorn process
+group, from /proc): CPU per second with no view load and CPU per view request, without
+and with streams. On a shared machine those move far less with other people's load than
+the throughput does, and they say where the streams' cost goes (heartbeats when idle, the
+fan-out when every stream is told of every change). The streams' clients keep raw reads
+and parse them after the round, so the bench itself takes as little CPU as it can.
+
     .venv/bin/python -m bench.events [--database-url postgresql+psycopg://postgres@127.0.0.1/postgres]
         [--clients 200] [--streams 500] [--seconds 10] [--rounds 2]
 
@@ -23,6 +31,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +41,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from bench.view_load import BIN, ROOT, free_port, seed, wrk
@@ -47,12 +57,15 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Streams:
-    """``count`` SSE clients on one asyncio loop in a thread: each reads its stream and
-    notes, per event, the client id and when it arrived."""
+    """``count`` SSE clients on one asyncio loop in a thread. Each keeps what it reads as
+    (arrival time, bytes) and nothing more while the measurement runs: the events are
+    parsed afterwards (``received``), so the bench's own clients take as little of the
+    two cores from the server as they can (an event's arrival is when the read that
+    completed it returned)."""
 
     def __init__(self, port: int, tokens: list[str]) -> None:
         self.port, self.tokens, self.count = port, tokens, len(tokens)
-        self.received: list[tuple[str, float]] = []
+        self.reads: list[list[tuple[float, bytes]]] = []
         self.open = 0
         self.refused = 0
         self.statuses: list[str] = []
@@ -68,9 +81,25 @@ class Streams:
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(30)
 
+    def received(self) -> list[tuple[str, float]]:
+        """(client id, arrival) of every event every stream received."""
+        out = []
+        for reads in self.reads:
+            buffer = b""
+            for arrived, data in reads:
+                buffer += data
+                *blocks, buffer = buffer.split(b"\n\n")
+                for block in blocks:
+                    for line in block.split(b"\n"):
+                        if line.startswith(b"data: "):
+                            event = json.loads(line[6:])
+                            out.append((event["data"].get("client_id", ""), arrived))
+        return out
+
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._main())
+        self.loop.close()
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
@@ -82,6 +111,9 @@ class Streams:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Let the transports' closing callbacks run: a stopped loop would leave the
+        # sockets open, and the server would rightly go on holding those streams.
+        await asyncio.sleep(0.2)
 
     async def _one(self, token: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -96,17 +128,50 @@ class Streams:
                 self.refused += 1
                 self.statuses.append(status.decode(errors="replace").strip())
                 return
-            counted = False
-            while line := await reader.readline():
-                if line.startswith(b"retry:") and not counted:
-                    self.open += 1
-                    counted = True
-                elif line.startswith(b"data: "):
-                    arrived = time.time()
-                    event = json.loads(line[6:])
-                    self.received.append((event["data"].get("client_id", ""), arrived))
+            await reader.readuntil(b"retry:")  # the headers, then the stream's first line
+            self.open += 1
+            reads: list[tuple[float, bytes]] = []
+            self.reads.append(reads)
+            while data := await reader.read(65536):
+                reads.append((time.time(), data))
         finally:
             writer.close()
+
+
+class Cpu:
+    """CPU seconds used so far by the server (the gunicorn master and workers: the
+    process group ``pgid``), read from /proc (Linux), so each phase's cost can be told
+    apart from what the other processes of a shared machine take. (PostgreSQL's share is
+    not counted: its backends come and go with the pool, taking their counts along.)"""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def now(self) -> float:
+        used = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[2]) == self.pgid:
+                    used += int(stat[11]) + int(stat[12])  # utime + stime
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+        return used / self.tick
+
+
+class Phase:
+    """Wall time and server CPU of one stretch of the bench."""
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+        self.started = time.monotonic()
+        self.cpu_started = cpu.now()
+
+    def end(self) -> tuple[float, float]:
+        return time.monotonic() - self.started, self.cpu.now() - self.cpu_started
 
 
 class Writer:
@@ -178,13 +243,43 @@ def delays(writer: Writer, streams: Streams, since: float) -> list[float]:
     for key, at in writer.committed.items():
         by_client.setdefault(key.split("#")[0], []).append(at)
     out = []
-    for client_id, arrived in streams.received:
+    for client_id, arrived in streams.received():
         if arrived < since:
             continue
         before = [t for t in by_client.get(client_id, []) if t <= arrived + 0.05]
         if before:
             out.append(max(0.0, arrived - max(before)))
     return out
+
+
+def report_costs(
+    costs: dict[str, list[tuple[float, float]]],
+    alone: list[tuple[float, float]],
+    beside: list[tuple[float, float]],
+) -> None:
+    """Where the streams' cost goes, in server CPU rather than in throughput (which on a
+    shared machine moves with everyone else's load): per second with no view load,
+    without and with the streams open, and per view request under wrk."""
+    for label, key in (("without streams", "idle"), ("with streams", "idle_streams")):
+        wall = sum(w for w, _ in costs[key])
+        used = sum(c for _, c in costs[key])
+        print(f"server CPU, no view load, {label:15s}: {used / wall * 1000:.0f} ms/s")
+    for label, key, runs in (
+        ("without streams", "view", alone),
+        ("with streams", "view_streams", beside),
+    ):
+        requests = sum(w * rps for (w, _), (rps, _) in zip(costs[key], runs, strict=True))
+        used = sum(c for _, c in costs[key])
+        print(f"server CPU per view request, {label:15s}: {used / requests * 1000:.2f} ms")
+
+
+def explain_failure(log: Path) -> None:
+    """What the server answered and logged, when wrk met error answers."""
+    text = log.read_text(errors="replace")
+    statuses = Counter(re.findall(r'" (\d{3}) ', text))
+    print("server answers by status:", dict(sorted(statuses.items())))
+    errors = [line for line in text.splitlines() if "ERROR" in line or "Error" in line]
+    print("\n".join(errors[-15:]))
 
 
 def settle(url: str) -> int:
@@ -247,6 +342,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--server-log", help="keep gunicorn's log (access and errors) here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -274,6 +370,8 @@ def main() -> int:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     workdir = Path(tempfile.mkdtemp(prefix="caseops-events-bench-"))
+    # access log and errors, read when a run fails (kept at --server-log when given)
+    server_log = Path(args.server_log) if args.server_log else workdir / "gunicorn.log"
     process = None
     try:
         command.upgrade(alembic_config(url), "head")
@@ -303,14 +401,12 @@ def main() -> int:
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
-                "--access-logfile",
-                "/dev/null",
                 "bench.view_app:app",
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=server_log.open("wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
@@ -321,27 +417,44 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         path = "/api/v1/clients/%s/record"
+        cpu = Cpu(process.pid)
         writer = Writer(url, ids)
         writer.start()
         wrk(base, token, ids, path, 3, args.connections, workdir)  # warm-up, unmeasured
         alone: list[tuple[float, float]] = []
         beside: list[tuple[float, float]] = []
+        costs: dict[str, list[tuple[float, float]]] = {
+            "idle": [],
+            "idle_streams": [],
+            "view": [],
+            "view_streams": [],
+        }
         all_delays: list[float] = []
         quiet_delays: list[float] = []
-        open_streams = refused = 0
+        opened: list[tuple[int, int]] = []
+        listeners = args.streams if args.listeners is None else args.listeners
+        quiet = args.seconds / 2
         for _ in range(args.rounds):
+            phase = Phase(cpu)
+            time.sleep(quiet)  # changes only: what the server does without streams or views
+            costs["idle"].append(phase.end())
+            phase = Phase(cpu)
             alone.append(wrk(base, token, ids, path, args.seconds, args.connections, workdir))
-            listeners = args.streams if args.listeners is None else args.listeners
+            costs["view"].append(phase.end())
             streams = Streams(port, [token] * listeners + [idle] * (args.streams - listeners))
             streams.start()
-            open_streams, refused = streams.open, streams.refused
+            opened.append((streams.open, streams.refused))
             if streams.statuses:
                 print("refused streams answered:", sorted(set(streams.statuses)))
             since = time.time()
-            time.sleep(args.seconds / 2)  # streams and changes, no view load
+            phase = Phase(cpu)
+            time.sleep(quiet)  # streams and changes, no view load
+            costs["idle_streams"].append(phase.end())
             quiet_delays += delays(writer, streams, since)
             since = time.time()
+            phase = Phase(cpu)
             beside.append(wrk(base, token, ids, path, args.seconds, args.connections, workdir))
+            costs["view_streams"].append(phase.end())
             time.sleep(1.5)  # the last changes' events are still on their way
             all_delays += delays(writer, streams, since)
             streams.stop()
@@ -349,13 +462,18 @@ def main() -> int:
         print("load average after the runs: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         for label, runs in (("view alone", alone), ("with streams", beside)):
             print(f"{label:13s}: " + ", ".join(f"{r:.0f} req/s p99 {p:.1f} ms" for r, p in runs))
+        report_costs(costs, alone, beside)
         alone_rps = max(r for r, _ in alone)
         beside_rps = max(r for r, _ in beside)
         ratio = beside_rps / alone_rps
         p99_alone = min(p for _, p in alone)
         p99_beside = min(p for _, p in beside)
         failed = f", failed {writer.failed} ({writer.last_error})" if writer.failed else ""
-        print(f"streams open: {open_streams} (refused {refused}); changes: {writer.n}{failed}")
+        print(
+            "streams open per round: "
+            + ", ".join(f"{o} (refused {r})" for o, r in opened)
+            + f"; changes: {writer.n}{failed}"
+        )
         print(
             f"view throughput with {args.streams} streams / without: {ratio:.2f}x "
             f"(target >= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'}); "
@@ -373,6 +491,10 @@ def main() -> int:
             f"(target p99 <= 1000 ms: {'met' if p99 <= 1.0 else 'MISSED'})"
         )
         return 0
+    except SystemExit:
+        if server_log.exists():
+            explain_failure(server_log)
+        raise
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
