@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from caseops.audit import break_glass
 from caseops.audit.activity import activity
+from caseops.audit.service import record as audit
 from caseops.authz import permissions
 from caseops.authz.actor import Actor
 from caseops.clients import service as clients
@@ -48,6 +49,7 @@ class Desk:
 
     caseload: list[dict[str, Any]] | None = None
     names: dict[str, str] = field(default_factory=dict)  # client id -> name, from caseloads
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, birth date
     incoming: list[dict[str, Any]] | None = None
     tasks: list[dict[str, Any]] | None = None
     notifications: list[dict[str, Any]] | None = None
@@ -89,6 +91,34 @@ def _consent_officer(actor: Actor, out: Desk) -> None:
         out.to_attest = consents.attestation_queue(actor)[:MAX_ROWS]
     out.expiring = consents.expiring(actor, EXPIRING_DAYS)[:MAX_ROWS]
     out.revocations = recent_revocations(actor, REVOCATION_DAYS)
+    people = name_clients(
+        actor,
+        [*(out.to_attest or []), *out.expiring, *out.revocations],
+        ["consents_to_attest", "consents_expiring", "consents_revoked"],
+    )
+    out.people = people
+
+
+def name_clients(
+    actor: Actor, rows: list[dict[str, Any]], listings: list[str]
+) -> dict[str, dict[str, Any]]:
+    """client id -> {name, birth date} for the clients of ``rows`` (described consents),
+    so a consent officer's lists say whose consent it is instead of a bare id.
+
+    The minimal demographics the caseload and search show (``desk.minimal_demographics``:
+    only from a record that may make the client known to the officer, so a client named
+    only in another program's Part 2 record stays unnamed). The lists hold only consents
+    of clients the officer may know of (``registry.service``); naming them discloses what
+    a search does, so it is logged as one (``client.search``, the lists as its
+    ``criteria``, every client named), once per page."""
+    people = desk.minimal_demographics(actor, {row["client_id"] for row in rows})
+    if people:
+        audit(
+            "client.search",
+            actor=actor,
+            detail={"criteria": sorted(listings), "result_client_ids": sorted(people)},
+        )
+    return people
 
 
 def recent_revocations(actor: Actor, days: int) -> list[dict[str, Any]]:

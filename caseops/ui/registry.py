@@ -17,6 +17,7 @@ from marshmallow import ValidationError as SchemaValidationError
 from caseops.agencies.service import directory as agency_directory
 from caseops.auth.current import current_actor
 from caseops.authz import policy
+from caseops.desk import homes
 from caseops.errors import Conflict, Forbidden, NotFound, ValidationFailed, flatten_messages
 from caseops.registry import service as consents
 from caseops.registry.schemas import ConsentBodySchema
@@ -329,7 +330,8 @@ def expiring_page():
     now = datetime.now(UTC)
     for row in rows:
         row["days_left"] = max(0, (row["expires_at"] - now).days)
-    return render_template("consents/expiring.html", rows=rows, days=EXPIRING_DAYS)
+    people = homes.name_clients(actor, rows, ["consents_expiring"])
+    return render_template("consents/expiring.html", rows=rows, days=EXPIRING_DAYS, people=people)
 
 
 @bp.get("/consents/attestations")
@@ -339,6 +341,7 @@ def attestations_page():
     return render_template(
         "consents/attestations.html",
         rows=rows,
+        people=homes.name_clients(current_actor(), rows, ["consents_to_attest"]),
         action_form=ActionForm(),
         agency=current_actor().agency,
     )

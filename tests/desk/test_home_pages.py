@@ -3,6 +3,8 @@ with agencies by name and times in the deployment's time zone."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from caseops.ui import display
@@ -93,6 +95,44 @@ def test_consent_officer_home_lists_consents_by_date_and_grantor(app, world, cli
     assert "Recent revocations" in text
     assert "Consent signed" in text and "by Maria Lopez" in text
     assert f">{consent_id}<" not in page  # no bare consent ids as link text
+
+
+def test_consent_officer_lists_name_each_client_by_name_and_birth_date(app, world, client, maria):
+    # Recorded by cchc, naming hha's housing as a source: it waits for hha to attest, and
+    # it expires in 10 days. Signed by a guardian, so the client's name is not the grantor's.
+    consent_for(
+        client,
+        maria,
+        attest=False,
+        expires_at=(datetime.now(UTC) + timedelta(days=10)).isoformat(),
+        grantor={"kind": "guardian", "name": "Rosa Lopez"},
+    )
+    page = home(app, world, "hha.consent_officer")
+    for panel in ("to-attest", "expiring"):
+        shown = " ".join(text_of_html(section(page, panel)).split())
+        assert "Maria Lopez (born 1984-03-12): Consent signed" in shown, shown
+        assert maria[:8] not in shown  # the link holds the id; the text names her
+    (listing,) = factories.events("client.search")  # naming clients is logged as search is
+    assert listing.detail["result_client_ids"] == [maria]
+    assert listing.detail["criteria"] == [
+        "consents_expiring",
+        "consents_revoked",
+        "consents_to_attest",
+    ]
+
+    # The full lists the home links to name the client the same way.
+    factories.forget_last_totp_step("hha.consent_officer")  # a second sign-in
+    browser = signed_in(app, world, "hha.consent_officer")
+    for path in ("/consents/attestations", "/consents/expiring"):
+        shown = text_of(browser.get(path))
+        assert "Maria Lopez (born 1984-03-12)" in shown, shown
+        assert maria[:8] not in shown
+
+
+def section(page: str, testid: str) -> str:
+    """The HTML of the home page's ``<section data-testid=...>``."""
+    start = page.index(f'data-testid="{testid}"')
+    return page[start : page.index("</section>", start)]
 
 
 def text_of_html(html: str) -> str:
