@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, date, datetime
+import os
+from datetime import UTC, date, datetime, timedelta
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -124,6 +125,65 @@ def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(data
         assert rows == {(7, kind, pseudonym(key, f, v)) for kind, f, v in stored[:6]}
         assert (7, "birth_date", birth_date_key(key, date(1980, 5, 3))) in rows
         command.downgrade(config, "0008")
+        command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+        databases.drop(url)
+
+
+def test_0025_partitions_an_existing_log_keeping_every_entry_and_its_seal(databases):
+    """Upgrading from 0024 keeps every entry (seq and contents), its leaf (verify passes
+    against the checkpoint signed before the upgrade) and the sequence's next value; on
+    PostgreSQL each entry lands in its month's partition, from the oldest entry's month.
+    The downgrade gives the same log back in one table."""
+    from caseops.audit.keys import log_key
+    from caseops.audit.seal import seal_once
+    from caseops.audit.verify import verify
+
+    key = log_key({"CASEOPS_AUDIT_SIGNING_KEY": os.environ["CASEOPS_AUDIT_SIGNING_KEY"]})
+    now = datetime.now(UTC)
+    months_ago = [now - timedelta(days=days) for days in (65, 33, 0)]
+    insert = text(
+        "INSERT INTO access_events (occurred_at, actor, actor_roles, action, outcome, "
+        "request_id, channel, detail, client_id, leaf_salt) VALUES (:at, 'ana', '[\"x\"]', "
+        "'client.view', 'success', 'r', 'http', '{\"n\": 1}', 'c1', :salt)"
+    )
+    url = databases.empty()
+    engine = create_engine(url)
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "0024")
+        with engine.begin() as connection:
+            for i, at in enumerate(months_ago):
+                connection.execute(insert, {"at": at, "salt": bytes([i]) * 32 if i else None})
+        assert seal_once(engine, key).tree_size == 3
+
+        def log() -> list[tuple]:
+            with engine.connect() as connection:
+                return list(connection.execute(text("SELECT * FROM access_events ORDER BY seq")))
+
+        before = log()
+        command.upgrade(config, "0025")
+        assert log() == before
+        assert verify(engine, key.public_key, key.origin).ok
+        with engine.begin() as connection:
+            connection.execute(insert, {"at": now, "salt": None})
+        assert [row.seq for row in log()] == [1, 2, 3, 4]
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                where = connection.execute(
+                    text("SELECT tableoid::regclass::text FROM access_events ORDER BY seq")
+                ).scalars()
+                assert list(where) == [
+                    f"access_log.access_events_{at:%Y_%m}" for at in [*months_ago, now]
+                ]
+        after = log()
+        command.downgrade(config, "0024")
+        assert log() == after
+        with engine.begin() as connection:
+            connection.execute(insert, {"at": now, "salt": None})
+        assert log()[-1].seq == 5
+        assert verify(engine, key.public_key, key.origin).ok
         command.upgrade(config, "head")
     finally:
         engine.dispose()

@@ -1,4 +1,5 @@
-"""Operator commands: ``caseops audit seal|verify|checkpoint`` and ``caseops db grant-app-role``."""
+"""Operator commands: ``caseops audit seal|verify|checkpoint|partitions`` and
+``caseops db grant-app-role``."""
 
 from __future__ import annotations
 
@@ -44,11 +45,92 @@ def audit_seal(batch: int, grace: float, rescan: bool) -> None:
     from caseops.audit.seal import seal_pending
     from caseops.extensions import db
 
+    _ensure_partitions_before_sealing(db.engine)
     summary = seal_pending(db.engine, log_key(), batch=batch, grace_seconds=grace, rescan=rescan)
     if summary.locked_out:
         click.echo("another sealer is running; nothing done")
         return
     click.echo(f"sealed {summary.sealed} entries; tree size {summary.tree_size}")
+
+
+def _ensure_partitions_before_sealing(engine) -> None:
+    """A deployment that seals from cron has no periodic sealer to create the month
+    partitions ahead (docs/access-log.md): the seal command does it. A failure here is a
+    note, never a reason not to seal."""
+    from caseops.audit.partitions import blocked_message, ensure_partitions
+
+    try:
+        statuses = ensure_partitions(engine)
+    except Exception as exc:
+        click.echo(f"note: access log partitions not checked ({exc})", err=True)
+        return
+    blocked = [status for status in statuses if status.status == "blocked"]
+    if blocked:
+        click.echo(f"note: access log partitions {blocked_message(blocked)}", err=True)
+
+
+@audit_group.group("partitions")
+def audit_partitions() -> None:
+    """PostgreSQL: the month partitions of the access log (docs/access-log.md)."""
+
+
+@audit_partitions.command("ensure")
+@click.option(
+    "--ahead",
+    type=click.IntRange(0, 24),
+    default=3,
+    show_default=True,
+    help="Months after the current one to have a partition for.",
+)
+@with_appcontext
+def audit_partitions_ensure(ahead: int) -> None:
+    """Create the month partitions from this month through --ahead months later; exit 1
+    naming any month whose entries already sit in the DEFAULT partition."""
+    from caseops.audit.partitions import blocked_message, ensure_partitions
+    from caseops.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        click.echo("SQLite keeps the access log in one table: nothing to do")
+        return
+    statuses = ensure_partitions(db.engine, ahead)
+    for status in statuses:
+        click.echo(f"{status.label} {status.status}")
+    blocked = [status for status in statuses if status.status == "blocked"]
+    if blocked:
+        raise click.ClickException(blocked_message(blocked))
+
+
+@audit_partitions.command("repair")
+@with_appcontext
+def audit_partitions_repair() -> None:
+    """As the owner, in a maintenance window: give the months of the entries in the
+    DEFAULT partition their own partitions and move the entries there (nothing updated
+    or deleted; every leaf verifies as before)."""
+    from caseops.audit.partitions import repair_default
+    from caseops.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        click.echo("SQLite keeps the access log in one table: nothing to do")
+        return
+    result = repair_default(db.engine)
+    for status in result.months:
+        click.echo(f"{status.label} {status.status}")
+    click.echo(f"moved {result.moved} entries out of the DEFAULT partition")
+
+
+@audit_partitions.command("list")
+@with_appcontext
+def audit_partitions_list() -> None:
+    """Print each partition of the access log and the range of occurred_at it holds."""
+    from caseops.audit.partitions import list_partitions
+    from caseops.extensions import db
+
+    with db.engine.connect() as conn:
+        partitions = list_partitions(conn)
+    if not partitions:
+        click.echo("the access log is one table (not partitioned)")
+    for partition in partitions:
+        click.echo(f"{partition.name} {partition.bounds}")
 
 
 @audit_group.command("verify")
@@ -250,6 +332,10 @@ def grant_statements(role: str, quote) -> list[str]:
     for table in LOG_TABLES:
         statements.append(f"REVOKE ALL ON {table} FROM {r}")
         statements.append(f"GRANT SELECT, INSERT ON {table} TO {r}")
+    # The sealer creates the log's month partitions ahead of time (migration 0025).
+    statements.append(
+        f"GRANT EXECUTE ON FUNCTION caseops_access_log_ensure_partitions(integer) TO {r}"
+    )
     return statements
 
 

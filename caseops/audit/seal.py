@@ -39,6 +39,7 @@ from caseops.audit.checkpoint import Checkpoint
 from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
+from caseops.audit.partitions import PartitionKeeper
 from caseops.background import PerProcessTask
 from caseops.db_types import utcnow
 from caseops.storage.bulk import insert_rows
@@ -238,12 +239,17 @@ class PeriodicSealer(PerProcessTask):
     """
 
     thread_name = "caseops-audit-sealer"
+    partition_keeper: PartitionKeeper | None = None
 
     def tick(self) -> SealSummary | None:
         from caseops.audit.keys import log_key
         from caseops.extensions import db
 
         with self.app.app_context():
+            # PostgreSQL: the log's month partitions, months ahead (at most hourly).
+            if self.partition_keeper is None:
+                self.partition_keeper = PartitionKeeper()
+            self.partition_keeper.run(db.engine)
             try:
                 return seal_pending(db.engine, log_key())
             except Exception:
