@@ -248,6 +248,60 @@ _CHECKED = tuple(
 _ENTRY_POSITIONS = tuple(TABLE_COLUMNS.index(name) for name in COLUMNS)
 
 
+try:  # CPython's own SHA-256: the same digest, half the per-call cost of OpenSSL's on
+    # the short inputs of a commitment (no EVP context to set up)
+    from _sha256 import sha256 as _short_sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other Python versions
+    try:
+        from _sha2 import sha256 as _short_sha256  # Python 3.12+
+    except ImportError:
+        _short_sha256 = hashlib.sha256
+_SHAKE = hashlib.shake_256
+_DETAIL = TABLE_COLUMNS.index("detail")
+_FIELD_POSITIONS = tuple(
+    (position, name, b"\x00" + name.encode("utf-8"))
+    for position, name in enumerate(TABLE_COLUMNS)
+    if name not in ("seq", SALT_COLUMN, "occurred_at", "detail")
+)
+_OCCURRED_AT_SUFFIX = b"\x00occurred_at"
+
+
+def _leaf_v2_values(values: Sequence[Any], secret: bytes) -> bytes:
+    """``leaf_v2_bytes`` of a row in ``TABLE_COLUMNS`` order, specialised for the
+    verifier and the sealer (a million leaves a run): the same fields in the same order,
+    the same salts and commitments, without building the entry object; each field's
+    name bytes computed once per process. Equal to the general path by test (hypothesis)
+    and pinned by known bytes."""
+    shake, sha256, dumps = _SHAKE, _short_sha256, orjson.dumps
+    when = values[_OCCURRED_AT]
+    stamp = when.isoformat(timespec="microseconds") if when.tzinfo is UTC else iso_utc(when)
+    out = {
+        "occurred_at": sha256(
+            shake(secret + _OCCURRED_AT_SUFFIX).digest(SALT_SIZE) + dumps(stamp)
+        ).hexdigest()
+    }
+    for position, name, suffix in _FIELD_POSITIONS:
+        value = values[position]
+        if value is None:
+            continue
+        data = dumps(value) if type(value) is str else canonical_value(value)
+        out[name] = sha256(shake(secret + suffix).digest(SALT_SIZE) + data).hexdigest()
+    detail = values[_DETAIL]
+    if detail is not None:
+        if type(detail) is dict or isinstance(detail, Mapping):
+            for key, item in detail.items():
+                name = DETAIL_PREFIX + str(key)
+                data = dumps(item) if type(item) is str else canonical_value(item)
+                salt = shake(secret + b"\x00" + name.encode("utf-8")).digest(SALT_SIZE)
+                out[name] = sha256(salt + data).hexdigest()
+        else:
+            data = dumps(detail) if type(detail) is str else canonical_value(detail)
+            out["detail"] = sha256(
+                shake(secret + b"\x00detail").digest(SALT_SIZE) + data
+            ).hexdigest()
+    return dumps({"v": LEAF_V2, "seq": values[_SEQ], "fields": out}, option=_SORTED)
+
+
 def canonical_values(values: Sequence[Any]) -> bytes:
     """``canonical_bytes`` from the column values in ``TABLE_COLUMNS`` order (bulk
     callers: the sealer and the verifier read ``select(access_events)`` rows).
@@ -260,8 +314,11 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         raise ValueError("one value per column expected")
     secret = values[_SALT]
     if secret is not None:
-        entry = entry_from_values([values[i] for i in _ENTRY_POSITIONS])
-        return leaf_v2_bytes(entry, bytes(secret))
+        if values[_OCCURRED_AT] is None or values[_SEQ] is None:  # the general path's error
+            return leaf_v2_bytes(
+                entry_from_values([values[i] for i in _ENTRY_POSITIONS]), bytes(secret)
+            )
+        return _leaf_v2_values(values, bytes(secret))
     for position in _CHECKED:
         value = values[position]
         if value is not None and not _plain(value):

@@ -3,6 +3,7 @@ leaf version 2: one salted commitment per field (issue 19)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -23,6 +24,7 @@ from caseops.audit.canonical import (
     export_line,
     field_salt,
     leaf_from_disclosure,
+    leaf_v2_bytes,
 )
 from caseops.audit.models import AccessEvent
 from caseops.audit.service import record
@@ -251,3 +253,42 @@ def test_any_split_into_revealed_and_withheld_rebuilds_the_leaf(row, secret, dat
         name = sorted(shown)[0]
         forged = revealed | {name: (["forged", fields[name]], revealed[name][1])}
         assert leaf_from_disclosure(row["seq"], forged, hidden) != canonical_bytes(row)
+
+
+# The verifier's and sealer's specialised version 2 path (``canonical_values``) must give
+# exactly the bytes of the general one: pinned here by the bytes' hash as first computed
+# with the general path, and compared on arbitrary rows below.
+V2_PINNED = "fce279ee0a56c421894b119644dc08aa0de585714248581b1543631f7e8c6df0"
+V2_ODD = V2 | {
+    "detail": {"big": 2**60, "pi": 3.5, "inf": float("inf"), 1: "x", "1": "y"},
+    "token_id": 5,
+}
+V2_ODD_PINNED = "685468c6316e682b287c75a1d7b2c90913333ab5e767397085a06555a3871d48"
+
+
+def test_version_2_leaf_bytes_are_pinned():
+    for row, pinned in ((V2, V2_PINNED), (V2_ODD, V2_ODD_PINNED)):
+        assert hashlib.sha256(canonical_bytes(row)).hexdigest() == pinned
+        values = [row.get(name) for name in TABLE_COLUMNS]
+        assert hashlib.sha256(canonical_values(values)).hexdigest() == pinned
+
+
+odd_details = (
+    st.dictionaries(st.text(max_size=6) | st.integers(), json_values | st.integers(), max_size=5)
+    | json_values
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows,
+    st.binary(min_size=32, max_size=32),
+    odd_details,
+    st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(minutes=330))]),
+)
+def test_the_specialised_version_2_path_equals_the_general_one(row, secret, detail, when, zone):
+    row = row | {"leaf_salt": secret, "detail": detail, "occurred_at": when.astimezone(zone)}
+    general = leaf_v2_bytes(entry_object(row), secret)
+    assert canonical_values([row[name] for name in TABLE_COLUMNS]) == general
+    assert canonical_bytes(row) == general
