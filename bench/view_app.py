@@ -1,5 +1,10 @@
-"""The app gunicorn serves for bench/view_load.py: caseops itself plus one bench-only
-baseline endpoint. Never part of caseops: the baseline skips every check on purpose."""
+"""The app gunicorn serves for bench/events.py: caseops itself plus one bench-only
+baseline endpoint. Never part of caseops: the baseline skips every check on purpose.
+
+bench/view_load.py no longer uses it: a baseline inside caseops pays caseops' per-request
+overhead and hid it (issue 20); that bench compares the view with bench/bare_app.py,
+outside caseops. The endpoint stays for tests/test_bench_seeds.py until events.py serves
+``wsgi:app`` instead."""
 
 from __future__ import annotations
 
