@@ -13,6 +13,7 @@ import base64
 import importlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 # bench module -> the test below that runs its seed step
 SEED_TESTS = {
     "audit": "test_audit_fill",
+    "bare_app": "test_bare_app_reads_decrypts_and_logs_without_caseops",
     "decision": "test_decision_world",
     "ingest": "test_ingest_workload_and_preload",
     "linkage": "test_linkage_run",
@@ -34,6 +36,7 @@ SEED_TESTS = {
     "view_load": "test_view_load_seed",
     "events": "test_events_bench_changes_reach_the_streaming_worker",
     "desk": "test_desk_seed_marks_exactly_the_changed_clients",
+    "scale": "test_scale_build_counts_and_measures",
 }
 
 
@@ -137,6 +140,18 @@ def test_audit_fill(database_url):
     app = audit.make_app(database_url, base64.b64encode(b"k" * 32).decode())
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AccessEvent)) == 40
+        # verify is timed on leaf version 2 entries, as the writer makes them, and they
+        # verify (else the bench would time a failing run)
+        salts = db.session.scalars(select(AccessEvent.leaf_salt)).all()
+        assert len({bytes(salt) for salt in salts}) == 40 and {len(s) for s in salts} == {32}
+        from caseops.audit.keys import log_key
+        from caseops.audit.seal import seal_pending
+        from caseops.audit.verify import verify
+
+        key = log_key()
+        seal_pending(db.engine, key)
+        report = verify(db.engine, key.public_key, key.origin)
+        assert report.ok and report.tree_size == 40
         db.session.remove()
         db.engine.dispose()
 
@@ -226,3 +241,96 @@ def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, 
             db.session.remove()
             db.engine.dispose()
         sys.modules.pop("bench.view_app", None)
+
+
+# Run in a fresh interpreter: this test process has imported caseops long before.
+BARE_APP_PROBE = """
+import json, sys
+from bench import bare_app
+app = bare_app.create_app(sys.argv[1], sys.argv[2])
+engine = app.extensions["bare_engine"]
+bare_app.create_log_table(engine)
+response = app.test_client().get("/bare/" + sys.argv[3])
+with engine.connect() as connection:
+    logged = connection.execute(bare_app.bare_log.select()).mappings().all()
+engine.dispose()
+print(json.dumps({
+    "status": response.status_code,
+    "body": response.get_json(),
+    "logged": [{"client_id": row["client_id"], "action": row["action"]} for row in logged],
+    "caseops": sorted(name for name in sys.modules if name.split(".")[0] == "caseops"),
+}))
+"""
+
+
+def test_bare_app_reads_decrypts_and_logs_without_caseops(database_url):
+    """bench/view_load.py's baseline is *outside* caseops (issue 20): serving a view of the
+    bench's seed, it decrypts the client's records and commits one log row, and nothing
+    of caseops is loaded in its process (else it would pay caseops' overhead and hide it)."""
+    _token, ids = _view_load_seed(database_url)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BARE_APP_PROBE,
+            database_url,
+            os.environ["CASEOPS_ENCRYPTION_KEYS"],
+            ids[0],
+        ],
+        cwd=BENCH.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout.splitlines()[-1])
+    assert result["caseops"] == []
+    assert result["status"] == 200, result["body"]
+    sections = {(s["agency"], s["category"]): s["data"] for s in result["body"]["sections"]}
+    assert set(sections) == {("hha", "housing"), ("cchc", "health"), ("hha", "economic_security")}
+    assert sections[("hha", "housing")]["housing_status"] == "sheltered"
+    assert result["logged"] == [{"client_id": ids[0], "action": "client.view"}]
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="bench.scale builds with COPY and PostgreSQL SQL")
+def test_scale_build_counts_and_measures(database_url, monkeypatch):
+    """bench/scale.py builds what it promises (clients, three records each, ten log
+    entries each; several chunks, prepared in a worker process), and each timed operation
+    runs on it: the view shows the consented housing section, so it times disclosures."""
+    from bench import scale
+    from caseops.access import service as access
+    from caseops.extensions import db
+
+    monkeypatch.setattr(scale, "CHUNK_PEOPLE", 80)  # three chunks
+    keys = scale.new_keys()
+    built = scale.build(database_url, keys, 200, sample=4, jobs=1, progress=lambda _: None)
+    assert (built.clients, built.records, built.log_entries) == (200, 600, 2000)
+    size = scale.prepare_size(200, database_url, keys, built, trail=3, seed=1)
+    assert len(size.sample) == 4 and len(size.searches) == 4 and len(size.trail) == 3
+    with size.app.app_context():
+        complete = db.session.scalar(
+            db.text(
+                "SELECT count(*) FROM (SELECT client_id FROM source_records GROUP BY client_id "
+                "HAVING count(DISTINCT agency_id) = 3) AS complete"
+            )
+        )
+        assert complete == 200
+        viewed = db.session.scalar(
+            db.text(
+                "SELECT count(DISTINCT client_id) FROM access_events WHERE action = 'client.view'"
+            )
+        )
+        assert viewed == 200  # the filled log's views fall on every client
+        worker = size.people["cchc.worker"]
+        with size.app.test_request_context():
+            view = access.view_record(worker, size.sample[0], "care_coordination")
+        shown = {s["category"] for s in view["sections"] if s["status"] == "shown"}
+        assert {"housing", "health"} <= shown
+        db.session.remove()
+    scale.measure([size], runs=2, warmup=0)
+    assert {name: len(times) for name, times in size.times.items()} == dict.fromkeys(
+        scale.OPERATIONS, 2
+    )
+    with size.app.app_context():
+        db.session.remove()
+        db.engine.dispose()
