@@ -24,7 +24,12 @@ from caseops.audit.service import record as audit
 from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
-from caseops.authz.permissions import holds_record, load_client, load_client_reads
+from caseops.authz.permissions import (
+    holds_record,
+    knows_record_reads,
+    load_client,
+    load_client_reads,
+)
 from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
@@ -126,13 +131,13 @@ _CLIENT_NOTES = notes.client_notes_statement()
 Contents = dict[int | str, SourceRecord | notes.NoteRow]
 
 
-def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
-    """Every statement a decision on this client reads — ``load_client``'s, then
-    ``gather_facts``' — for one pipeline: on PostgreSQL a view reads in one round trip
-    (``caseops.storage.pipeline``), then commits its log entry in a second."""
+def fingerprint_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
+    """The statements ``gather_facts`` runs (the consents, the client with the worker's
+    relationship, the records, the notes), for one pipeline; over many clients at once
+    for the caseload's marks."""
     params = {"client_id": client_id}
     return [
-        *load_client_reads(client_id),
+        *knows_record_reads(client_id),
         (
             _CLIENT_FACTS,
             {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
@@ -142,10 +147,11 @@ def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
     ]
 
 
-def fingerprint_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
-    """The reads of ``current_fingerprint`` (``gather_facts``' alone: the caller knows
-    the client already), for a pipeline over many clients (the caseload's marks)."""
-    return view_reads(actor, client_id, at)[2:]
+def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
+    """Every statement a decision on this client reads — ``load_client``'s, then
+    ``gather_facts``' — for one pipeline: on PostgreSQL a view reads in one round trip
+    (``caseops.storage.pipeline``), then commits its log entry in a second."""
+    return [*load_client_reads(client_id), *fingerprint_reads(actor, client_id, at)]
 
 
 def gather_facts(
@@ -243,6 +249,17 @@ def gather_facts(
     return client, facts, grant, records
 
 
+def _known_client_facts(actor: Actor, client_id: str, at: datetime):
+    """The view's and the fingerprint poll's common start, in one round trip: the client
+    loaded or 404 (hidden is unknown), the caller's permissions and the refusal of roles
+    that read no records, then ``gather_facts``. Returns the permissions and its result."""
+    with prefetch(db.session, view_reads(actor, client_id, at)):
+        load_client(actor, client_id)
+        permits = policy.permissions(actor)
+        _require_worker(actor, client_id, permits)
+        return (permits, *gather_facts(actor, client_id, at))
+
+
 def _key(decision: SectionDecision) -> str:
     return f"{decision.section.agency}/{decision.section.category}"
 
@@ -306,11 +323,7 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     view instead."""
     _check_purpose(purpose)
     at = utcnow()
-    with prefetch(db.session, view_reads(actor, client_id, at)):
-        load_client(actor, client_id)
-        permits = policy.permissions(actor)
-        _require_worker(actor, client_id, permits)
-        _, facts, grant, records = gather_facts(actor, client_id, at)
+    permits, _, facts, grant, records = _known_client_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
     fingerprint = _fingerprint(decisions, records)
@@ -375,11 +388,7 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     """
     _check_purpose(purpose)
     at = utcnow()
-    with prefetch(db.session, view_reads(actor, client_id, at)):
-        load_client(actor, client_id)
-        permits = policy.permissions(actor)
-        _require_worker(actor, client_id, permits)
-        _, facts, _, records = gather_facts(actor, client_id, at)
+    permits, _, facts, _, records = _known_client_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
     ]

@@ -134,16 +134,16 @@ CLIENT_QUERY = select(Client).where(Client.id == bindparam("client_id"))
 
 
 def load_client_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
-    """The reads of ``load_client(actor, client_id)`` (and of the consents it may need)."""
-    from caseops.registry.service import consent_reads  # the registry sits above authz
-
+    """The reads of ``load_client(actor, client_id)``: the client's records by agency and
+    the client row; with ``knows_record_reads`` when a hidden record may need consents."""
     params = {"client_id": client_id}
-    return [(KNOWN_RECORDS_QUERY, params), (CLIENT_QUERY, params), *consent_reads(client_id)]
+    return [(KNOWN_RECORDS_QUERY, params), (CLIENT_QUERY, params)]
 
 
 def knows_record_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
-    """The reads ``knows_record`` may need for one client: its consents (for a hot path's
-    pipeline: search reads those of every hit it cannot decide without them at once)."""
+    """The reads ``knows_record`` (and ``knows_client``) may need for one client: its
+    consents (for a hot path's pipeline: search reads those of every hit it cannot
+    decide without them at once)."""
     from caseops.registry.service import consent_reads  # the registry sits above authz
 
     return consent_reads(client_id)
