@@ -27,14 +27,26 @@ sends it on a cursor of our own inside ``Connection.pipeline()`` (SQLAlchemy's r
 discarded: it has no rows yet); leaving the pipeline syncs once and every cursor holds
 its rows. Phase two's hook swaps the waiting cursor into SQLAlchemy's execution context,
 so SQLAlchemy builds its ordinary (ORM) result from it.
+
+Phase one's execution through the ORM only serves to learn the SQL and the parameters the
+driver is given, yet it cost a third of the view's CPU (issue 20: the view is CPU-bound on
+two cores). So the first send of a statement (one module-level statement object, with one
+set of parameter names) keeps a *plan*: the SQL, the driver parameters it was sent with
+and, for each caller's parameter, the bind processor SQLAlchemy applied. Later sends fill
+the plan with the new values and hand it to the driver directly. A plan can only be
+wrong by not matching what SQLAlchemy then executes in phase two (matched by SQL and
+parameters), which is a miss — one more round trip, which ``tests/access/
+test_round_trips.py`` counts — never a wrong answer. Statements whose SQL depends on the
+caller's values (an expanding ``bindparam`` given a list, a literal-execute one, schema
+translation) get no plan; a list the statement holds itself renders the same every time.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -51,6 +63,62 @@ def _key(statement: str, parameters: Any) -> tuple[str, str]:
     return statement, repr(parameters)
 
 
+class _Plan(NamedTuple):
+    """How a statement reaches the driver: its SQL, the parameters of the send that made
+    the plan (the statement's own literals stay as they were), and per caller parameter
+    its driver name and SQLAlchemy's bind processor (None: the value goes as is). The
+    statement is held so that its ``id`` (the plan's key) cannot be reused by another."""
+
+    statement: Executable
+    sql: str
+    parameters: dict[str, Any]
+    binds: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
+
+    def fill(self, values: dict[str, Any]) -> dict[str, Any]:
+        parameters = dict(self.parameters)
+        for key, name, process in self.binds:
+            value = values[key]
+            parameters[name] = process(value) if process is not None else value
+        return parameters
+
+
+_PLANS_MAX = 256  # module-level statements: a few dozen; the bound keeps a mistake small
+_plans: dict[tuple[int, frozenset[str]], _Plan] = {}
+_plans_lock = threading.Lock()
+
+
+def _learn(statement: Executable, values: dict[str, Any], sql: str, parameters, context) -> None:
+    """Keep a plan from the send SQLAlchemy just made of ``statement`` with ``values``,
+    when its SQL does not depend on the values."""
+    compiled = getattr(context, "compiled", None)
+    if (
+        compiled is None
+        or not isinstance(parameters, dict)
+        or compiled.positional
+        or compiled.schema_translate_map
+        or getattr(context, "executemany", False)
+    ):
+        return
+    # A list the statement itself holds (``status.in_(OPENING)``) renders the same SQL
+    # every time; one the caller gives (an expanding ``bindparam``) does not.
+    rendered_late = compiled.literal_execute_params | compiled.post_compile_params
+    if any(bind.key in values for bind in rendered_late):
+        return
+    escaped = compiled.escaped_bind_names or {}
+    processors = compiled._bind_processors
+    binds = []
+    for key in values:
+        name = escaped.get(key, key)
+        if name not in parameters:
+            return  # a parameter the SQL does not name as given: no plan, stay general
+        binds.append((key, name, processors.get(key)))
+    with _plans_lock:
+        if len(_plans) < _PLANS_MAX:
+            _plans[(id(statement), frozenset(values))] = _Plan(
+                statement, sql, dict(parameters), tuple(binds)
+            )
+
+
 @event.listens_for(Engine, "do_execute")
 def _do_execute(cursor, statement, parameters, context) -> bool:
     """Phase one: send on our own cursor and leave SQLAlchemy's unexecuted. Phase two:
@@ -60,6 +128,10 @@ def _do_execute(cursor, statement, parameters, context) -> bool:
         own = cursor.connection.cursor()
         own.execute(statement, parameters)
         sending.append((_key(statement, parameters), own))
+        learning = getattr(_state, "learning", None)
+        if learning is not None:
+            _state.learning = None
+            _learn(*learning, statement, parameters, context)
         return True
     waiting: dict | None = getattr(_state, "waiting", None)
     if waiting is not None:
@@ -96,18 +168,29 @@ def prefetch(session: Session, reads: Sequence[Read]) -> Iterator[None]:
                 unused.close()
 
 
-def _send_one(session: Session, statement: Executable, parameters: dict[str, Any]) -> None:
-    """Execute through the session, as the block will (the ORM compiles its statements
-    with their eager loads; a Core compilation of the same select differs). The result
-    SQLAlchemy builds around a cursor that has no rows yet is dropped, whatever it makes
-    of it (the ORM refuses it); what counts is that the hook sent the statement."""
+def _send_one(session: Session, raw, statement: Executable, parameters: dict[str, Any]) -> None:
+    """Send by the statement's plan when it has one; else execute through the session, as
+    the block will (the ORM compiles its statements with their eager loads; a Core
+    compilation of the same select differs), and learn the plan. The result SQLAlchemy
+    builds around a cursor that has no rows yet is dropped, whatever it makes of it (the
+    ORM refuses it); what counts is that the hook sent the statement."""
     sent = _state.sending
+    plan = _plans.get((id(statement), frozenset(parameters)))
+    if plan is not None and plan.statement is statement:
+        filled = plan.fill(parameters)
+        own = raw.cursor()
+        sent.append((_key(plan.sql, filled), own))
+        own.execute(plan.sql, filled)
+        return
     before = len(sent)
+    _state.learning = (statement, parameters)
     try:
         session.execute(statement, parameters)
     except Exception:
         if len(sent) == before:  # failed before reaching the wire: a real error
             raise
+    finally:
+        _state.learning = None
 
 
 def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list]:
@@ -116,13 +199,17 @@ def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list
     so a lost connection surfaces through SQLAlchemy's normal error handling (503)."""
     connection = session.connection()
     raw = connection.connection.driver_connection
+    # A send by plan bypasses the session, so flush what it holds first, as its own
+    # execute would (autoflush): the reads must see the request's pending writes.
+    real = session() if isinstance(session, scoped_session) else session
+    real._autoflush()
     sent: list = []
     try:
         with raw.pipeline():
             _state.sending = sent
             try:
                 for statement, parameters in reads:
-                    _send_one(session, statement, parameters)
+                    _send_one(session, raw, statement, parameters)
             finally:
                 _state.sending = None
     except Exception:

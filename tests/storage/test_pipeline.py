@@ -101,3 +101,128 @@ def test_an_idle_connection_ended_by_the_server_is_replaced_not_handed_out(
     time.sleep(1.2)  # idle past PING_AFTER_IDLE_SECONDS
     for _ in range(3):
         assert client.get("/api/v1/agencies", headers=bearer(token)).status_code == 200
+
+
+# Plans (issue 20): after a statement's first send through the ORM, later sends hand the
+# driver the learned SQL with the new values. A wrong plan could only miss (one more round
+# trip), never answer wrongly: these tests hold that the answers are the plain ones and
+# that the plans are actually used.
+
+pg_only = pytest.mark.skipif(
+    BACKEND != "postgres", reason="prefetch sends nothing ahead on SQLite (no round trips)"
+)
+
+
+def _planned(statement) -> bool:
+    return any(plan.statement is statement for plan in pipeline._plans.values())
+
+
+def _sent_through_the_orm(monkeypatch) -> list:
+    """Record phase one's executions through the session (a send by plan bypasses it)."""
+    calls: list = []
+    original = pipeline._send_one
+
+    def counting(session, raw, statement, parameters):
+        key = (id(statement), frozenset(parameters))
+        plan = pipeline._plans.get(key)
+        if plan is None or plan.statement is not statement:
+            calls.append(statement)
+        return original(session, raw, statement, parameters)
+
+    monkeypatch.setattr(pipeline, "_send_one", counting)
+    return calls
+
+
+@pg_only
+def test_a_planned_send_answers_other_values_as_plain_reads(app, maria_at_three_agencies):
+    """The plan learned from one client answers for another, and for none, exactly as the
+    reads would alone; the second and third sends go by the plan."""
+    statement = select(SourceRecord).where(SourceRecord.client_id == bindparam("client_id"))
+    wanted = {}
+    for client_id in (maria_at_three_agencies, "cl_unknown", maria_at_three_agencies):
+        wanted[client_id] = [
+            (r.id, r.agency.code, r.category)
+            for r in db.session.scalars(statement, {"client_id": client_id})
+        ]
+    db.session.rollback()
+    pipeline._state.missed = 0
+    answers = []
+    for client_id in ("cl_unknown", maria_at_three_agencies, "cl_unknown"):
+        with prefetch(db.session, [(statement, {"client_id": client_id})]):
+            rows = db.session.scalars(statement, {"client_id": client_id})
+            answers.append((client_id, [(r.id, r.agency.code, r.category) for r in rows]))
+    assert answers == [
+        (c, wanted[c]) for c in ("cl_unknown", maria_at_three_agencies, "cl_unknown")
+    ]
+    assert len(wanted[maria_at_three_agencies]) == 3
+    assert _planned(statement)
+    assert pipeline._state.missed == 0  # every read answered from what the plan sent
+
+
+@pg_only
+def test_only_the_first_send_goes_through_the_orm(app, maria_at_three_agencies, monkeypatch):
+    statement = select(SourceRecord.id).where(SourceRecord.client_id == bindparam("client_id"))
+    through_orm = _sent_through_the_orm(monkeypatch)
+    for _ in range(3):
+        with prefetch(db.session, [(statement, {"client_id": maria_at_three_agencies})]):
+            assert (
+                len(db.session.scalars(statement, {"client_id": maria_at_three_agencies}).all())
+                == 3
+            )
+    assert through_orm == [statement]
+
+
+@pg_only
+def test_a_planned_send_sees_the_sessions_pending_writes(app, world):
+    """A send by plan bypasses the session's autoflush, so ``prefetch`` flushes first: a
+    change made in the request and not yet flushed is what the read answers."""
+    factories.token_for("hha.case_worker")
+    with prefetch(db.session, [(TOKENS, {})]):  # learns the plan
+        tokens = list(db.session.scalars(TOKENS))
+    assert _planned(TOKENS) and tokens[-1].revoked_at is None
+    tokens[-1].name = "renamed in this request"  # pending, not flushed
+    pipeline._state.missed = 0
+    with prefetch(db.session, [(TOKENS, {})]):
+        names = [
+            row.name for row in db.session.execute(select(ApiToken.name).order_by(ApiToken.id))
+        ]
+        again = list(db.session.scalars(TOKENS))
+    assert names[-1] == "renamed in this request"
+    assert again[-1].name == "renamed in this request"
+    assert pipeline._state.missed == 1  # the column read was not sent ahead; TOKENS was
+
+
+@pg_only
+def test_a_list_the_caller_gives_gets_no_plan_and_still_answers(app, maria_at_three_agencies):
+    """An expanding parameter renders different SQL per list length: no plan is kept, and
+    each send goes through the ORM as before, with the right answer."""
+    statement = select(SourceRecord.category).where(
+        SourceRecord.client_id == bindparam("client_id"),
+        SourceRecord.category.in_(bindparam("categories", expanding=True)),
+    )
+    for categories in (["housing"], ["housing", "health", "education"], ["nothing"]):
+        params = {"client_id": maria_at_three_agencies, "categories": categories}
+        plain = sorted(db.session.scalars(statement, params))
+        db.session.rollback()
+        with prefetch(db.session, [(statement, params)]):
+            piped = sorted(db.session.scalars(statement, params))
+        assert piped == plain
+    assert not _planned(statement)
+
+
+@pg_only
+def test_a_list_the_statement_holds_is_planned(app, maria_at_three_agencies, monkeypatch):
+    statement = select(SourceRecord.category).where(
+        SourceRecord.client_id == bindparam("client_id"),
+        SourceRecord.category.in_(["housing", "health"]),
+    )
+    through_orm = _sent_through_the_orm(monkeypatch)
+    plain = sorted(db.session.scalars(statement, {"client_id": maria_at_three_agencies}))
+    db.session.rollback()
+    pipeline._state.missed = 0
+    for client_id in (maria_at_three_agencies, "cl_unknown", maria_at_three_agencies):
+        with prefetch(db.session, [(statement, {"client_id": client_id})]):
+            piped = sorted(db.session.scalars(statement, {"client_id": client_id}))
+        assert piped == (plain if client_id != "cl_unknown" else [])
+    assert through_orm == [statement] and _planned(statement)
+    assert pipeline._state.missed == 0
