@@ -44,6 +44,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from bench.cpu import Cpu
 from bench.view_load import BIN, ROOT, free_port, seed, wrk
 
 WRITE_EVERY = 0.5
@@ -136,30 +137,6 @@ class Streams:
                 reads.append((time.time(), data))
         finally:
             writer.close()
-
-
-class Cpu:
-    """CPU seconds used so far by the server (the gunicorn master and workers: the
-    process group ``pgid``), read from /proc (Linux), so each phase's cost can be told
-    apart from what the other processes of a shared machine take. (PostgreSQL's share is
-    not counted: its backends come and go with the pool, taking their counts along.)"""
-
-    def __init__(self, pgid: int) -> None:
-        self.pgid = pgid
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def now(self) -> float:
-        used = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[2]) == self.pgid:
-                    used += int(stat[11]) + int(stat[12])  # utime + stime
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-        return used / self.tick
 
 
 class Phase:

@@ -50,6 +50,8 @@ import uuid
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.cpu import Cpu, PostgresCpu
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
@@ -476,22 +478,39 @@ def main() -> int:
         for label in ("view", "bare"):
             saturate(bases[label], token, ids, paths[label], 3, args.connections, workdir)
         saturation: dict[str, list[Run]] = {"view": [], "bare": []}
+        # Where each request's CPU went (the app server's processes, PostgreSQL's): at
+        # saturation on a small machine, throughput is CPU per request.
+        servers = dict(zip(("view", "bare"), (Cpu(p.pid) for p in processes), strict=True))
+        postgres = PostgresCpu()
+        spent: dict[str, list[tuple[float, float, float]]] = {"view": [], "bare": []}
         for round_ in range(args.rounds):
             for label in order(round_):
-                saturation[label].append(
-                    saturate(
-                        bases[label],
-                        token,
-                        ids,
-                        paths[label],
-                        args.seconds,
-                        args.connections,
-                        workdir,
-                    )
+                server_before = servers[label].now()
+                postgres.start()
+                run = saturate(
+                    bases[label],
+                    token,
+                    ids,
+                    paths[label],
+                    args.seconds,
+                    args.connections,
+                    workdir,
                 )
+                answered = run.rps * args.seconds
+                spent[label].append(
+                    (servers[label].now() - server_before, postgres.stop(), answered)
+                )
+                saturation[label].append(run)
         print(f"saturation, wrk {args.connections} connections, {args.seconds} s per run:")
         for label, runs in saturation.items():
             print(f"  {label}: " + ", ".join(run.show() for run in runs))
+        for label, rounds in spent.items():
+            requests = sum(n for *_, n in rounds) or 1
+            print(
+                f"  CPU per {label} request (all rounds): app server "
+                f"{sum(s for s, _, _ in rounds) / requests * 1000:.2f} ms, PostgreSQL "
+                f"{sum(p for _, p, _ in rounds) / requests * 1000:.2f} ms"
+            )
         median = {
             label: statistics.median(run.rps for run in runs) for label, runs in saturation.items()
         }

@@ -37,6 +37,7 @@ SEED_TESTS = {
     "events": "test_events_bench_changes_reach_the_streaming_worker",
     "desk": "test_desk_seed_marks_exactly_the_changed_clients",
     "scale": "test_scale_build_counts_and_measures",
+    "cpu": "test_cpu_counts_a_process_group_and_postgres",
 }
 
 
@@ -171,8 +172,63 @@ def _view_load_seed(database_url: str) -> tuple[str, list[str]]:
 
 
 def test_view_load_seed(database_url):
+    """Three clients and a token; and no client.updated decision left queued, so the
+    servers' notifiers do not decide the seed's writes during the measured rounds."""
+    from sqlalchemy import create_engine
+
+    from caseops.events.models import RecordChange
+
     token, ids = _view_load_seed(database_url)
     assert token and len(ids) == 3 and len(set(ids)) == 3
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            queued = connection.scalar(select(func.count()).select_from(RecordChange.__table__))
+    finally:
+        engine.dispose()
+    assert queued == 0
+
+
+def test_cpu_counts_a_process_group_and_postgres(database_url):
+    """bench/cpu.py: a busy process in its own group is counted while it runs, an idle
+    group is not; PostgreSQL's processes are counted for a query that costs CPU."""
+    from bench.cpu import Cpu, PostgresCpu
+
+    busy = (
+        "import time\n"
+        "end = time.process_time() + 0.5\n"
+        "while time.process_time() < end: pass\n"
+        "time.sleep(5)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", busy], start_new_session=True)
+    idle = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(5)"], start_new_session=True
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while Cpu(process.pid).now() < 0.45 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert 0.45 <= Cpu(process.pid).now() < 2.0
+        assert Cpu(idle.pid).now() < 0.2
+    finally:
+        for child in (process, idle):
+            child.kill()
+            child.wait()
+    if BACKEND != "postgres":
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            postgres = PostgresCpu()
+            postgres.start()
+            connection.execute(text("SELECT count(*) FROM generate_series(1, 3000000)"))
+            assert postgres.stop() > 0.1
+    finally:
+        engine.dispose()
 
 
 def test_events_bench_changes_reach_the_streaming_worker(database_url):
