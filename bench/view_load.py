@@ -16,8 +16,10 @@ the shared machine's speed falls on both):
 1. saturation: ``--rounds`` runs of wrk with ``--connections`` connections each; the
    median throughput of each and the ratio view / bare;
 2. fixed rate: ``--rate-fraction`` of the lower median throughput (a rate both carry),
-   paced by Debian's ``hey -q`` (per-worker rate, ``--connections`` workers in total, spread
-   over four clients); the median p99 of each over ``--rounds`` runs and the ratio.
+   paced by Debian's ``hey -q``: ``--connections`` senders, one hey process each, their
+   sends spread evenly over the interval (``hey`` below says why not one hey with many
+   workers), over four clients; the median p99 of each over ``--rounds`` runs and the
+   ratio.
 
     .venv/bin/python -m bench.view_load [--database-url URL] [--clients 500]
         [--seconds 15] [--connections 16] [--workers 2] [--rounds 5]
@@ -249,18 +251,25 @@ def wrk(
 def hey(
     url: str, token: str, ids: list[str], path: str, rate: float, seconds: int, connections: int
 ) -> Run:
-    """Paced load: ``connections`` hey workers sharing ``rate`` requests/s in total (hey's
-    ``-q`` is per worker), spread over the first four clients (two with a consent, two
-    without, as the seed alternates). Latencies over every answer's own time (``-o csv``).
+    """Paced load: ``connections`` paced senders sharing ``rate`` requests/s in total,
+    their sends spread evenly over each interval, over the first four clients (two with a
+    consent, two without, as the seed alternates). Latencies over every answer's own time
+    (hey's ``-o csv``).
 
-    hey paces each worker and waits for its answer, so a stall holds back only that
-    worker's next request: with many workers each sending a request every few tens of
-    milliseconds, the latencies are those of an arrival rate the server carries."""
+    Each sender is its own ``hey -c 1 -q r`` process, started ``i / connections`` of an
+    interval after the first. One hey with ``-c N`` would not do: its N workers start
+    together and each ticks at ``-q``, so all N send at the same instant every interval —
+    a burst of N simultaneous requests, whose latency is the time to drain the burst
+    (N x CPU per request / cores), not the latency at a rate (measured 2026-12-06: the
+    view at 20 req/s, 1 % of what it carries, had p50 73 ms sent as 16 x 1.25 req/s by one
+    hey and 8.8 ms sent by one worker). A sender waits for its answer before its next
+    tick, so a stall holds back only that sender."""
     clients = ids[: min(4, connections, len(ids))]
-    per_worker = rate / connections
+    per_sender = rate / connections
     processes = []
-    for n, client in enumerate(clients):
-        workers = connections // len(clients) + (n < connections % len(clients))
+    started = time.monotonic()
+    for n in range(connections):
+        time.sleep(max(0.0, started + n / rate - time.monotonic()))
         processes.append(
             subprocess.Popen(
                 [
@@ -268,16 +277,16 @@ def hey(
                     "-z",
                     f"{seconds}s",
                     "-c",
-                    str(workers),
+                    "1",
                     "-q",
-                    f"{per_worker:.3f}",
+                    f"{per_sender:.3f}",
                     "-t",
                     "30",
                     "-o",
                     "csv",
                     "-H",
                     f"Authorization: Bearer {token}",
-                    url + path % client,
+                    url + path % clients[n % len(clients)],
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -554,7 +563,7 @@ def main() -> int:
                 )
         print(
             f"fixed rate {rate:.0f} req/s ({args.rate_fraction:.0%} of the lower median), "
-            f"hey -q {rate / args.connections:.2f} x {args.connections} workers, "
+            f"{args.connections} hey senders at -q {rate / args.connections:.2f}, spread evenly, "
             f"{args.seconds} s per run:"
         )
         for label, runs in fixed.items():
