@@ -88,6 +88,10 @@ ACTIONS: dict[str, str] = {
     # consents
     "consent.amended": "a consent was amended (a new version)",
     "consent.attested": "a source agency's consent officer stood behind a consent",
+    "consent.clients_named": (
+        "a consent officer's lists (to attest, expiring, recent revocations) named the "
+        "clients whose consents they hold (names and birth dates of the clients listed)"
+    ),
     "consent.denied": "a refused attempt to record, amend, revoke, attest or read consents",
     "consent.document_stored": "a signed consent form was stored",
     "consent.recorded": "a consent was recorded",

@@ -109,14 +109,16 @@ def name_clients(
     only from a record that may make the client known to the officer, so a client named
     only in another program's Part 2 record stays unnamed). The lists hold only consents
     of clients the officer may know of (``registry.service``); naming them discloses what
-    a search does, so it is logged as one (``client.search``, the lists as its
-    ``criteria``, every client named), once per page."""
+    a search's answer does, so it is logged once per page as ``consent.clients_named``
+    (its own action, as the caseload's ``desk.caseload``: a privacy officer filtering the
+    log can tell an officer's lists from searches they typed), with the lists and every
+    client named."""
     people = desk.minimal_demographics(actor, {row["client_id"] for row in rows})
     if people:
         audit(
-            "client.search",
+            "consent.clients_named",
             actor=actor,
-            detail={"criteria": sorted(listings), "result_client_ids": sorted(people)},
+            detail={"lists": sorted(listings), "result_client_ids": sorted(people)},
         )
     return people
 

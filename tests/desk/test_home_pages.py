@@ -112,9 +112,12 @@ def test_consent_officer_lists_name_each_client_by_name_and_birth_date(app, worl
         shown = " ".join(text_of_html(section(page, panel)).split())
         assert "Maria Lopez (born 1984-03-12): Consent signed" in shown, shown
         assert maria[:8] not in shown  # the link holds the id; the text names her
-    (listing,) = factories.events("client.search")  # naming clients is logged as search is
+    # naming clients is logged, under its own action: not a search the officer typed
+    assert factories.events("client.search") == []
+    (listing,) = factories.events("consent.clients_named")
+    assert listing.actor == "hha.consent_officer" and listing.outcome == "success"
     assert listing.detail["result_client_ids"] == [maria]
-    assert listing.detail["criteria"] == [
+    assert listing.detail["lists"] == [
         "consents_expiring",
         "consents_revoked",
         "consents_to_attest",
