@@ -135,15 +135,23 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=SHUTDOWN_TIMEOUT)
 
 
-@pytest.fixture
-def live_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
-    """gunicorn serving the real app on the database the in-process ``app`` fixture uses."""
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == database_url
+def start_server(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    log_name: str = "gunicorn.log",
+) -> LiveServer:
+    """gunicorn with caseops' own gunicorn.conf.py serving the real app on
+    ``database_url``, ``workers`` workers, ``env`` added to the server's environment;
+    answered ``/readyz`` when this returns. Stop it with ``stop_server``. (The one way the
+    tests start a server: ``live_server``, ``ops_server`` and the stream-slot tests.)"""
     if not GUNICORN.exists():
         pytest.fail(f"gunicorn not found at {GUNICORN}", pytrace=False)
     sock = _listening_socket()
     host, port = sock.getsockname()
-    log = tmp_path / "gunicorn.log"
+    log = tmp_path / log_name
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [
@@ -153,13 +161,13 @@ def live_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
                 "--bind",
                 f"fd://{sock.fileno()}",
                 "--workers",
-                "2",
+                str(workers),
                 "--graceful-timeout",
                 "2",
                 "wsgi:app",
             ],
             cwd=PROJECT_ROOT,
-            env=_server_env(database_url, tmp_path / "instance"),
+            env=_server_env(database_url, tmp_path / "instance") | (env or {}),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -171,11 +179,28 @@ def live_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
     server = LiveServer(f"http://{host}:{port}", database_url, log, process)
     try:
         _wait_ready(server)
+    except BaseException:
+        _stop(process)
+        raise
+    return server
+
+
+def stop_server(server: LiveServer, request=None) -> None:
+    """Stop it; keep its log under test-results/ when ``request``'s test failed."""
+    _stop(server.process)
+    if request is not None and failed(request.node):
+        shutil.copyfile(server.log, artefact(request.node, f".{server.log.stem}.log"))
+
+
+@pytest.fixture
+def live_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
+    """gunicorn serving the real app on the database the in-process ``app`` fixture uses."""
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == database_url
+    server = start_server(database_url, tmp_path)
+    try:
         yield server
     finally:
-        _stop(process)
-        if failed(request.node):
-            shutil.copyfile(log, artefact(request.node, ".server.log"))
+        stop_server(server, request)
 
 
 def pytest_configure(config) -> None:

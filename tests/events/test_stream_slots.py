@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -20,16 +19,7 @@ import pytest
 
 from caseops.events.publish import publish
 from caseops.extensions import db
-from tests.live import (
-    GUNICORN,
-    PROJECT_ROOT,
-    LiveServer,
-    _die_with_parent,
-    _listening_socket,
-    _server_env,
-    _stop,
-    _wait_ready,
-)
+from tests.live import LiveServer, start_server, stop_server
 
 SLOTS = 3
 HEARTBEAT = 300  # seconds: longer than this test, so no write can find a closed client
@@ -39,43 +29,14 @@ DEADLINE = 20.0
 
 
 @pytest.fixture
-def slots_server(app, database_url, tmp_path) -> Iterator[LiveServer]:
+def slots_server(request, app, database_url, tmp_path) -> Iterator[LiveServer]:
     """gunicorn with one worker, ``SLOTS`` stream slots and a 300 s heartbeat."""
-    sock = _listening_socket()
-    host, port = sock.getsockname()
-    log = tmp_path / "gunicorn.log"
-    env = _server_env(database_url, tmp_path / "instance")
-    env.update(CASEOPS_EVENT_STREAMS=str(SLOTS), CASEOPS_EVENTS_HEARTBEAT=str(HEARTBEAT))
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "--config",
-                "gunicorn.conf.py",
-                "--bind",
-                f"fd://{sock.fileno()}",
-                "--workers",
-                "1",
-                "--graceful-timeout",
-                "2",
-                "wsgi:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            pass_fds=(sock.fileno(),),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    sock.close()
-    server = LiveServer(f"http://{host}:{port}", database_url, log, process)
+    env = {"CASEOPS_EVENT_STREAMS": str(SLOTS), "CASEOPS_EVENTS_HEARTBEAT": str(HEARTBEAT)}
+    server = start_server(database_url, tmp_path, workers=1, env=env)
     try:
-        _wait_ready(server)
         yield server
     finally:
-        _stop(process)
+        stop_server(server, request)
 
 
 class Opened:
