@@ -81,10 +81,14 @@ _json_error_writer()
 
 
 def post_worker_init(worker):
-    """In each worker after the fork: the event hub and the client.updated notifier."""
+    """In each worker after the fork: the event hub and the client.updated notifier, then
+    the start-up heap frozen out of the garbage collector's full scans
+    (``caseops/worker_process.py`` says why)."""
     from caseops.events.server import start
+    from caseops.worker_process import settle_heap
 
     start(worker.wsgi)
+    settle_heap(worker.wsgi)
 
 
 def child_exit(server, worker):
