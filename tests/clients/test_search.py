@@ -86,3 +86,27 @@ def test_search_needs_a_criterion(client, data):
 @pytest.mark.parametrize("role", ["system_admin", "agency_admin", "integration", "data_steward"])
 def test_roles_without_a_need_cannot_search(client, data, role):
     assert search(client, f"hha.{role}", q="maria").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("username", "q", "birth_date"),
+    [
+        ("cchc.case_worker", "maria", "1984-03-12"),
+        ("cchc.case_worker", "maria lopez", "1984-03-12"),
+        ("cchc.case_worker", "garcia", "1984-03-12"),
+        ("cchc.case_worker", "maria quintero", "1984-03-12"),
+        ("cchc.case_worker", "rafael", "1977-09-09"),
+        ("rrp.case_worker", "rafael quintero", "1977-09-09"),
+        ("hha.case_worker", "quintero", "1977-09-09"),
+        ("hha.case_worker", "maria", "1977-09-09"),
+    ],
+)
+def test_name_and_birth_date_find_what_both_find_alone(client, data, username, q, birth_date):
+    """A search by name and birth date starts from the birth date's records and probes the
+    names (issue 20); what it finds is exactly the clients the name search and the birth
+    date search both find, with or without a hidden Part 2 record among them."""
+    both = search(client, username, q=q, birth_date=birth_date).get_json()
+    by_name = {h["client_id"] for h in search(client, username, q=q).get_json()}
+    by_birth = {h["client_id"] for h in search(client, username, birth_date=birth_date).get_json()}
+    assert {h["client_id"] for h in both} == by_name & by_birth
+    assert all(h["birth_date"] == birth_date for h in both)
