@@ -119,6 +119,17 @@ def _learn(statement: Executable, values: dict[str, Any], sql: str, parameters, 
             )
 
 
+def plan_for(statement: Executable, parameters: dict[str, Any]) -> _Plan | None:
+    """The plan a send of ``statement`` with these parameter names goes by, if learnt."""
+    plan = _plans.get((id(statement), frozenset(parameters)))
+    return plan if plan is not None and plan.statement is statement else None
+
+
+def _real(session: Session) -> Session:
+    """The session behind a ``scoped_session`` (``db.session``), or the session itself."""
+    return session() if isinstance(session, scoped_session) else session
+
+
 @event.listens_for(Engine, "do_execute")
 def _do_execute(cursor, statement, parameters, context) -> bool:
     """Phase one: send on our own cursor and leave SQLAlchemy's unexecuted. Phase two:
@@ -175,8 +186,8 @@ def _send_one(session: Session, raw, statement: Executable, parameters: dict[str
     builds around a cursor that has no rows yet is dropped, whatever it makes of it (the
     ORM refuses it); what counts is that the hook sent the statement."""
     sent = _state.sending
-    plan = _plans.get((id(statement), frozenset(parameters)))
-    if plan is not None and plan.statement is statement:
+    plan = plan_for(statement, parameters)
+    if plan is not None:
         filled = plan.fill(parameters)
         own = raw.cursor()
         sent.append((_key(plan.sql, filled), own))
@@ -201,8 +212,7 @@ def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list
     raw = connection.connection.driver_connection
     # A send by plan bypasses the session, so flush what it holds first, as its own
     # execute would (autoflush): the reads must see the request's pending writes.
-    real = session() if isinstance(session, scoped_session) else session
-    real._autoflush()
+    _real(session)._autoflush()
     sent: list = []
     try:
         with raw.pipeline():
@@ -228,6 +238,6 @@ def autocommit_reads(session: Session) -> None:
     """Bind ``session`` to a connection in autocommit for the rest of its transaction
     (until the request ends): no BEGIN before its first read, no ROLLBACK after its
     last. Call before the session's first statement; on SQLite it does nothing."""
-    real = session() if isinstance(session, scoped_session) else session
+    real = _real(session)
     if _pipelines(real) and not real.in_transaction():
         real.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

@@ -123,9 +123,7 @@ def _sent_through_the_orm(monkeypatch) -> list:
     original = pipeline._send_one
 
     def counting(session, raw, statement, parameters):
-        key = (id(statement), frozenset(parameters))
-        plan = pipeline._plans.get(key)
-        if plan is None or plan.statement is not statement:
+        if pipeline.plan_for(statement, parameters) is None:
             calls.append(statement)
         return original(session, raw, statement, parameters)
 
