@@ -49,6 +49,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -321,6 +322,16 @@ def hey(
     )
 
 
+def alternate(rounds: int, measure: Callable[[str], Run]) -> dict[str, list[Run]]:
+    """``rounds`` runs of ``measure`` for each of view and bare, the order swapped every
+    round, so a drift of the shared machine's speed falls on both."""
+    runs: dict[str, list[Run]] = {"view": [], "bare": []}
+    for round_ in range(rounds):
+        for label in ("view", "bare") if round_ % 2 == 0 else ("bare", "view"):
+            runs[label].append(measure(label))
+    return runs
+
+
 def gunicorn_settings(env: dict[str, str], workers: int, workdir: Path) -> dict[str, str]:
     """threads and worker_class as caseops' gunicorn.conf.py resolves them in this
     environment (gunicorn's own --print-config), so the bare app gets the same."""
@@ -479,37 +490,27 @@ def main() -> int:
             bases[label] = f"http://127.0.0.1:{port}"
             wait_ready(bases[label], processes[-1], log)
 
-        def order(round_: int) -> tuple[str, str]:
-            return ("view", "bare") if round_ % 2 == 0 else ("bare", "view")
-
         # Unmeasured warm-up of both: pool connections, prepared statements and the
         # policy cache are then as warm for the first measured round as the last.
         for label in ("view", "bare"):
             saturate(bases[label], token, ids, paths[label], 3, args.connections, workdir)
-        saturation: dict[str, list[Run]] = {"view": [], "bare": []}
         # Where each request's CPU went (the app server's processes, PostgreSQL's): at
         # saturation on a small machine, throughput is CPU per request.
         servers = dict(zip(("view", "bare"), (Cpu(p.pid) for p in processes), strict=True))
         postgres = PostgresCpu()
         spent: dict[str, list[tuple[float, float, float]]] = {"view": [], "bare": []}
-        for round_ in range(args.rounds):
-            for label in order(round_):
-                server_before = servers[label].now()
-                postgres.start()
-                run = saturate(
-                    bases[label],
-                    token,
-                    ids,
-                    paths[label],
-                    args.seconds,
-                    args.connections,
-                    workdir,
-                )
-                answered = run.rps * args.seconds
-                spent[label].append(
-                    (servers[label].now() - server_before, postgres.stop(), answered)
-                )
-                saturation[label].append(run)
+
+        def saturated(label: str) -> Run:
+            server_before = servers[label].now()
+            postgres.start()
+            run = saturate(
+                bases[label], token, ids, paths[label], args.seconds, args.connections, workdir
+            )
+            answered = run.rps * args.seconds
+            spent[label].append((servers[label].now() - server_before, postgres.stop(), answered))
+            return run
+
+        saturation = alternate(args.rounds, saturated)
         print(f"saturation, wrk {args.connections} connections, {args.seconds} s per run:")
         for label, runs in saturation.items():
             print(f"  {label}: " + ", ".join(run.show() for run in runs))
@@ -547,20 +548,12 @@ def main() -> int:
         )
 
         rate = args.rate_fraction * min(median.values())
-        fixed: dict[str, list[Run]] = {"view": [], "bare": []}
-        for round_ in range(args.rounds):
-            for label in order(round_):
-                fixed[label].append(
-                    hey(
-                        bases[label],
-                        token,
-                        ids,
-                        paths[label],
-                        rate,
-                        args.seconds,
-                        args.connections,
-                    )
-                )
+        fixed = alternate(
+            args.rounds,
+            lambda label: hey(
+                bases[label], token, ids, paths[label], rate, args.seconds, args.connections
+            ),
+        )
         print(
             f"fixed rate {rate:.0f} req/s ({args.rate_fraction:.0%} of the lower median), "
             f"{args.connections} hey senders at -q {rate / args.connections:.2f}, spread evenly, "
