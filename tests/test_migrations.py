@@ -188,3 +188,47 @@ def test_0025_partitions_an_existing_log_keeping_every_entry_and_its_seal(databa
     finally:
         engine.dispose()
         databases.drop(url)
+
+
+def test_0026_counts_an_empty_index_as_indexed_and_leaves_a_filled_one_to_reindex(databases):
+    """Search may read the ``name_birth`` identifiers only once every record has them: a
+    fresh installation has them from its first record; one with records gets them from
+    ``caseops link reindex`` (tests/clients/test_search.py), so 0026 must not claim them."""
+    schemes = text("SELECT version FROM identifier_schemes")
+    url = databases.empty()
+    engine = create_engine(url)
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "0026")
+        with engine.connect() as connection:
+            assert list(connection.execute(schemes).scalars()) == [2]
+        command.downgrade(config, "0025")
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO agencies (id, code, name, kind, part2_program, "
+                    "ferpa_institution, treating_provider, covered_entity, created_at) "
+                    "VALUES (1, 'hha', 'H', 'housing', :no, :no, :no, :no, :now)"
+                ),
+                {"no": False, "now": now},
+            )
+            connection.execute(
+                text("INSERT INTO clients (id, created_at, version) VALUES ('c1', :now, 1)"),
+                {"now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO source_records (id, agency_id, source_record_id, client_id, "
+                    "category, source_version, person_encrypted, data_encrypted, body_digest, "
+                    "created_at, updated_at) VALUES (7, 1, 'H-1', 'c1', 'housing', 1, 'p', "
+                    "'d', 'x', :now, :now)"
+                ),
+                {"now": now},
+            )
+        command.upgrade(config, "0026")
+        with engine.connect() as connection:
+            assert list(connection.execute(schemes).scalars()) == []
+    finally:
+        engine.dispose()
+        databases.drop(url)

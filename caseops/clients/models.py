@@ -118,3 +118,16 @@ class LinkageClock(db.Model):
 
     shard: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
     ticks: Mapped[int] = mapped_column(BigInteger(), default=0)
+
+
+class IdentifierScheme(db.Model):
+    """An identifier scheme (``caseops.matching.engine.identifiers.IDENTIFIER_SCHEME``)
+    every stored record is indexed under: written by ``caseops link reindex`` when it has
+    run to its end, or by migration 0026 when the index was empty. Client search reads
+    the kinds a scheme adds only once that scheme is here; until then it reads the kinds
+    every record has, and finds the same clients (more slowly at a million)."""
+
+    __tablename__ = "identifier_schemes"
+
+    version: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

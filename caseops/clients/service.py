@@ -34,8 +34,9 @@ from caseops.db_types import utcnow
 from caseops.errors import Conflict, NotFound, ValidationFailed
 from caseops.extensions import db
 from caseops.matching import rehoming, store
+from caseops.matching.engine.identifiers import IDENTIFIER_SCHEME
 from caseops.matching.engine.normalize import name_tokens
-from caseops.matching.engine.pseudonym import birth_date_key, pseudonym
+from caseops.matching.engine.pseudonym import birth_date_key, name_birth_key, pseudonym
 from caseops.records.models import SourceRecord
 from caseops.registry.models import ConsentRecord
 from caseops.storage.pipeline import prefetch
@@ -91,20 +92,26 @@ def search(actor: Actor, q: str | None, birth_date: date | None) -> list[dict[st
                 )
             )
     else:
-        # Start from the records of that birth date (a few hundred at most, at any size)
-        # and probe each name for those records alone on the (value, record_id) index,
-        # instead of reading every record of a common name: PostgreSQL merged a name's
-        # whole list (16,890 entries for one name at a million clients) with the birth
-        # date's, so a search cost what its commonest name did (p95 20x at 1M, issue 20).
-        # MATERIALIZED keeps the planner from folding the birth date back into a merge.
-        born = (
+        # Start from a short list and probe the others on the (value, record_id) index
+        # for its records alone, instead of reading every record of a common name:
+        # PostgreSQL merged a name's whole list (16,890 entries for one name at a million
+        # clients) with the birth date's, so a search cost what its commonest name did
+        # (p95 20x at 1M, issue 20). The shortest list is the first name word with the
+        # birth date (a record or two at any size) once every record has those
+        # identifiers; before that, the birth date's (117 records at a million, each a
+        # cold page). MATERIALIZED keeps the planner from folding it back into a merge.
+        if words and store.indexed_under(IDENTIFIER_SCHEME):
+            first, *probes = [name_birth_key(key, w, birth_date) for w in words]
+        else:
+            first, probes = birth_date_key(key, birth_date), names
+        start = (
             select(RecordIdentifier.record_id)
-            .where(RecordIdentifier.value == birth_date_key(key, birth_date))
-            .cte("born")
+            .where(RecordIdentifier.value == first)
+            .cte("start")
             .prefix_with("MATERIALIZED", dialect="postgresql")
         )
-        query = query.where(SourceRecord.id.in_(select(born.c.record_id)))
-        for value in names:
+        query = query.where(SourceRecord.id.in_(select(start.c.record_id)))
+        for value in probes:
             probe = aliased(RecordIdentifier)
             query = query.where(
                 exists().where(probe.record_id == SourceRecord.id, probe.value == value)

@@ -33,13 +33,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import joinedload
 
 from caseops.agencies.models import Agency
-from caseops.clients.models import Client, KeptApart, LinkEvent, RecordIdentifier, ReviewItem
+from caseops.clients.models import (
+    Client,
+    IdentifierScheme,
+    KeptApart,
+    LinkEvent,
+    RecordIdentifier,
+    ReviewItem,
+)
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.matching import claims, rehoming, training
 from caseops.matching.engine import Decision, Features, LinkageModel, Linker, normalize_person
 from caseops.matching.engine.identifiers import (
     FREQUENCY_KINDS,
+    IDENTIFIER_SCHEME,
     block_values,
     identifier_rows,
     name_values,
@@ -75,6 +83,33 @@ def chance_agreement(model: LinkageModel) -> dict[str, float]:
 CHANCE_AGREEMENT = chance_agreement(LinkageModel(DEFAULT_PARAMS))
 NEW_RECORD = "new"
 _IDENTIFIERS = RecordIdentifier.__table__
+
+
+_SCHEME_RECHECK_SECONDS = 60.0
+
+
+def indexed_under(version: int = IDENTIFIER_SCHEME) -> bool:
+    """Whether every stored record is indexed under identifier scheme ``version``
+    (``identifier_schemes``). Once true it stays true, so the answer is kept for the
+    app's life; a false one is asked again after a minute (a reindex may have finished).
+    A stale false only sends search down the slower path to the same answer."""
+    seen = current_app.extensions.setdefault("caseops.identifier_schemes", {})
+    known = seen.get(version)  # True, or when it was last found missing
+    if known is True:
+        return True
+    if known is not None and time.monotonic() - known < _SCHEME_RECHECK_SECONDS:
+        return False
+    found = db.session.scalar(
+        select(IdentifierScheme.version).where(IdentifierScheme.version >= version).limit(1)
+    )
+    seen[version] = True if found is not None else time.monotonic()
+    return found is not None
+
+
+def _record_scheme(version: int) -> None:
+    """Record that every stored record is now indexed under ``version``."""
+    if db.session.get(IdentifierScheme, version) is None:
+        db.session.add(IdentifierScheme(version=version))
 
 
 def pseudonym_key() -> bytes:
@@ -537,7 +572,10 @@ def reindex(progress: Callable[[int], None] | None = None) -> dict[str, int]:
             )
         )
         if not records:
-            db.session.rollback()  # gives the claim back
+            # Every record, those placed while this ran included (they were placed by
+            # code of this version under the claim), now has this scheme's identifiers.
+            _record_scheme(IDENTIFIER_SCHEME)
+            db.session.commit()  # and gives the claim back
             return counts
         last = records[-1].id  # read before the commit expires it
         with gc_paused():

@@ -110,3 +110,76 @@ def test_name_and_birth_date_find_what_both_find_alone(client, data, username, q
     by_birth = {h["client_id"] for h in search(client, username, birth_date=birth_date).get_json()}
     assert {h["client_id"] for h in both} == by_name & by_birth
     assert all(h["birth_date"] == birth_date for h in both)
+
+
+def _forget_schemes() -> None:
+    """What a process knows of identifier schemes (kept once true: see store.indexed_under)."""
+    from flask import current_app
+
+    current_app.extensions.pop("caseops.identifier_schemes", None)
+
+
+def test_name_and_birth_date_read_their_own_short_list_once_every_record_has_it(client, data):
+    """Once every record is indexed under scheme 2 (a fresh index is), a search by name and
+    birth date reads the name-with-birth-date identifiers (issue 20): without them nothing
+    is found. An installation whose records predate them finds the same clients through
+    the birth date and the names until ``caseops link reindex`` has written them, which
+    it records, and search reads them again."""
+    from sqlalchemy import delete, func, select
+
+    from caseops.clients.models import IdentifierScheme, RecordIdentifier
+    from caseops.extensions import db
+    from caseops.matching import store
+
+    def found() -> set[str]:
+        hits = search(client, "cchc.case_worker", q="maria lopez", birth_date="1984-03-12")
+        assert hits.status_code == 200
+        return {h["client_id"] for h in hits.get_json()}
+
+    maria = found()
+    assert len(maria) == 1
+    combined = db.session.scalar(select(func.count()).where(RecordIdentifier.kind == "name_birth"))
+    assert combined > 0
+    db.session.execute(delete(RecordIdentifier).where(RecordIdentifier.kind == "name_birth"))
+    db.session.commit()
+    assert found() == set()  # the combined identifiers are what it reads
+
+    # records from before scheme 2: not indexed under it, so search takes the long way
+    db.session.execute(delete(IdentifierScheme))
+    db.session.commit()
+    _forget_schemes()
+    assert found() == maria
+
+    store.reindex()
+    assert db.session.scalar(select(IdentifierScheme.version)) == 2
+    assert (
+        db.session.scalar(select(func.count()).where(RecordIdentifier.kind == "name_birth"))
+        == combined
+    )
+    _forget_schemes()
+    assert found() == maria
+    assert store.indexed_under(2)
+
+
+def test_a_process_asks_again_for_a_missing_scheme_but_not_for_one_it_found(app, world):
+    """A reindex that finishes while workers run reaches them within a minute; a scheme
+    once found is never read again (it cannot be taken back)."""
+    from sqlalchemy import delete
+
+    from caseops.clients.models import IdentifierScheme
+    from caseops.extensions import db
+    from caseops.matching import store
+
+    _forget_schemes()
+    db.session.execute(delete(IdentifierScheme))
+    db.session.commit()
+    assert not store.indexed_under(2)
+    db.session.add(IdentifierScheme(version=2))
+    db.session.commit()
+    assert not store.indexed_under(2)  # asked again only after a minute
+    seen = app.extensions["caseops.identifier_schemes"]
+    seen[2] -= store._SCHEME_RECHECK_SECONDS + 1
+    assert store.indexed_under(2)
+    db.session.execute(delete(IdentifierScheme))
+    db.session.commit()
+    assert store.indexed_under(2)

@@ -8,18 +8,27 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from caseops.matching.engine.normalize import Features, name_tokens, normalize_person
-from caseops.matching.engine.pseudonym import birth_date_key, blocking_keys, pseudonym
+from caseops.matching.engine.pseudonym import (
+    birth_date_key,
+    blocking_keys,
+    name_birth_key,
+    pseudonym,
+)
+
+IDENTIFIER_SCHEME = 2
+"""The version of what ``identifier_rows`` writes. 2: name words with the birth date
+(``name_birth``), which client search reads once every stored record has them, i.e.
+once ``caseops link reindex`` has run to its end under this version (or the index was
+empty when migration 0026 ran). Raise it when a kind search relies on is added."""
 
 
-def search_terms(
-    person: Mapping[str, Any], key: bytes, features: Features | None = None
-) -> set[int]:
-    """Pseudonyms of every name word (and canonical given name) for client search."""
+def search_words(person: Mapping[str, Any], features: Features | None = None) -> set[str]:
+    """Every name word (and canonical given name) client search finds a record by."""
     features = features or normalize_person(person)
     words = set(features.given_canonical) | set(features.family_parts)
     for name in ("given_name", "middle_name", "family_name"):
         words.update(name_tokens(person.get(name)))
-    return {pseudonym(key, "name", word) for word in words if len(word) > 1}
+    return {word for word in words if len(word) > 1}
 
 
 # Name frequencies are counted over pseudonyms too: how many records carry this given
@@ -49,13 +58,16 @@ def identifier_rows(
     person: Mapping[str, Any], key: bytes, features: Features | None = None
 ) -> set[tuple[str, int]]:
     """(kind, pseudonym) of everything a record is found by: its blocking keys, the
-    name counts it adds to, its name words and birth date for search."""
+    name counts it adds to, its name words, its birth date and each name word with the
+    birth date for search (scheme ``IDENTIFIER_SCHEME``)."""
     features = features or normalize_person(person)
     rows = {("block", value) for value in blocking_keys(features, key)}
     rows |= frequency_rows(features, key)
-    rows |= {("name", value) for value in search_terms(person, key, features)}
+    words = search_words(person, features)
+    rows |= {("name", pseudonym(key, "name", word)) for word in words}
     if features.birth_date:
         rows.add(("birth_date", birth_date_key(key, features.birth_date)))
+        rows |= {("name_birth", name_birth_key(key, w, features.birth_date)) for w in words}
     return rows
 
 
