@@ -223,9 +223,7 @@ def _cap_examples(items, cap: int) -> None:
         test = getattr(item, "obj", None)
         current = getattr(test, "_hypothesis_internal_use_settings", None)
         if current is not None and current.max_examples > cap:
-            test._hypothesis_internal_use_settings = hypothesis_settings(
-                current, max_examples=cap
-            )
+            test._hypothesis_internal_use_settings = hypothesis_settings(current, max_examples=cap)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

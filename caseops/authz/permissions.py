@@ -32,6 +32,7 @@ from caseops.db_types import utcnow
 from caseops.errors import NotFound
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
+from caseops.storage.pipeline import column_rows
 from caseops.vocabulary import PART2_CATEGORY
 
 ORGANISATION_SCOPE = "scope:organisation"
@@ -158,7 +159,7 @@ def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) ->
     """
     if actor.is_operator or has_organisation_scope(actor, "audit"):
         return db.session.scalar(CLIENT_QUERY, {"client_id": client_id}) is not None
-    rows = db.session.execute(KNOWN_RECORDS_QUERY, {"client_id": client_id}).all()
+    rows = column_rows(db.session, KNOWN_RECORDS_QUERY, {"client_id": client_id})
     hidden: set[tuple[str, bool, str]] = set()
     for agency, agency_part2, category in rows:
         if agency == actor.agency or not _part2(agency_part2, category):

@@ -22,6 +22,7 @@ from caseops.authz.actor import Actor
 from caseops.authz.models import CasbinRule, PolicyVersion
 from caseops.db_types import utcnow
 from caseops.extensions import db
+from caseops.storage.pipeline import column_rows
 from caseops.storage.pools import side_engine
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
@@ -33,47 +34,57 @@ MODEL_PATH = Path(__file__).with_name("model.conf")
 VERSION_QUERY = select(PolicyVersion.version).where(PolicyVersion.id == 1)
 
 
+class _Loaded:
+    """One loaded policy: its enforcer, the version it was loaded at, and what was asked
+    of it. The answers belong to this enforcer alone, so a request still holding an older
+    one (it began before the version moved) can never write its answers where a newer
+    enforcer's are kept."""
+
+    __slots__ = ("answers", "enforcer", "engine_id", "roles", "version")
+
+    def __init__(self, enforcer: casbin.Enforcer, version: int | None, engine_id: int) -> None:
+        self.enforcer = enforcer
+        self.version = version
+        self.engine_id = engine_id
+        # (role, agency, obj, act) -> Casbin's verdict at this version: the policy
+        # compiled lazily, question by question
+        self.answers: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
+        # (username, agency) -> the roles granted at this version (every request asks)
+        self.roles: dict[tuple[str, str], frozenset[str]] = {}
+
+
 class _EnforcerCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._enforcer: casbin.Enforcer | None = None
-        self._version: int | None = None
-        self._engine_id: int | None = None
-        # (role, agency, obj, act) -> Casbin's verdict at this version: the policy compiled
-        # lazily, question by question, and dropped whenever the version moves.
-        self.answers: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
+        self._loaded: _Loaded | None = None
 
-    @property
-    def version(self) -> int:
-        return self._version or 0
-
-    def current(self) -> casbin.Enforcer:
+    def current(self) -> _Loaded:
+        """The policy this request decides by: loaded once per request (kept in ``g``),
+        reloaded when the version moved."""
         if has_request_context() and "casbin_enforcer" in g:
             return g.casbin_enforcer
-        version = db.session.scalar(VERSION_QUERY)
+        version = next(iter(column_rows(db.session, VERSION_QUERY, {})), (None,))[0]
         engine = db.engine
         with self._lock:
-            if self._enforcer is None or version != self._version or id(engine) != self._engine_id:
+            loaded = self._loaded
+            if loaded is None or version != loaded.version or id(engine) != loaded.engine_id:
                 # read through the side pool: this request already holds a session
                 # connection, and under load the session pool may have none left
                 # (caseops.storage.pools)
                 side = side_engine(engine, current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
                 adapter = Adapter(side, db_class=CasbinRule, create_table=False)
-                self._enforcer = casbin.Enforcer(str(MODEL_PATH), adapter)
-                self._version = version
-                self._engine_id = id(engine)
-                self.answers = {}
-            enforcer = self._enforcer
+                loaded = _Loaded(casbin.Enforcer(str(MODEL_PATH), adapter), version, id(engine))
+                self._loaded = loaded
         if has_request_context():
-            g.casbin_enforcer = enforcer
-        return enforcer
+            g.casbin_enforcer = loaded
+        return loaded
 
 
 _cache = _EnforcerCache()
 
 
 def enforcer() -> casbin.Enforcer:
-    return _cache.current()
+    return _cache.current().enforcer
 
 
 def allowed(actor: Actor, obj: str, act: str) -> bool:
@@ -92,13 +103,13 @@ def allowed(actor: Actor, obj: str, act: str) -> bool:
 
 def role_verdict(role: str, agency: str, obj: str, act: str) -> tuple[bool, bool]:
     """(allowed, explicitly denied) for one role, from Casbin, remembered per version."""
-    e = enforcer()
-    answers = _cache.answers
+    loaded = _cache.current()
     key = (role, agency, obj, act)
-    if key not in answers:
-        ok, rule = e.enforce_ex(role, agency, obj, act)
-        answers[key] = (ok, not ok and bool(rule) and rule[-1] == "deny")
-    return answers[key]
+    answer = loaded.answers.get(key)
+    if answer is None:
+        ok, rule = loaded.enforcer.enforce_ex(role, agency, obj, act)
+        answer = loaded.answers[key] = (ok, not ok and bool(rule) and rule[-1] == "deny")
+    return answer
 
 
 def permissions(actor: Actor) -> Callable[[str, str], bool]:
@@ -116,12 +127,19 @@ def permissions(actor: Actor) -> Callable[[str, str], bool]:
 
 def current_version() -> int:
     """The policy version the running request's enforcer was loaded at."""
-    enforcer()
-    return _cache.version
+    return _cache.current().version or 0
 
 
 def roles_of(username: str, agency: str) -> frozenset[str]:
-    return frozenset(enforcer().get_roles_for_user_in_domain(username, agency))
+    """The roles granted to the user in the agency, by the request's policy (remembered
+    with it: every authenticated request asks)."""
+    loaded = _cache.current()
+    key = (username, agency)
+    roles = loaded.roles.get(key)
+    if roles is None:
+        roles = frozenset(loaded.enforcer.get_roles_for_user_in_domain(username, agency))
+        loaded.roles[key] = roles
+    return roles
 
 
 def bump_version(session: Session) -> int:

@@ -80,41 +80,111 @@ _FAMILY_HISPANIC = (
     "de leon",
 )
 _ACCENTED = {
-    "maria": "María", "jose": "José", "lucia": "Lucía", "sofia": "Sofía", "raul": "Raúl",
-    "hector": "Héctor", "ramon": "Ramón", "jesus": "Jesús", "ramirez": "Ramírez",
-    "hernandez": "Hernández", "perez": "Pérez", "gonzalez": "González", "lopez": "López",
-    "martinez": "Martínez", "rodriguez": "Rodríguez", "sanchez": "Sánchez",
-    "gomez": "Gómez", "diaz": "Díaz", "jimenez": "Jiménez", "pena": "Peña",
-    "fernandez": "Fernández", "dominguez": "Domínguez", "concepcion": "Concepción",
+    "maria": "María",
+    "jose": "José",
+    "lucia": "Lucía",
+    "sofia": "Sofía",
+    "raul": "Raúl",
+    "hector": "Héctor",
+    "ramon": "Ramón",
+    "jesus": "Jesús",
+    "ramirez": "Ramírez",
+    "hernandez": "Hernández",
+    "perez": "Pérez",
+    "gonzalez": "González",
+    "lopez": "López",
+    "martinez": "Martínez",
+    "rodriguez": "Rodríguez",
+    "sanchez": "Sánchez",
+    "gomez": "Gómez",
+    "diaz": "Díaz",
+    "jimenez": "Jiménez",
+    "pena": "Peña",
+    "fernandez": "Fernández",
+    "dominguez": "Domínguez",
+    "concepcion": "Concepción",
 }
 # The generator's own nickname list, deliberately not the engine's table: a few of
 # these (tere, gaby, dani, mari, lety, ale) are unknown to the matcher, as in real life.
 _NICKNAMES = {
-    "william": ("bill", "will", "billy"), "robert": ("bob", "rob", "bobby"),
-    "james": ("jim", "jimmy"), "john": ("jack", "johnny"), "joseph": ("joe",),
-    "richard": ("rick", "rich"), "thomas": ("tom", "tommy"), "michael": ("mike",),
-    "christopher": ("chris",), "daniel": ("dan", "danny"), "anthony": ("tony",),
-    "edward": ("ed", "eddie", "ted"), "steven": ("steve",), "kenneth": ("ken",),
-    "timothy": ("tim",), "benjamin": ("ben",), "samuel": ("sam",), "alexander": ("alex",),
-    "nicholas": ("nick",), "gregory": ("greg",), "patrick": ("pat",), "lawrence": ("larry",),
-    "gerald": ("jerry",), "ronald": ("ron",), "donald": ("don",), "douglas": ("doug",),
-    "jeffrey": ("jeff",), "raymond": ("ray",), "walter": ("walt",), "andrew": ("andy",),
-    "matthew": ("matt",), "joshua": ("josh",), "jonathan": ("jon",), "henry": ("hank",),
-    "peter": ("pete",), "zachary": ("zach",), "jose": ("pepe",),
-    "francisco": ("paco", "pancho"), "jesus": ("chuy",), "eduardo": ("lalo",),
-    "guillermo": ("memo",), "ignacio": ("nacho",), "alberto": ("beto",),
-    "roberto": ("beto",), "manuel": ("manny",), "enrique": ("kike",),
-    "margaret": ("peggy", "maggie"), "elizabeth": ("liz", "beth", "betty"),
-    "patricia": ("patty", "trish"), "jennifer": ("jen", "jenny"),
-    "katherine": ("kate", "kathy"), "catherine": ("cathy",), "susan": ("sue",),
-    "deborah": ("debbie",), "rebecca": ("becky",), "jessica": ("jess",),
-    "kimberly": ("kim",), "samantha": ("sam",), "victoria": ("vicky",),
-    "christina": ("tina",), "pamela": ("pam",), "sandra": ("sandy",), "abigail": ("abby",),
-    "dorothy": ("dottie",), "judith": ("judy",), "theresa": ("terry",),
-    "jacqueline": ("jackie",), "guadalupe": ("lupe",), "dolores": ("lola",),
-    "concepcion": ("concha",), "graciela": ("chela",), "amanda": ("mandy",),
-    "teresa": ("tere",), "gabriela": ("gaby",), "daniela": ("dani",),
-    "mariana": ("mari",), "leticia": ("lety",), "alejandra": ("ale",),
+    "william": ("bill", "will", "billy"),
+    "robert": ("bob", "rob", "bobby"),
+    "james": ("jim", "jimmy"),
+    "john": ("jack", "johnny"),
+    "joseph": ("joe",),
+    "richard": ("rick", "rich"),
+    "thomas": ("tom", "tommy"),
+    "michael": ("mike",),
+    "christopher": ("chris",),
+    "daniel": ("dan", "danny"),
+    "anthony": ("tony",),
+    "edward": ("ed", "eddie", "ted"),
+    "steven": ("steve",),
+    "kenneth": ("ken",),
+    "timothy": ("tim",),
+    "benjamin": ("ben",),
+    "samuel": ("sam",),
+    "alexander": ("alex",),
+    "nicholas": ("nick",),
+    "gregory": ("greg",),
+    "patrick": ("pat",),
+    "lawrence": ("larry",),
+    "gerald": ("jerry",),
+    "ronald": ("ron",),
+    "donald": ("don",),
+    "douglas": ("doug",),
+    "jeffrey": ("jeff",),
+    "raymond": ("ray",),
+    "walter": ("walt",),
+    "andrew": ("andy",),
+    "matthew": ("matt",),
+    "joshua": ("josh",),
+    "jonathan": ("jon",),
+    "henry": ("hank",),
+    "peter": ("pete",),
+    "zachary": ("zach",),
+    "jose": ("pepe",),
+    "francisco": ("paco", "pancho"),
+    "jesus": ("chuy",),
+    "eduardo": ("lalo",),
+    "guillermo": ("memo",),
+    "ignacio": ("nacho",),
+    "alberto": ("beto",),
+    "roberto": ("beto",),
+    "manuel": ("manny",),
+    "enrique": ("kike",),
+    "margaret": ("peggy", "maggie"),
+    "elizabeth": ("liz", "beth", "betty"),
+    "patricia": ("patty", "trish"),
+    "jennifer": ("jen", "jenny"),
+    "katherine": ("kate", "kathy"),
+    "catherine": ("cathy",),
+    "susan": ("sue",),
+    "deborah": ("debbie",),
+    "rebecca": ("becky",),
+    "jessica": ("jess",),
+    "kimberly": ("kim",),
+    "samantha": ("sam",),
+    "victoria": ("vicky",),
+    "christina": ("tina",),
+    "pamela": ("pam",),
+    "sandra": ("sandy",),
+    "abigail": ("abby",),
+    "dorothy": ("dottie",),
+    "judith": ("judy",),
+    "theresa": ("terry",),
+    "jacqueline": ("jackie",),
+    "guadalupe": ("lupe",),
+    "dolores": ("lola",),
+    "concepcion": ("concha",),
+    "graciela": ("chela",),
+    "amanda": ("mandy",),
+    "teresa": ("tere",),
+    "gabriela": ("gaby",),
+    "daniela": ("dani",),
+    "mariana": ("mari",),
+    "leticia": ("lety",),
+    "alejandra": ("ale",),
 }
 _STREETS = (
     *_words(
@@ -138,8 +208,15 @@ _SYLLABLES = _words(
     "ka lo ren mi sa to vel dan ber gu shi na ro ley ton son man ski ez ova al bri cor "
     "del fa gar hol is jen kor lin mar nor ok pel quin ras sel tor ul van wes yan zim"
 )
-_STREET_TYPES = (("Street", "St", "St.", "ST"), ("Avenue", "Ave", "Ave."), ("Road", "Rd"),
-                 ("Drive", "Dr"), ("Boulevard", "Blvd"), ("Lane", "Ln"), ("Court", "Ct"))
+_STREET_TYPES = (
+    ("Street", "St", "St.", "ST"),
+    ("Avenue", "Ave", "Ave."),
+    ("Road", "Rd"),
+    ("Drive", "Dr"),
+    ("Boulevard", "Blvd"),
+    ("Lane", "Ln"),
+    ("Court", "Ct"),
+)
 _CITIES = ("Oakland", "Berkeley", "Alameda", "Emeryville", "San Leandro", "Hayward")
 _AREA_CODES = ("510", "341", "925")
 _MAIL_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com")
@@ -323,8 +400,15 @@ class _Generator:
             given = self.rng.choice(same_letter or [given])
         while given == of.given:
             given = self.given(base.sex, hispanic=False)
-        return replace(base, given=given, family=of.family, birth_date=of.birth_date,
-                       address=of.address, phone=of.phone, kind="twin")
+        return replace(
+            base,
+            given=given,
+            family=of.family,
+            birth_date=of.birth_date,
+            address=of.address,
+            phone=of.phone,
+            kind="twin",
+        )
 
     def namesake(self, base: Person, of: Person) -> Person:
         """Same name, sex and birth year; half of them in the same postcode."""
@@ -332,8 +416,15 @@ class _Generator:
         while birth == of.birth_date:
             birth = date(of.birth_date.year, 1, 1) + timedelta(days=self.rng.randrange(365))
         postcode = of.address.postcode if self.rng.random() < 0.5 else None
-        return replace(base, given=of.given, family=of.family, sex=of.sex, birth_date=birth,
-                       address=self.address(postcode), kind="namesake")
+        return replace(
+            base,
+            given=of.given,
+            family=of.family,
+            sex=of.sex,
+            birth_date=birth,
+            address=self.address(postcode),
+            kind="namesake",
+        )
 
     def junior(self, base: Person, of: Person) -> Person:
         """A child named after the parent (or the parent of a junior), living with them."""
@@ -341,13 +432,27 @@ class _Generator:
         birth = of.birth_date + gap
         if birth > date(2024, 12, 31):
             birth = of.birth_date - gap
-        return replace(base, given=of.given, family=of.family, sex=of.sex, birth_date=birth,
-                       address=of.address, phone=of.phone, kind="junior")
+        return replace(
+            base,
+            given=of.given,
+            family=of.family,
+            sex=of.sex,
+            birth_date=birth,
+            address=of.address,
+            phone=of.phone,
+            kind="junior",
+        )
 
     def household(self, base: Person, of: Person) -> Person:
         family = of.family if self.rng.random() < 0.7 else base.family
-        return replace(base, family=family, address=of.address, phone=of.phone,
-                       email=self.email(base.given, family), kind="household")
+        return replace(
+            base,
+            family=family,
+            address=of.address,
+            phone=of.phone,
+            email=self.email(base.given, family),
+            kind="household",
+        )
 
     def people(self, count: int) -> list[Person]:
         """People, some of them related to an earlier one; namesakes share one of the
@@ -386,18 +491,18 @@ class _Generator:
         if kind == "insert":
             return text[:i] + rng.choice(ascii_lowercase) + text[i:]
         if kind == "delete":
-            return text[:i] + text[i + 1:]
+            return text[:i] + text[i + 1 :]
         if kind == "substitute":
-            return text[:i] + rng.choice(ascii_lowercase) + text[i + 1:]
+            return text[:i] + rng.choice(ascii_lowercase) + text[i + 1 :]
         i = min(i, len(text) - 2)
-        return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
 
     def digit_typo(self, digits: str) -> str:
         rng = self.rng
         i = rng.randrange(len(digits) - 1)
         if rng.random() < 0.5:
-            return digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
-        return digits[:i] + rng.choice("0123456789") + digits[i + 1:]
+            return digits[:i] + digits[i + 1] + digits[i] + digits[i + 2 :]
+        return digits[:i] + rng.choice("0123456789") + digits[i + 1 :]
 
     def date_typo(self, value: date) -> date:
         """A keystroke error in the digits of the date that still gives a valid date."""
@@ -428,8 +533,11 @@ class _Generator:
         family = list(person.family)
         if len(family) > 1 and self.chance(rates.part_dropped, "compound part dropped"):
             family = [family[0] if rng.random() < 0.8 else family[1]]
-        if (person.sex == "f" and person.birth_date.year < 2000
-                and self.chance(rates.married_name, "married name")):
+        if (
+            person.sex == "f"
+            and person.birth_date.year < 2000
+            and self.chance(rates.married_name, "married name")
+        ):
             family = [self.family(hispanic=False)]
         middle = person.middle if rng.random() < rates.middle_recorded else None
         if middle and rng.random() < 0.4:
@@ -440,8 +548,12 @@ class _Generator:
             ssn = None
         elif self.chance(rates.dob_missing, "birth date missing"):
             birth = None
-        if (birth and birth.day <= 12 and birth.day != birth.month
-                and self.chance(rates.dob_transposed, "day/month transposed")):
+        if (
+            birth
+            and birth.day <= 12
+            and birth.day != birth.month
+            and self.chance(rates.dob_transposed, "day/month transposed")
+        ):
             birth = birth.replace(month=birth.day, day=birth.month)
         address, phone = person.address, person.phone
         if self.chance(rates.moved, "moved"):
@@ -530,9 +642,7 @@ class _Generator:
         return f"+1{phone}" if agency % 3 == 1 else f"{phone[:3]}-{phone[3:6]}-{phone[6:]}"
 
 
-def generate(
-    people: int, agencies: int = 3, seed: int = 0, rates: Rates | None = None
-) -> Dataset:
+def generate(people: int, agencies: int = 3, seed: int = 0, rates: Rates | None = None) -> Dataset:
     """``people`` true people and ``agencies`` files with partial overlap."""
     rates = rates or Rates()
     generator = _Generator(rates, seed)

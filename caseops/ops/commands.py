@@ -42,7 +42,6 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-
 @click.group("backup")
 def backup_group() -> None:
     """Backups: prove that one restores to a whole access log."""

@@ -234,6 +234,16 @@ def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list
     return waiting
 
 
+def column_rows(session: Session, statement: Executable, parameters: dict[str, Any]) -> list:
+    """The rows of a select of columns (no entities) in the session's transaction, through
+    its connection: what ``session.execute`` answers, less the ORM's execution path
+    (about half of a hot read's CPU, issue 20); answered from a prefetch like any other
+    execution. Flushes first, as the session's own autoflush would."""
+    real = _real(session)
+    real._autoflush()
+    return real.connection().execute(statement, parameters).all()
+
+
 def autocommit_reads(session: Session) -> None:
     """Bind ``session`` to a connection in autocommit for the rest of its transaction
     (until the request ends): no BEGIN before its first read, no ROLLBACK after its

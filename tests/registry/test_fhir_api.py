@@ -30,13 +30,17 @@ def officer(world):
 
 
 def fhir_post(client, token, resource):
-    return client.post("/fhir/Consent", data=json.dumps(resource),
-                       headers=bearer(token) | {"Content-Type": "application/fhir+json"})
+    return client.post(
+        "/fhir/Consent",
+        data=json.dumps(resource),
+        headers=bearer(token) | {"Content-Type": "application/fhir+json"},
+    )
 
 
 def test_round_trip_a_recorded_consent_through_fhir(client, maria, officer):
-    recorded = client.post(f"/api/v1/clients/{maria}/consents", json=permit(),
-                           headers=bearer(officer)).get_json()
+    recorded = client.post(
+        f"/api/v1/clients/{maria}/consents", json=permit(), headers=bearer(officer)
+    ).get_json()
     out = client.get(f"/fhir/Consent/{recorded['id']}", headers=bearer(officer))
     assert out.status_code == 200 and out.mimetype == "application/fhir+json"
     resource = out.get_json()
@@ -65,8 +69,9 @@ def test_the_hl7_examples_get_a_specific_answer_and_nothing_is_stored(client, ma
 
 
 def test_recording_time_rules_come_back_in_fhir_terms(client, maria, officer):
-    recorded = client.post(f"/api/v1/clients/{maria}/consents", json=permit(),
-                           headers=bearer(officer)).get_json()
+    recorded = client.post(
+        f"/api/v1/clients/{maria}/consents", json=permit(), headers=bearer(officer)
+    ).get_json()
     resource = client.get(f"/fhir/Consent/{recorded['id']}", headers=bearer(officer)).get_json()
     resource["dateTime"] = iso(NOW.replace(year=NOW.year + 1))  # signed in the future
     response = fhir_post(client, officer, resource)
@@ -87,8 +92,9 @@ R4_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def test_consents_come_back_with_r4_ids_and_either_form_reads_them(client, maria, officer):
-    recorded = client.post(f"/api/v1/clients/{maria}/consents", json=permit(),
-                           headers=bearer(officer)).get_json()
+    recorded = client.post(
+        f"/api/v1/clients/{maria}/consents", json=permit(), headers=bearer(officer)
+    ).get_json()
     caseops_id = recorded["id"]
     assert caseops_id.startswith("cns_")
     r4_id = caseops_id.replace("_", "-")
