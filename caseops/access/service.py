@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import Row, String, bindparam, cast, exists, or_, select
@@ -29,6 +29,7 @@ from caseops.authz.permissions import (
     knows_record_reads,
     load_client,
     load_client_reads,
+    require_known_client,
 )
 from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
@@ -62,7 +63,9 @@ def _check_purpose(purpose: str) -> None:
 def _client_facts():
     """The client, whether the worker is on its care team at ``at``, and the worker's
     break-the-glass grant running at ``at``: one statement, built once (parameters
-    ``client_id``, ``user_id``, ``at``), as the view runs it on every request."""
+    ``client_id``, ``user_id``, ``at``), as the view runs it on every request. Columns,
+    not entities: read as rows (``column_rows``), at half the CPU of building entities
+    nothing changes (issue 20)."""
     grant = aliased(BreakGlassGrant)
     running_grant = (
         select(grant.id)
@@ -101,11 +104,12 @@ def _client_facts():
     )
     statement = (
         select(
-            Client,
-            on_care_team,
-            BreakGlassGrant,
-            treating_provider,
-            covered_entity,
+            Client.id.label("client_id"),
+            on_care_team.label("on_care_team"),
+            BreakGlassGrant.id.label("grant_id"),
+            BreakGlassGrant.expires_at.label("grant_expires_at"),
+            treating_provider.label("treating_provider"),
+            covered_entity.label("covered_entity"),
             *referral_columns,
         )
         .select_from(Client)
@@ -164,25 +168,32 @@ def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
     return [*load_client_reads(client_id), *fingerprint_reads(actor, client_id, at)]
 
 
+class Grant(NamedTuple):
+    """The worker's break-the-glass grant running at the decision's instant."""
+
+    id: int
+    expires_at: datetime
+
+
 def gather_facts(
     actor: Actor, client_id: str, at: datetime
-) -> tuple[Client, Facts, BreakGlassGrant | None, Contents]:
+) -> tuple[Facts, Grant | None, Contents]:
     """Everything the decision needs, read fresh (never cached past a revocation), and the
     records and notes themselves so shown sections need no second round trip. Four
     queries: the client with the worker's relationship and grant, the records, the notes,
     the consents."""
-    rows = db.session.execute(
+    rows = column_rows(
+        db.session,
         _CLIENT_FACTS,
         {"client_id": client_id, "user_id": actor.user_id, "at": at, "agency": actor.agency},
-    ).all()
+    )
     if not rows:
         raise NotFound(f"No client {client_id!r}.")
-    client, relationship, grant, treating_provider, covered_entity = rows[0][:5]
-    open_referrals = [
-        referrals.referral_facts(referral, state, assigned, from_part2)
-        for *_, referral, state, assigned, from_part2 in rows
-        if referral is not None and state is not None
-    ]
+    first = rows[0]
+    relationship = first.on_care_team
+    treating_provider, covered_entity = first.treating_provider, first.covered_entity
+    grant = Grant(first.grant_id, first.grant_expires_at) if first.grant_id else None
+    open_referrals = [f for f in map(referrals.referral_facts, rows) if f is not None]
     if actor.user_id is None:
         relationship, grant = False, None
     records: Contents = {
@@ -255,15 +266,16 @@ def gather_facts(
         # agreements in force and waivers (cached per policy version: no round trip)
         agreements=agreements.for_decision(actor.agency, {s.agency for s in sections}),
     )
-    return client, facts, grant, records
+    return facts, grant, records
 
 
 def _known_client_facts(actor: Actor, client_id: str, at: datetime):
     """The view's and the fingerprint poll's common start, in one round trip: the client
-    loaded or 404 (hidden is unknown), the caller's permissions and the refusal of roles
-    that read no records, then ``gather_facts``. Returns the permissions and its result."""
+    known to the caller or 404 (hidden is unknown), the caller's permissions and the
+    refusal of roles that read no records, then ``gather_facts``. Returns the permissions
+    and its result."""
     with prefetch(db.session, view_reads(actor, client_id, at)):
-        load_client(actor, client_id)
+        require_known_client(actor, client_id)
         permits = policy.permissions(actor)
         _require_worker(actor, client_id, permits)
         return (permits, *gather_facts(actor, client_id, at))
@@ -332,7 +344,7 @@ def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
     view instead."""
     _check_purpose(purpose)
     at = utcnow()
-    permits, _, facts, grant, records = _known_client_facts(actor, client_id, at)
+    permits, facts, grant, records = _known_client_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
     fingerprint = _fingerprint(decisions, records)
@@ -384,7 +396,7 @@ def current_fingerprint(actor: Actor, client_id: str, purpose: str, permits, at:
     what (see docs/desk.md for why the caseload logs it once, not per client). The
     caller has already established that the worker knows the client."""
     with prefetch(db.session, fingerprint_reads(actor, client_id, at)):
-        _, facts, _, records = gather_facts(actor, client_id, at)
+        facts, _, records = gather_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     return _fingerprint(decisions, records)
 
@@ -397,7 +409,7 @@ def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, st
     """
     _check_purpose(purpose)
     at = utcnow()
-    permits, _, facts, _, records = _known_client_facts(actor, client_id, at)
+    permits, facts, _, records = _known_client_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden
     ]

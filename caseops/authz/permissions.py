@@ -175,6 +175,13 @@ def client_not_found(client_id: str) -> NotFound:
     return NotFound(f"No client {client_id!r}.")
 
 
+def require_known_client(actor: Actor, client_id: str) -> None:
+    """``load_client``'s refusal without loading the client: for a hot path that reads
+    what it needs of the client itself (the record view)."""
+    if not knows_client(actor, client_id):
+        raise client_not_found(client_id)
+
+
 def load_client(actor: Actor, client_id: str) -> Client:
     """Load-or-404 in one call (aleph's ``get_db_collection``): the client, if the actor may
     know of it; else exactly the answer an unknown id gets."""

@@ -127,7 +127,7 @@ def sees(user: User, client_id: str, sections: set[tuple[str, str]]) -> bool:
     )
     permits = policy.permissions(actor)
     at = utcnow()
-    _, facts, _, _ = gather_facts(actor, client_id, at)
+    facts, _, _ = gather_facts(actor, client_id, at)
     part2 = dict(
         db.session.execute(
             select(Agency.code, Agency.part2_program).where(

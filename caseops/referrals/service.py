@@ -50,6 +50,7 @@ from caseops.referrals import gate, machine
 from caseops.referrals.machine import Side, Status
 from caseops.referrals.models import Referral, ReferralMove
 from caseops.registry import service as consents
+from caseops.storage.pipeline import column_rows
 from caseops.users.models import User
 from caseops.vocabulary import CATEGORIES, PURPOSES, SERVICES, URGENCIES
 
@@ -240,20 +241,22 @@ def _last_move_of_referral():
     )
 
 
-def referral_facts(
-    referral: Referral, state: str, assigned_to: str | None, from_part2: bool
-) -> gate.ReferralFacts:
-    """One referral as ``gate.referral_relationship`` reads it."""
+def referral_facts(row: Any) -> gate.ReferralFacts | None:
+    """One referral as ``gate.referral_relationship`` reads it, from a row of
+    ``open_referral_rows``' columns; None for a row that holds no referral opening access
+    (the outer joins' NULLs)."""
+    if row.referral_id is None or row.referral_state is None:
+        return None
     return gate.ReferralFacts(
-        id=referral.id,
-        from_agency=referral.from_agency,
-        from_part2=bool(from_part2),
-        to_agency=referral.to_agency,
-        service_category=SERVICES[referral.service_code][1],
-        purpose=referral.purpose,
-        shared=tuple(referral.shared_categories),
-        state=state,
-        assigned_to=assigned_to,
+        id=row.referral_id,
+        from_agency=row.referral_from_agency,
+        from_part2=bool(row.referral_from_part2),
+        to_agency=row.referral_to_agency,
+        service_category=SERVICES[row.referral_service_code][1],
+        purpose=row.referral_purpose,
+        shared=tuple(row.referral_shared_categories),
+        state=row.referral_state,
+        assigned_to=row.referral_assigned_to,
     )
 
 
@@ -292,7 +295,18 @@ def open_referral_rows(client_id_column, agency_param):
         ClientKeyHold.resolved_at.is_(None),
     )
     return (
-        (Referral, ReferralMove.to_status, ReferralMove.assigned_to, sender.part2_program),
+        (
+            # columns, not the entity: the view reads them as rows (issue 20)
+            Referral.id.label("referral_id"),
+            Referral.from_agency.label("referral_from_agency"),
+            Referral.to_agency.label("referral_to_agency"),
+            Referral.service_code.label("referral_service_code"),
+            Referral.purpose.label("referral_purpose"),
+            Referral.shared_categories.label("referral_shared_categories"),
+            ReferralMove.to_status.label("referral_state"),
+            ReferralMove.assigned_to.label("referral_assigned_to"),
+            sender.part2_program.label("referral_from_part2"),
+        ),
         [
             (
                 Referral,
@@ -325,11 +339,8 @@ def referral_access(
     statement = select(*columns).select_from(Client).where(Client.id == client_id)
     for target, condition in joins:
         statement = statement.outerjoin(target, condition)
-    found = [
-        referral_facts(referral, state, assigned, from_part2)
-        for referral, state, assigned, from_part2 in db.session.execute(statement.order_by(*order))
-        if referral is not None and state is not None
-    ]
+    rows = column_rows(db.session, statement.order_by(*order), {})
+    found = [facts for facts in map(referral_facts, rows) if facts is not None]
     return relationship_of(actor, client_id, found, facts, at)
 
 

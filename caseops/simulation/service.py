@@ -124,7 +124,7 @@ def simulate_view(
             outcome = "refused"
         else:
             outcome = "view"
-            _, facts, _, _ = gather_facts(subject, client_id, instant)
+            facts, _, _ = gather_facts(subject, client_id, instant)
             live = policy.enforcer()
             sections = [
                 _section(d, engine.explain(live, subject.roles, subject.agency, d))
@@ -251,7 +251,7 @@ def policy_impact(
             skipped += 1
             continue
         replayed += 1
-        _, facts, _, _ = gather_facts(subject, event.client_id, now)
+        facts, _, _ = gather_facts(subject, event.client_id, now)
         before = decide_view(
             facts, subject.agency or "", policy.permissions(subject), event.purpose, now
         )
