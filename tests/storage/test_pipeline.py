@@ -224,3 +224,49 @@ def test_a_list_the_statement_holds_is_planned(app, maria_at_three_agencies, mon
         assert piped == (plain if client_id != "cl_unknown" else [])
     assert through_orm == [statement] and _planned(statement)
     assert pipeline._state.missed == 0
+
+
+@pg_only
+def test_a_statements_columns_are_described_once_and_never_mixed(app, maria_at_three_agencies):
+    """SQLAlchemy reads a cursor's description on every execution, which psycopg builds
+    column by column each time: a prefetched statement's is built once. Two statements
+    answered side by side keep their own columns, in their own order, with their values."""
+    narrow = select(SourceRecord.id, SourceRecord.category).where(
+        SourceRecord.client_id == bindparam("client_id")
+    )
+    # as many columns as ``narrow``, other names and types: only the SQL tells them apart
+    wide = select(SourceRecord.category, SourceRecord.updated_at).where(
+        SourceRecord.client_id == bindparam("client_id")
+    )
+    params = {"client_id": maria_at_three_agencies}
+    plain = (
+        sorted(tuple(r) for r in db.session.execute(narrow, params)),
+        sorted(tuple(r) for r in db.session.execute(wide, params)),
+    )
+    db.session.rollback()
+    pipeline._descriptions.clear()
+    answers = []
+    for _ in range(2):
+        with prefetch(db.session, [(narrow, params), (wide, params)]):
+            first = db.session.execute(narrow, params)
+            second = db.session.execute(wide, params)
+            assert list(first.keys()) == ["id", "category"]
+            assert list(second.keys()) == ["category", "updated_at"]
+            answers.append((sorted(map(tuple, first)), sorted(map(tuple, second))))
+    assert answers == [plain, plain]
+    assert len(plain[0]) == 3
+    described = {sql for sql, _ in pipeline._descriptions}
+    assert len(described) == 2  # one per statement, built by the first block only
+
+
+def test_column_rows_answer_as_the_session_and_see_its_pending_writes(app, world):
+    """``column_rows`` reads through the session's connection, past the ORM: it flushes
+    first, as the session's own execute would, so a pending change is what it reads."""
+    from caseops.agencies.models import Agency
+
+    statement = select(Agency.code, Agency.part2_program).order_by(Agency.code)
+    assert pipeline.column_rows(db.session, statement, {}) == db.session.execute(statement).all()
+    db.session.add(Agency(code="aaa", name="A", kind="other"))
+    rows = pipeline.column_rows(db.session, statement, {})
+    assert rows[0].code == "aaa" and rows[0].part2_program is False
+    db.session.rollback()
