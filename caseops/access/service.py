@@ -192,7 +192,7 @@ def gather_facts(
     first = rows[0]
     relationship = first.on_care_team
     treating_provider, covered_entity = first.treating_provider, first.covered_entity
-    grant = Grant(first.grant_id, first.grant_expires_at) if first.grant_id else None
+    grant = Grant(first.grant_id, first.grant_expires_at) if first.grant_id is not None else None
     open_referrals = [f for f in map(referrals.referral_facts, rows) if f is not None]
     if actor.user_id is None:
         relationship, grant = False, None
