@@ -26,9 +26,9 @@ from caseops.authz.actor import Actor
 from caseops.authz.guard import refuse, require
 from caseops.authz.permissions import (
     holds_record,
+    knows_client_reads,
     knows_record_reads,
     load_client,
-    load_client_reads,
     require_known_client,
 )
 from caseops.clients.models import Client
@@ -162,10 +162,10 @@ def fingerprint_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
 
 
 def view_reads(actor: Actor, client_id: str, at: datetime) -> list[Read]:
-    """Every statement a decision on this client reads — ``load_client``'s, then
+    """Every statement a decision on this client reads — ``knows_client``'s, then
     ``gather_facts``' — for one pipeline: on PostgreSQL a view reads in one round trip
     (``caseops.storage.pipeline``), then commits its log entry in a second."""
-    return [*load_client_reads(client_id), *fingerprint_reads(actor, client_id, at)]
+    return [*knows_client_reads(actor, client_id), *fingerprint_reads(actor, client_id, at)]
 
 
 class Grant(NamedTuple):

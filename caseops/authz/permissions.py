@@ -134,11 +134,17 @@ KNOWN_RECORDS_QUERY = (
 CLIENT_QUERY = select(Client).where(Client.id == bindparam("client_id"))
 
 
-def load_client_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
-    """The reads of ``load_client(actor, client_id)``: the client's records by agency and
-    the client row; with ``knows_record_reads`` when a hidden record may need consents."""
-    params = {"client_id": client_id}
-    return [(KNOWN_RECORDS_QUERY, params), (CLIENT_QUERY, params)]
+def _knows_every_client(actor: Actor) -> bool:
+    """Operators and organisation-wide auditors may know of every client that exists."""
+    return actor.is_operator or has_organisation_scope(actor, "audit")
+
+
+def knows_client_reads(actor: Actor, client_id: str) -> list[tuple[Any, dict[str, Any]]]:
+    """The read ``knows_client(actor, client_id)`` starts with, for a hot path's pipeline:
+    the client row for those who know every client, else the client's records by agency;
+    with ``knows_record_reads`` when a hidden record may need consents."""
+    query = CLIENT_QUERY if _knows_every_client(actor) else KNOWN_RECORDS_QUERY
+    return [(query, {"client_id": client_id})]
 
 
 def knows_record_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
@@ -157,7 +163,7 @@ def knows_client(actor: Actor, client_id: str, *, at: datetime | None = None) ->
     Withdrawn records count: a client once known stays known, a Part 2 record that was
     withdrawn never reveals its program.
     """
-    if actor.is_operator or has_organisation_scope(actor, "audit"):
+    if _knows_every_client(actor):
         return db.session.scalar(CLIENT_QUERY, {"client_id": client_id}) is not None
     rows = column_rows(db.session, KNOWN_RECORDS_QUERY, {"client_id": client_id})
     hidden: set[tuple[str, bool, str]] = set()
