@@ -62,6 +62,33 @@ def test_models_and_migrations_agree(database_url):
     assert differences == []
 
 
+def _one_record(connection) -> None:
+    """Agency ``hha`` (id 1), client ``c1`` and its record 7 (``H-1``), in the columns every
+    revision since 0008 has (later ones default), for a migration that meets stored data."""
+    now = datetime.now(UTC)
+    connection.execute(
+        text(
+            "INSERT INTO agencies (id, code, name, kind, part2_program, "
+            "ferpa_institution, created_at) VALUES (1, 'hha', 'H', 'housing', "
+            ":no, :no, :now)"
+        ),
+        {"no": False, "now": now},
+    )
+    connection.execute(
+        text("INSERT INTO clients (id, created_at, version) VALUES ('c1', :now, 1)"),
+        {"now": now},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO source_records (id, agency_id, source_record_id, client_id, "
+            "category, source_version, person_encrypted, data_encrypted, body_digest, "
+            "created_at, updated_at) VALUES (7, 1, 'H-1', 'c1', 'housing', 1, 'p', "
+            "'d', 'x', :now, :now)"
+        ),
+        {"now": now},
+    )
+
+
 def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(databases):
     """Identifiers stored as 128-bit hex before 0009 come out as the 64-bit pseudonyms
     the code now computes for the same input; the kinds nothing reads are dropped."""
@@ -87,29 +114,8 @@ def test_0009_converts_stored_pseudonyms_so_existing_records_go_on_matching(data
     try:
         config = alembic_config(url)
         command.upgrade(config, "0008")
-        now = datetime.now(UTC)
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO agencies (id, code, name, kind, part2_program, "
-                    "ferpa_institution, created_at) VALUES (1, 'hha', 'H', 'housing', "
-                    ":no, :no, :now)"
-                ),
-                {"no": False, "now": now},
-            )
-            connection.execute(
-                text("INSERT INTO clients (id, created_at, version) VALUES ('c1', :now, 1)"),
-                {"now": now},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO source_records (id, agency_id, source_record_id, client_id, "
-                    "category, source_version, person_encrypted, data_encrypted, body_digest, "
-                    "created_at, updated_at) VALUES (7, 1, 'H-1', 'c1', 'housing', 1, 'p', "
-                    "'d', 'x', :now, :now)"
-                ),
-                {"now": now},
-            )
+            _one_record(connection)
             connection.execute(
                 text(
                     "INSERT INTO record_identifiers (record_id, kind, value) "
@@ -203,29 +209,8 @@ def test_0026_counts_an_empty_index_as_indexed_and_leaves_a_filled_one_to_reinde
         with engine.connect() as connection:
             assert list(connection.execute(schemes).scalars()) == [2]
         command.downgrade(config, "0025")
-        now = datetime.now(UTC)
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO agencies (id, code, name, kind, part2_program, "
-                    "ferpa_institution, treating_provider, covered_entity, created_at) "
-                    "VALUES (1, 'hha', 'H', 'housing', :no, :no, :no, :no, :now)"
-                ),
-                {"no": False, "now": now},
-            )
-            connection.execute(
-                text("INSERT INTO clients (id, created_at, version) VALUES ('c1', :now, 1)"),
-                {"now": now},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO source_records (id, agency_id, source_record_id, client_id, "
-                    "category, source_version, person_encrypted, data_encrypted, body_digest, "
-                    "created_at, updated_at) VALUES (7, 1, 'H-1', 'c1', 'housing', 1, 'p', "
-                    "'d', 'x', :now, :now)"
-                ),
-                {"now": now},
-            )
+            _one_record(connection)
         command.upgrade(config, "0026")
         with engine.connect() as connection:
             assert list(connection.execute(schemes).scalars()) == []
