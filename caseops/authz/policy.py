@@ -63,7 +63,8 @@ class _EnforcerCache:
         reloaded when the version moved."""
         if has_request_context() and "casbin_enforcer" in g:
             return g.casbin_enforcer
-        version = next(iter(column_rows(db.session, VERSION_QUERY, {})), (None,))[0]
+        rows = column_rows(db.session, VERSION_QUERY, {})
+        version = rows[0].version if rows else None
         engine = db.engine
         with self._lock:
             loaded = self._loaded
