@@ -54,7 +54,7 @@ def _bearer_value() -> str | None:
     return value.strip()
 
 
-def load_user_from_request(_request) -> User | None:
+def load_user_from_request(_request) -> User | service.TokenCaller | None:
     bearer = _bearer_value()
     if bearer is not None:
         # the token, its user and the policy version: one round trip
@@ -68,9 +68,8 @@ def load_user_from_request(_request) -> User | None:
                     detail={"reason": resolved},
                 )
                 return None
-            user, token = resolved
-            g.actor = service.actor_for(user, token)
-        return user
+            g.actor = service.actor_for_token(resolved)
+        return resolved
     session_id = session.get(SESSION_KEY)
     if not session_id:
         return None

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, select, update
 
+from caseops.agencies.models import Agency
 from caseops.audit.service import record
 from caseops.auth import totp
 from caseops.auth.models import ApiToken, UserSession
@@ -27,7 +28,7 @@ from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import DomainError
 from caseops.extensions import db
-from caseops.storage.pipeline import Read
+from caseops.storage.pipeline import Read, column_rows
 from caseops.users.models import RecoveryCode, User
 
 # An account used within this long of its creation, from its creator's address or still-open
@@ -49,17 +50,13 @@ class LoginFailed(DomainError):
         super().__init__(GENERIC_LOGIN_MESSAGE)
 
 
-def actor_for(user: User, token: ApiToken | None = None) -> Actor:
-    """The user's roles in force now, narrowed to the token's scopes when one is used."""
-    roles = policy.roles_of(user.username, user.agency.code)
-    if token is not None:
-        roles = roles & frozenset(token.scopes)
+def actor_for(user: User) -> Actor:
+    """The user's roles in force now (a bearer request's: ``actor_for_token``)."""
     return Actor(
         username=user.username,
         user_id=user.id,
         agency=user.agency.code,
-        roles=roles,
-        token_id=token.id if token is not None else None,
+        roles=policy.roles_of(user.username, user.agency.code),
     )
 
 
@@ -412,7 +409,64 @@ def issue_token(
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}_{public_id}_{secret}")
 
 
-_TOKEN_QUERY = select(ApiToken).where(ApiToken.public_id == bindparam("public_id"))
+_TOKEN_ROW = (
+    select(
+        ApiToken.id.label("token_id"),
+        ApiToken.secret_hash,
+        ApiToken.scopes,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.active,
+        User.locked_until,
+        Agency.code.label("agency"),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .join(Agency, Agency.id == User.agency_id)
+    .where(ApiToken.public_id == bindparam("public_id"))
+)
+
+
+class TokenCaller:
+    """Who a bearer request is, read as one row (the token, its user, their agency):
+    what Flask-Login holds as ``current_user`` for the request. Every bearer request
+    reads it, so it is columns rather than three ORM entities (issue 20: the entities
+    cost more than the rest of authentication); nothing of the request writes through
+    it (the last-used time is written through the ``ApiToken`` entity, loaded then)."""
+
+    __slots__ = ("active", "agency", "id", "locked_until", "scopes", "token_id", "username")
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, row) -> None:
+        self.id: int = row.user_id
+        self.username: str = row.username
+        self.agency: str = row.agency
+        self.active: bool = bool(row.active)
+        self.locked_until: datetime | None = row.locked_until
+        self.token_id: int = row.token_id
+        self.scopes: frozenset[str] = frozenset(row.scopes or ())
+
+    @property
+    def is_active(self) -> bool:  # flask-login, as ``User.is_active``
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+def actor_for_token(caller: TokenCaller) -> Actor:
+    """A bearer caller's actor: the user's roles in force now, narrowed to the token's
+    scopes."""
+    return Actor(
+        username=caller.username,
+        user_id=caller.id,
+        agency=caller.agency,
+        roles=policy.roles_of(caller.username, caller.agency) & caller.scopes,
+        token_id=caller.token_id,
+    )
 
 
 def _token_parts(raw: str) -> tuple[str, str] | None:
@@ -431,28 +485,32 @@ def token_reads(raw: str) -> list[Read]:
     parts = _token_parts(raw)
     if parts is None:
         return []
-    return [(_TOKEN_QUERY, {"public_id": parts[0]}), (policy.VERSION_QUERY, {})]
+    return [(_TOKEN_ROW, {"public_id": parts[0]}), (policy.VERSION_QUERY, {})]
 
 
-def resolve_token(raw: str, now: datetime | None = None) -> tuple[User, ApiToken] | str:
-    """The user and token behind a bearer value, or a short reason it was refused."""
+def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:
+    """Who is behind a bearer value, or a short reason it was refused."""
     now = now or utcnow()
     parts = _token_parts(raw)
     if parts is None:
         return "malformed"
     public_id, secret = parts
-    token = db.session.scalar(_TOKEN_QUERY, {"public_id": public_id})
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
+    rows = column_rows(db.session, _TOKEN_ROW, {"public_id": public_id})
+    row = rows[0] if rows else None
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
         return "unknown"
-    if token.revoked_at is not None:
+    if row.revoked_at is not None:
         return "revoked"
-    if token.expires_at is not None and token.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         return "expired"
-    if not token.user.active:
+    if not row.active:
         return "user_inactive"
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
-        if token.last_used_at is None:  # first use: checked once per token
-            _flag_creator_use(token.user, now, f"token:{token.id}")
-        token.last_used_at = now
-        db.session.commit()
-    return token.user, token
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        # once a minute per token: the entity, to write through
+        token = db.session.get(ApiToken, row.token_id)
+        if token is not None:
+            if token.last_used_at is None:  # first use: checked once per token
+                _flag_creator_use(token.user, now, f"token:{token.id}")
+            token.last_used_at = now
+            db.session.commit()
+    return TokenCaller(row)

@@ -140,10 +140,12 @@ def recheck(credential: Credential) -> Actor | None:
     g.pop("casbin_enforcer", None)
     now = utcnow()
     if credential.kind == "token":
-        resolved = auth.resolve_token(credential.value, now)
-        if isinstance(resolved, str):
+        caller = auth.resolve_token(credential.value, now)
+        if isinstance(caller, str):
             return None
-        user, token = resolved
+        if caller.locked_until is not None and caller.locked_until > now:
+            return None
+        return auth.actor_for_token(caller)
     else:
         row = db.session.get(UserSession, credential.value)
         if row is None or row.ended_at is not None:
@@ -152,10 +154,10 @@ def recheck(credential: Credential) -> Actor | None:
         absolute = timedelta(seconds=current_app.config["CASEOPS_ABSOLUTE_TIMEOUT"])
         if now - row.created_at > absolute or now - row.last_seen_at > idle:
             return None
-        user, token = row.user, None
+        user = row.user
     if not user.active or (user.locked_until is not None and user.locked_until > now):
         return None
-    return auth.actor_for(user, token)
+    return auth.actor_for(user)
 
 
 _slots: dict[int, threading.BoundedSemaphore] = {}
