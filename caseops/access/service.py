@@ -205,15 +205,15 @@ def gather_facts(
     ]
     # A note is a section of its author's agency in its category: decided exactly as a
     # record of that agency in that category (a Part 2 program's note is Part 2).
-    for row in notes.note_rows(db.session.execute(_CLIENT_NOTES, {"client_id": client_id})):
+    for row in notes.note_rows(column_rows(db.session, _CLIENT_NOTES, {"client_id": client_id})):
         records[row.note.id] = row
         sections.append(
             SectionFacts(
                 row.note.id, row.note.agency_code, row.agency_part2, row.note.category, "note"
             )
         )
-    client_consents = consents.consents_of(client_id)
-    domain_consents, revocations = client_consents.domain
+    client_consents = consents.decision_consents(client_id)
+    domain_consents, revocations = client_consents.consents, client_consents.revocations
     trust = client_consents.trust
     birth_date = (
         consents.client_birth_date(client_id)

@@ -76,11 +76,10 @@ def _named_by_active_consent(
     (source agency, source is a Part 2 program, category) records, and that source stood
     behind it (recorded or attested it): the only way another agency learns of a Part 2
     record. A consent the program never stood behind reveals nothing of it."""
-    from caseops.registry.service import consents_of  # the registry sits above authz
+    from caseops.registry.service import decision_consents  # the registry sits above authz
 
-    data = consents_of(client_id)
-    domain, revocations = data.domain
-    trust = data.trust
+    data = decision_consents(client_id)
+    domain, revocations, trust = data.consents, data.revocations, data.trust
     for item in domain:
         if item.provision is not consent.Provision.PERMIT or agency not in item.recipients:
             continue

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Row, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from caseops.access.need_to_know import has_relationship, referral_of_agency
@@ -80,10 +80,11 @@ def _open(token: str, context: str) -> str:
 
 @dataclass(frozen=True)
 class NoteRow:
-    """A note as the record view gathers it: the row, whether its agency is a Part 2
-    program, and when it last changed (its last amendment, or its writing)."""
+    """A note as the record view gathers it: the row (its columns, read as ``Note``'s
+    attributes are), whether its agency is a Part 2 program, and when it last changed
+    (its last amendment, or its writing)."""
 
-    note: Note
+    note: Row
     agency_part2: bool
     changed_at: datetime
 
@@ -98,7 +99,11 @@ def client_notes_statement():
         .scalar_subquery()
     )
     return (
-        select(Note, Agency.part2_program, last_amended)
+        select(
+            *Note.__table__.c,
+            Agency.part2_program.label("agency_part2"),
+            last_amended.label("last_amended_at"),
+        )
         .join(Agency, Agency.code == Note.agency_code)
         .where(
             Note.client_id == bindparam("client_id"),
@@ -113,10 +118,13 @@ def client_notes_statement():
     )
 
 
-def note_rows(rows: Iterable[tuple[Note, bool, datetime | None]]) -> list[NoteRow]:
+def note_rows(rows: Iterable[Row]) -> list[NoteRow]:
+    """``client_notes_statement``'s rows as the view keeps them: each row is the note's
+    columns under their own names (``describe`` reads it as it reads a ``Note``; columns,
+    not an entity, as the view reads everything it does not change: issue 20)."""
     return [
-        NoteRow(note, bool(part2), amended_at or note.created_at)
-        for note, part2, amended_at in rows
+        NoteRow(row, bool(row.agency_part2), row.last_amended_at or row.created_at)
+        for row in rows
     ]
 
 

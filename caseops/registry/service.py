@@ -37,6 +37,7 @@ from caseops.registry.models import (
     ConsentRecord,
     ConsentRevocation,
 )
+from caseops.storage.pipeline import column_rows
 from caseops.vocabulary import CATEGORIES, PURPOSES
 from caseops.webhooks import outbox
 
@@ -138,12 +139,84 @@ def rules_in_force() -> list[consent.TrustRule]:
     return agreements.trust_rules()
 
 
+# What a decision reads of a client's consents, as columns (``decision_consents``): the
+# same rows in the same order as ``_CLIENT_CONSENTS`` and ``_CLIENT_ATTESTATIONS``, every
+# consent column under its own name (``to_domain`` reads a row of them as it reads the
+# entity) and the revocation's beside it, ``revocation_id`` telling whether there is one.
+_REVOCATION_FIELDS = ("id", "revoked_at", "revoked_by", "reason", "method")
+_DECISION_CONSENTS = (
+    select(
+        *ConsentRecord.__table__.c,
+        *(
+            ConsentRevocation.__table__.c[name].label(f"revocation_{name}")
+            for name in _REVOCATION_FIELDS
+        ),
+    )
+    .outerjoin(ConsentRevocation, ConsentRevocation.consent_id == ConsentRecord.id)
+    .where(ConsentRecord.client_id == bindparam("client_id"))
+    .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+)
+_DECISION_ATTESTATIONS = (
+    select(
+        ConsentAttestation.consent_id,
+        ConsentAttestation.agency_code,
+        ConsentAttestation.attested_by,
+        ConsentAttestation.attested_at,
+    )
+    .join(ConsentRecord, ConsentRecord.id == ConsentAttestation.consent_id)
+    .where(ConsentRecord.client_id == bindparam("client_id"))
+    .order_by(ConsentAttestation.attested_at, ConsentAttestation.id)
+)
+
+
+@dataclass(frozen=True)
+class DecisionConsents:
+    """What ``consent.decide`` takes of a client's consents: ``consents_of(...).domain``
+    and ``.trust``, read as columns."""
+
+    consents: list[consent.Consent]
+    revocations: list[consent.Revocation]
+    trust: consent.Trust
+
+
 def consent_reads(client_id: str) -> list[tuple[Any, dict[str, Any]]]:
-    """The statements ``consents_of(client_id)`` runs, for a hot path's one pipeline
-    (``caseops.storage.pipeline``); the attestations are sent even when the client has
-    no consent (an empty answer in the same round trip costs less than a second one)."""
+    """The statements ``decision_consents(client_id)`` runs, for a hot path's one
+    pipeline (``caseops.storage.pipeline``); the attestations are sent even when the
+    client has no consent (an empty answer in the same round trip costs less than a
+    second one)."""
     params = {"client_id": client_id}
-    return [(_CLIENT_CONSENTS, params), (_CLIENT_ATTESTATIONS, params)]
+    return [(_DECISION_CONSENTS, params), (_DECISION_ATTESTATIONS, params)]
+
+
+def decision_consents(client_id: str) -> DecisionConsents:
+    """A client's consents as a decision takes them, read fresh (never cached): what
+    ``consents_of(client_id)``'s ``domain`` and ``trust`` give, without building the ORM
+    entities a decision never changes (the view, its poll and search read them on every
+    request; issue 20). Equal to those by test (tests/registry)."""
+    params = {"client_id": client_id}
+    rows = column_rows(db.session, _DECISION_CONSENTS, params)
+    if not rows:
+        return DecisionConsents([], [], consent.Trust(attestations=[], rules=[]))
+    revocations = [
+        consent.Revocation(
+            consent_id=row.id,
+            revoked_at=row.revocation_revoked_at,
+            revoked_by=row.revocation_revoked_by,
+            reason=row.revocation_reason,
+            method=row.revocation_method,
+        )
+        for row in rows
+        if row.revocation_id is not None
+    ]
+    attestations = [
+        attestation_to_domain(row)
+        for row in column_rows(db.session, _DECISION_ATTESTATIONS, params)
+    ]
+    return DecisionConsents(
+        [to_domain(row) for row in rows],
+        revocations,
+        consent.Trust(attestations=attestations, rules=rules_in_force()),
+    )
 
 
 def consents_of(client_id: str) -> ClientConsents:
