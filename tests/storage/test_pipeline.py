@@ -270,3 +270,64 @@ def test_column_rows_answer_as_the_session_and_see_its_pending_writes(app, world
     rows = pipeline.column_rows(db.session, statement, {})
     assert rows[0].code == "aaa" and rows[0].part2_program is False
     db.session.rollback()
+
+
+@pg_only
+def test_column_rows_sent_by_plan_are_the_rows_sqlalchemy_makes(
+    app, maria_at_three_agencies, monkeypatch
+):
+    """A read sent by plan is answered past SQLAlchemy's execution path, as named tuples
+    made here: the same keys, and the same values to the type (times through
+    ``UTCDateTime`` into UTC, JSON decoded, NULLs as SQLAlchemy gives them), read by
+    name, by index or unpacked. Only the first answer goes through SQLAlchemy."""
+    from caseops.agencies.models import Agency
+    from caseops.auth.service import _TOKEN_ROW
+
+    factories.token_for("hha.case_worker")
+    records = (
+        select(
+            SourceRecord.id,
+            Agency.code.label("agency"),
+            SourceRecord.updated_at,
+            SourceRecord.withdrawn_at,
+        )
+        .join(Agency, Agency.id == SourceRecord.agency_id)
+        .where(SourceRecord.client_id == bindparam("client_id"))
+        .order_by(SourceRecord.id)
+    )
+    public_id = db.session.scalar(select(ApiToken.public_id))
+    reads = [
+        (records, {"client_id": maria_at_three_agencies}),
+        (_TOKEN_ROW, {"public_id": public_id}),
+    ]
+    connection = db.session.connection()
+    plain = [connection.execute(s, p) for s, p in reads]
+    wanted = [(list(r.keys()), [repr(tuple(row)) for row in r.all()]) for r in plain]
+    db.session.rollback()
+    executed = []
+    original = type(connection).execute
+
+    def counting(self, statement, *args, **kwargs):
+        executed.append(statement)
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(type(connection), "execute", counting)
+    answers, through_sqlalchemy = [], []
+    for _ in range(3):
+        executed.clear()
+        with prefetch(db.session, reads):
+            rows = [pipeline.column_rows(db.session, s, p) for s, p in reads]
+        through_sqlalchemy.append(len(executed))
+        answers.append([(list(r[0]._fields), [repr(tuple(row)) for row in r]) for r in rows])
+    assert answers == [wanted] * 3
+    assert len(wanted[0][1]) == 3 and len(wanted[1][1]) == 1
+    # by name, by index, unpacked
+    record = rows[0][0]
+    assert record.updated_at.tzinfo is not None and record.updated_at.utcoffset().seconds == 0
+    assert record.withdrawn_at is None and record[1] == record.agency
+    identifier, agency, *_ = record
+    assert (identifier, agency) == (record.id, record.agency)
+    assert isinstance(rows[1][0].scopes, list)
+    # past the first block (sends learning plans, answers learning keys) SQLAlchemy
+    # executes nothing: sent by plan, answered here
+    assert through_sqlalchemy[0] > 0 and through_sqlalchemy[1:] == [0, 0]
