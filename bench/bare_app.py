@@ -23,9 +23,12 @@ What it does per ``GET /bare/<client_id>``, in one transaction on one pooled con
 
 No bearer token check, no policy, consent or relationship: each of those is a lookup the
 view does and this baseline does not, which is the cost being measured. The engine has
-caseops' PostgreSQL engine options (same driver, psycopg 3; SQLAlchemy's pool with
-pre-ping and a bounded wait), so a difference in driver or pool is not counted as
-caseops' cost.
+caseops' PostgreSQL pool (same driver, psycopg 3; as many connections, all kept, and a
+bounded wait; ``POSTGRES_OPTIONS``, held equal to caseops' by tests/test_bench_seeds.py),
+so a difference in driver or pool is not counted as caseops' cost. No ping before a
+checkout: caseops pings only a connection idle for a second, which a loaded pool never
+has (this app pinged every checkout before: a round trip per request the view did
+not pay).
 
 Serve it with ``gunicorn 'bench.bare_app:create_app()'`` from a directory without
 caseops' gunicorn.conf.py (that config imports caseops), with ``CASEOPS_DATABASE_URL``
@@ -118,15 +121,19 @@ def decrypt(keys: dict[str, AESGCM], token: str, context: str) -> bytes:
     return keys[kid].decrypt(raw[:12], raw[12:], context.encode())
 
 
+POSTGRES_OPTIONS = {
+    "pool_size": 15,
+    "max_overflow": 0,
+    "pool_timeout": 10,
+    "connect_args": {"connect_timeout": 5},
+}
+
+
 def create_app(database_url: str | None = None, encryption_keys: str | None = None) -> Flask:
     """The app (gunicorn calls this in each worker, so each has its own pool)."""
     url = database_url or os.environ["CASEOPS_DATABASE_URL"]
     keys = ciphers(encryption_keys or os.environ["CASEOPS_ENCRYPTION_KEYS"])
-    options = (
-        {"connect_args": {"timeout": 30}}
-        if url.startswith("sqlite")
-        else {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"connect_timeout": 5}}
-    )
+    options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else POSTGRES_OPTIONS
     engine = create_engine(url, **options)
     app = Flask(__name__)
 

@@ -13,6 +13,7 @@ from caseops.authz import openapi_rules
 from caseops.config import load_settings
 from caseops.db_types import json_loads
 from caseops.extensions import api, csrf, db, limiter, login_manager
+from caseops.storage import pools
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -65,8 +66,10 @@ def _engine_options(url: str) -> dict[str, Any]:
     # the database is back): a connection idle for a while is pinged before it is handed
     # out (caseops.storage.connect), one in constant use is not — a ping on every checkout
     # cost each view two extra round trips (issue 20). Bounded waits so an outage answers
-    # 503 fast.
+    # 503 fast. Every connection opened is kept (``pools.SESSION_POOL_SIZE`` says why).
     return {
+        "pool_size": pools.SESSION_POOL_SIZE,
+        "max_overflow": 0,
         "pool_timeout": 10,
         "connect_args": {"connect_timeout": 5},
         "json_deserializer": json_loads,

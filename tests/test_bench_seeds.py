@@ -348,6 +348,18 @@ def test_bare_app_reads_decrypts_and_logs_without_caseops(database_url):
     assert result["logged"] == [{"client_id": ids[0], "action": "client.view"}]
 
 
+def test_bare_app_has_caseops_postgresql_pool():
+    """The baseline's pool is caseops' (as many connections, all kept, the same bounded
+    waits), so a difference in pooling is not counted as caseops' cost, either way."""
+    from bench.bare_app import POSTGRES_OPTIONS
+    from caseops.app import _engine_options
+
+    caseops = _engine_options("postgresql+psycopg://bench@127.0.0.1/bench")
+    pooling = ("pool_size", "max_overflow", "pool_timeout", "pool_pre_ping", "connect_args")
+    assert {k: POSTGRES_OPTIONS.get(k) for k in pooling} == {k: caseops.get(k) for k in pooling}
+    assert caseops["max_overflow"] == 0  # every connection opened is kept
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="bench.scale builds with COPY and PostgreSQL SQL")
 def test_scale_build_counts_and_measures(database_url, monkeypatch):
     """bench/scale.py builds what it promises (clients, three records each, ten log
