@@ -16,6 +16,7 @@ from flask_login import current_user
 
 from caseops.audit.service import record
 from caseops.auth import service
+from caseops.authz import policy
 from caseops.authz.actor import Actor
 from caseops.errors import NotAuthenticated, wants_json
 from caseops.extensions import csrf, db, login_manager
@@ -57,7 +58,7 @@ def _bearer_value() -> str | None:
 def load_user_from_request(_request) -> User | service.TokenCaller | None:
     bearer = _bearer_value()
     if bearer is not None:
-        # the token, its user and the policy version: one round trip
+        # the token, its user and the policy version: one statement, one round trip
         with prefetch(db.session, service.token_reads(bearer)):
             resolved = service.resolve_token(bearer)
             if isinstance(resolved, str):
@@ -68,6 +69,7 @@ def load_user_from_request(_request) -> User | service.TokenCaller | None:
                     detail={"reason": resolved},
                 )
                 return None
+            policy.decide_by(resolved.policy_version)
             g.actor = service.actor_for_token(resolved)
         return resolved
     session_id = session.get(SESSION_KEY)

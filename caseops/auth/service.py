@@ -422,6 +422,7 @@ _TOKEN_ROW = (
         User.active,
         User.locked_until,
         Agency.code.label("agency"),
+        policy.VERSION_COLUMN.label("policy_version"),
     )
     .join(User, User.id == ApiToken.user_id)
     .join(Agency, Agency.id == User.agency_id)
@@ -436,7 +437,16 @@ class TokenCaller:
     cost more than the rest of authentication); nothing of the request writes through
     it (the last-used time is written through the ``ApiToken`` entity, loaded then)."""
 
-    __slots__ = ("active", "agency", "id", "locked_until", "scopes", "token_id", "username")
+    __slots__ = (
+        "active",
+        "agency",
+        "id",
+        "locked_until",
+        "policy_version",
+        "scopes",
+        "token_id",
+        "username",
+    )
     is_authenticated = True
     is_anonymous = False
 
@@ -448,6 +458,8 @@ class TokenCaller:
         self.locked_until: datetime | None = row.locked_until
         self.token_id: int = row.token_id
         self.scopes: frozenset[str] = frozenset(row.scopes or ())
+        # read in the same statement as the token (``token_reads``)
+        self.policy_version: int | None = row.policy_version
 
     @property
     def is_active(self) -> bool:  # flask-login, as ``User.is_active``
@@ -478,14 +490,15 @@ def _token_parts(raw: str) -> tuple[str, str] | None:
 
 
 def token_reads(raw: str) -> list[Read]:
-    """What resolving this bearer value and the actor's roles will read — the token with
-    its user and agency, and the policy version — for one pipeline (one round trip,
-    ``caseops.storage.pipeline``). Nothing about any client is read before the caller is
-    known: the time a refused token takes cannot depend on a client's records."""
+    """What resolving this bearer value reads — the token with its user, their agency and
+    the policy version, one statement — for a prefetch (``caseops.storage.pipeline``:
+    one statement, so one plain execution, no pipeline). Nothing about any client is read
+    before the caller is known: the time a refused token takes cannot depend on a
+    client's records."""
     parts = _token_parts(raw)
     if parts is None:
         return []
-    return [(_TOKEN_ROW, {"public_id": parts[0]}), (policy.VERSION_QUERY, {})]
+    return [(_TOKEN_ROW, {"public_id": parts[0]})]
 
 
 def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:

@@ -32,6 +32,9 @@ MODEL_PATH = Path(__file__).with_name("model.conf")
 # cached enforcer is current); hot paths send it in their first pipeline
 # (``caseops.storage.pipeline``), so it must stay this very statement.
 VERSION_QUERY = select(PolicyVersion.version).where(PolicyVersion.id == 1)
+# The version as a column of another statement (NULL when the row is missing, as
+# ``VERSION_QUERY`` then answers no row).
+VERSION_COLUMN = VERSION_QUERY.scalar_subquery()
 
 
 class _Loaded:
@@ -58,13 +61,17 @@ class _EnforcerCache:
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
 
-    def current(self) -> _Loaded:
+    def current(self, read: tuple[int | None] | None = None) -> _Loaded:
         """The policy this request decides by: loaded once per request (kept in ``g``),
-        reloaded when the version moved."""
+        reloaded when the version moved. ``read``: the version, already read in this
+        request's transaction by another statement (``(None,)`` if there is no row)."""
         if has_request_context() and "casbin_enforcer" in g:
             return g.casbin_enforcer
-        rows = column_rows(db.session, VERSION_QUERY, {})
-        version = rows[0].version if rows else None
+        if read is None:
+            rows = column_rows(db.session, VERSION_QUERY, {})
+            version = rows[0].version if rows else None
+        else:
+            version = read[0]
         engine = db.engine
         with self._lock:
             loaded = self._loaded
@@ -82,6 +89,13 @@ class _EnforcerCache:
 
 
 _cache = _EnforcerCache()
+
+
+def decide_by(version: int | None) -> None:
+    """Decide this request by the policy at ``version``, read by the caller in this
+    request (the bearer token's statement reads it beside the token: one statement, no
+    pipeline, for every API request); as fresh as reading it here."""
+    _cache.current((version,))
 
 
 def enforcer() -> casbin.Enforcer:

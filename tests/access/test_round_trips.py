@@ -27,6 +27,9 @@ pytestmark = pytest.mark.skipif(
 
 # reads (the caller) + reads (the decision) + the log entry's commit
 VIEW_ROUND_TRIPS = 3
+# what the decision reads in its one exchange: the client known, its consents and their
+# attestations, the client's facts, records and notes
+VIEW_DECISION_READS = 6
 
 
 @pytest.fixture
@@ -71,6 +74,30 @@ def test_a_consented_view_costs_three_round_trips(app, client, maria):
     assert shown[("hha", "housing")]["status"] == "shown"  # a real disclosure was counted
     assert shown[("cchc", "health")]["status"] == "shown"
     assert trips == VIEW_ROUND_TRIPS
+
+
+def test_a_bearer_request_authenticates_in_one_statement(app, client, maria):
+    """The token, its user, their agency and the policy version are one statement (no
+    pipeline): a view executes that, the decision's six reads and its log entry."""
+    from caseops.extensions import db
+    from caseops.storage.pools import side_engine
+
+    token = factories.token_for("cchc.case_worker")
+    url = f"/api/v1/clients/{maria}/record"
+    with app.app_context():
+        engines = (db.engine, side_engine(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"]))
+    with app.app_context(), round_trips(*engines) as trace:
+        client.get(url, headers=bearer(token))
+        before = trace.statements
+        response = client.get(url, headers=bearer(token))
+        viewed = trace.statements - before
+        before = trace.statements
+        refused = client.get(url, headers=bearer(token + "x"))
+        authenticating = trace.statements - before
+    assert response.status_code == 200 and refused.status_code == 401
+    assert viewed == 1 + VIEW_DECISION_READS + 1
+    # a refused token: its one read and the log entry of the refusal, nothing of the client
+    assert authenticating == 2
 
 
 def test_the_fingerprint_poll_costs_three_round_trips(app, client, maria):
