@@ -56,22 +56,23 @@ class _Loaded:
         self.roles: dict[tuple[str, str], frozenset[str]] = {}
 
 
+_UNREAD = object()  # ``_EnforcerCache.current``: the version is not read yet
+
+
 class _EnforcerCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
 
-    def current(self, read: tuple[int | None] | None = None) -> _Loaded:
+    def current(self, version: int | object | None = _UNREAD) -> _Loaded:
         """The policy this request decides by: loaded once per request (kept in ``g``),
-        reloaded when the version moved. ``read``: the version, already read in this
-        request's transaction by another statement (``(None,)`` if there is no row)."""
+        reloaded when the version moved. ``version``: already read in this request's
+        transaction by another statement (None if there is no row); read here if not."""
         if has_request_context() and "casbin_enforcer" in g:
             return g.casbin_enforcer
-        if read is None:
+        if version is _UNREAD:
             rows = column_rows(db.session, VERSION_QUERY, {})
             version = rows[0].version if rows else None
-        else:
-            version = read[0]
         engine = db.engine
         with self._lock:
             loaded = self._loaded
@@ -95,7 +96,7 @@ def decide_by(version: int | None) -> None:
     """Decide this request by the policy at ``version``, read by the caller in this
     request (the bearer token's statement reads it beside the token: one statement, no
     pipeline, for every API request); as fresh as reading it here."""
-    _cache.current((version,))
+    _cache.current(version)
 
 
 def enforcer() -> casbin.Enforcer:

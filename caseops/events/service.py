@@ -143,9 +143,8 @@ def recheck(credential: Credential) -> Actor | None:
         caller = auth.resolve_token(credential.value, now)
         if isinstance(caller, str):
             return None
-        if caller.locked_until is not None and caller.locked_until > now:
-            return None
-        return auth.actor_for_token(caller)
+        # a bearer caller carries ``active`` and ``locked_until`` as a user does
+        user, actor_of = caller, auth.actor_for_token
     else:
         row = db.session.get(UserSession, credential.value)
         if row is None or row.ended_at is not None:
@@ -154,10 +153,10 @@ def recheck(credential: Credential) -> Actor | None:
         absolute = timedelta(seconds=current_app.config["CASEOPS_ABSOLUTE_TIMEOUT"])
         if now - row.created_at > absolute or now - row.last_seen_at > idle:
             return None
-        user = row.user
+        user, actor_of = row.user, auth.actor_for
     if not user.active or (user.locked_until is not None and user.locked_until > now):
         return None
-    return auth.actor_for(user)
+    return actor_of(user)
 
 
 _slots: dict[int, threading.BoundedSemaphore] = {}
