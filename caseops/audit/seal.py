@@ -34,7 +34,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 
-from caseops.audit.canonical import canonical_values
+from caseops.audit.canonical import bulk_columns, canonical_values
 from caseops.audit.checkpoint import Checkpoint
 from caseops.audit.keys import LogKey
 from caseops.audit.merkle import MerkleAppender, leaf_hash
@@ -131,14 +131,14 @@ def seal_once(
         if late and state.high_seq > floor:
             already = exists().where(LEAVES.c.event_seq == EVENTS.c.seq)
             rows = conn.execute(
-                select(EVENTS)
+                select(*bulk_columns())
                 .where(EVENTS.c.seq > floor, EVENTS.c.seq <= state.high_seq, ~already)
                 .order_by(EVENTS.c.seq)
                 .limit(batch)
             ).all()
         if len(rows) < batch:
             rows += conn.execute(
-                select(EVENTS)
+                select(*bulk_columns())
                 .where(EVENTS.c.seq > state.high_seq)
                 .order_by(EVENTS.c.seq)
                 .limit(batch - len(rows))
@@ -150,7 +150,7 @@ def seal_once(
         leaves: list[tuple[int, int, bytes]] = []
         nodes: list[tuple[int, int, bytes]] = []
         for row in rows:
-            digest = leaf_hash(canonical_values(row))
+            digest = leaf_hash(canonical_values(row, json_as_text=True))
             leaves.append((appender.size, row.seq, digest))
             nodes.extend((n.level, n.index, n.hash) for n in appender.append(digest)[1:])
         insert_rows(conn, LEAVES, ("leaf_index", "event_seq", "leaf_hash"), leaves)
