@@ -22,6 +22,7 @@ from caseops.audit.service import record
 from caseops.audit.verify import verify
 from caseops.authz.actor import Actor
 from caseops.extensions import db
+from tests.conftest import BACKEND
 
 ACTOR = Actor(username="ana", user_id=7, agency="hha", roles=frozenset({"case_worker"}))
 TABLES = ("access_events", "audit_leaves", "audit_nodes", "audit_checkpoints")
@@ -287,3 +288,76 @@ def test_parallel_verify_agrees_with_the_single_process_one(
     parallel = verify(db.engine, key.public_key, key.origin, workers=3)
     assert parallel.as_dict() == run_verify().as_dict()
     assert (parallel.ok, parallel.first_bad_seq, parallel.verified_size) == (False, sealed[5], 4)
+
+
+# --- how the entries are read: a chunk of leaves, then their entries by seq -------------
+
+READINGS = {
+    "ranges, several chunks": {"_CHUNK": 3},
+    "scattered seqs, read by list": {"_CHUNK": 4, "_RUN_GAP": 0, "_MAX_RUNS": 1, "_IN_BATCH": 2},
+}
+
+
+@pytest.fixture(params=sorted(READINGS))
+def reading(request, monkeypatch) -> str:
+    """The verifier with tiny chunks, and with seqs read by list instead of by range (as
+    when late entries were sealed far from their neighbours): every way a chunk's entries
+    are read must find the same problems."""
+    for name, value in READINGS[request.param].items():
+        monkeypatch.setattr(f"caseops.audit.verify.{name}", value)
+    return request.param
+
+
+def test_every_way_of_reading_finds_an_untouched_log_whole(sealed, reading):
+    assert run_verify().as_dict() == {
+        "ok": True,
+        "verified_size": 10,
+        "tree_size": 10,
+        "checkpoints": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    "tamper, position, reason",
+    [
+        ("UPDATE access_events SET actor = 'mallory' WHERE seq = :s", 5, "altered"),
+        ("DELETE FROM access_events WHERE seq = :s", 3, "deleted"),
+        ("DELETE FROM audit_leaves WHERE event_seq = :s", 6, "missing"),
+    ],
+    ids=["edited", "deleted", "leaf deleted"],
+)
+def test_every_way_of_reading_names_the_first_bad_entry(
+    sealed, database_url, reading, tamper, position, reason
+):
+    with unguarded(database_url) as conn:
+        conn.execute(text(tamper), {"s": sealed[position]})
+    report = run_verify()
+    assert not report.ok
+    assert reason in report.reason
+    if reason != "missing":
+        assert report.first_bad_seq == sealed[position]
+    assert report.verified_size == (4 if position >= 4 else 0)
+
+
+@pytest.mark.skipif(
+    BACKEND != "postgres",
+    reason="on SQLite seq alone is the key; PostgreSQL's partitioned key is (seq, occurred_at)",
+)
+def test_a_second_entry_holding_a_sealed_seq_in_another_month_is_named(sealed, database_url):
+    """The partitioned table's key includes the month, so an owner could add an entry
+    that reuses a sealed seq under another month: the verifier reads entries by seq and
+    says so, whatever the forged entry holds."""
+    with unguarded(database_url) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO access_events (seq, occurred_at, actor, actor_roles, action, "
+                "outcome, request_id, channel, detail) SELECT seq, occurred_at - interval "
+                "'40 days', 'mallory', actor_roles, action, outcome, request_id, channel, "
+                "detail FROM access_events WHERE seq = :s"
+            ),
+            {"s": sealed[7]},
+        )
+    report = run_verify()
+    assert not report.ok
+    assert any("more than one entry holds this seq" in p.reason for p in report.problems)
+    assert report.first_bad_seq == sealed[7]
