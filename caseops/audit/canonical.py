@@ -345,6 +345,17 @@ def bulk_columns() -> list[ColumnElement[Any]]:
     ]
 
 
+def bulk_entry(values: Sequence[Any]) -> dict[str, Any]:
+    """A ``select(*bulk_columns())`` row as the entry mapping ``export_line`` and
+    ``canonical_bytes`` take: every column by name, the JSON columns parsed."""
+    entry = dict(zip(TABLE_COLUMNS, values, strict=True))
+    for position in _JSON_POSITIONS:
+        name = TABLE_COLUMNS[position]
+        if entry[name] is not None:
+            entry[name] = json_loads(entry[name])
+    return entry
+
+
 def canonical_values(values: Sequence[Any], *, json_as_text: bool = False) -> bytes:
     """``canonical_bytes`` from the column values in ``TABLE_COLUMNS`` order (bulk
     callers: the sealer and the verifier read ``select(access_events)`` rows, or

@@ -47,7 +47,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from caseops.audit.canonical import TABLE_COLUMNS, bulk_columns, canonical_values
+from caseops.audit import sealed_reads
+from caseops.audit.canonical import canonical_values
 from caseops.audit.checkpoint import CheckpointError, KeyRing
 from caseops.audit.merkle import EMPTY_ROOT, leaf_hash, tree_root
 from caseops.audit.models import AccessEvent, AuditCheckpoint, AuditLeaf, AuditNode
@@ -65,10 +66,6 @@ _STREAM = 20_000
 _MAX_PROBLEMS = 20
 PARALLEL_FROM = 200_000
 _KEEP_PER_RANGE = 10_000
-_CHUNK = 10_000  # leaves hashed per read of their entries
-_RUN_GAP = 1_000  # seqs further apart than this are read by separate ranges
-_MAX_RUNS = 16  # more runs than this in a chunk: the seqs are read by list instead
-_IN_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -186,85 +183,51 @@ def _checkpoints(
     return [signed[size] for size in sorted(signed)]
 
 
-def _entry_reads(seqs: list[int]) -> list:
-    """The statements that read the entries ``seqs`` (sorted): one ``seq BETWEEN`` range
-    per run of nearby seqs, or ``seq IN`` batches when they are scattered (late entries
-    sealed far from their neighbours).
-
-    Never a join from the leaves: ``access_events`` is partitioned by month and a leaf
-    does not know its entry's month, so PostgreSQL would probe every partition's index
-    once per leaf (a cost that grows with the log's age: 14 us per entry at two years).
-    A range is one index descent per partition per range."""
-    runs: list[list[int]] = []
-    for seq in seqs:
-        if runs and seq - runs[-1][1] <= _RUN_GAP:
-            runs[-1][1] = seq
-        else:
-            runs.append([seq, seq])
-    columns = bulk_columns()
-    if len(runs) <= _MAX_RUNS:
-        return [select(*columns).where(EVENTS.c.seq.between(lo, hi)) for lo, hi in runs]
-    return [
-        select(*columns).where(EVENTS.c.seq.in_(seqs[i : i + _IN_BATCH]))
-        for i in range(0, len(seqs), _IN_BATCH)
-    ]
-
-
 def _leaves_range(
     conn: Connection, start: int, stop: int
 ) -> tuple[list[bytes], list[int | None], list[Problem]]:
     """Recompute the leaf hashes ``[start, stop)`` from the entries; note what differs.
 
-    A chunk of leaves at a time: its leaves in index order, then its entries by seq
-    (``_entry_reads``), each hashed into its leaf's slot."""
+    A chunk of leaves at a time, then their entries by seq (``sealed_reads``), each
+    hashed into its leaf's slot."""
     hashes: list[bytes] = []
     seqs: list[int | None] = []
     found: list[Problem] = []
-    seq_at = TABLE_COLUMNS.index("seq")
 
-    for low in range(start, stop, _CHUNK):
-        high = min(stop, low + _CHUNK)
-        chunk: list[Problem] = []
+    for chunk in sealed_reads.chunks(conn, start, stop):
+        problems: list[Problem] = []
         slots: dict[int, tuple[int, int, bytes]] = {}  # seq -> (slot, leaf index, sealed)
-        leaves = conn.execute(
-            select(LEAVES.c.leaf_index, LEAVES.c.event_seq, LEAVES.c.leaf_hash)
-            .where(LEAVES.c.leaf_index >= low, LEAVES.c.leaf_index < high)
-            .order_by(LEAVES.c.leaf_index)
-        ).all()
-        for index, sealed_seq, sealed_hash in leaves:
+        for index, sealed_seq, sealed_hash in chunk.leaves:
             if index != start + len(hashes):
                 first = start + len(hashes)
-                chunk.append(
+                problems.append(
                     Problem(f"sealed leaves {first}..{index - 1} are missing", None, first)
                 )
                 hashes.extend([_MISSING] * (index - first))
                 seqs.extend([None] * (index - first))
             if sealed_seq in slots:
-                chunk.append(Problem("entry sealed as two leaves", sealed_seq, index))
+                problems.append(Problem("entry sealed as two leaves", sealed_seq, index))
             else:
                 slots[sealed_seq] = (len(hashes), index, bytes(sealed_hash))
             seqs.append(sealed_seq)
             hashes.append(_MISSING)
         seen: set[int] = set()
-        for statement in _entry_reads(sorted(slots)):
-            for row in conn.execute(statement).all():
-                seq = row[seq_at]
-                if seq in seen:
-                    chunk.append(Problem("more than one entry holds this seq", seq))
-                    continue
-                slot = slots.get(seq)
-                if slot is None:  # in the range, not a leaf of this chunk
-                    continue
-                seen.add(seq)
-                digest = leaf_hash(canonical_values(row, json_as_text=True))
-                if digest != slot[2]:
-                    chunk.append(Problem("entry altered after it was sealed", seq, slot[1]))
-                hashes[slot[0]] = digest
+        for row in chunk.entries:
+            seq = row[sealed_reads.SEQ]
+            if seq in seen:
+                problems.append(Problem("more than one entry holds this seq", seq))
+                continue
+            seen.add(seq)
+            slot, index, sealed = slots[seq]
+            digest = leaf_hash(canonical_values(row, json_as_text=True))
+            if digest != sealed:
+                problems.append(Problem("entry altered after it was sealed", seq, index))
+            hashes[slot] = digest
         for seq, (_, index, _) in slots.items():
             if seq not in seen:
-                chunk.append(Problem("entry deleted after it was sealed", seq, index))
-        chunk.sort(key=lambda p: -1 if p.leaf_index is None else p.leaf_index)
-        found.extend(chunk[: max(0, _KEEP_PER_RANGE - len(found))])
+                problems.append(Problem("entry deleted after it was sealed", seq, index))
+        problems.sort(key=lambda p: -1 if p.leaf_index is None else p.leaf_index)
+        found.extend(problems[: max(0, _KEEP_PER_RANGE - len(found))])
     if start + len(hashes) < stop:
         first = start + len(hashes)
         hashes.extend([_MISSING] * (stop - first))

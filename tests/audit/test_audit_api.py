@@ -24,6 +24,7 @@ from caseops.audit.service import record
 from caseops.authz.actor import Actor
 from caseops.extensions import db
 from tests import factories
+from tests.audit.conftest import READINGS
 from tests.fixtures.independent_statement import leaf_bytes_from_export_line
 
 WORKER = Actor(username="hha.case_worker", agency="hha", roles=frozenset({"case_worker"}))
@@ -317,6 +318,23 @@ def test_export_range_by_seq(client, logged, officer):
         f"/api/v1/audit/export?since_seq={logged[2]}&until_seq={logged[4]}", headers=officer
     ).get_data()
     assert [json.loads(line)["seq"] for line in body.splitlines()] == logged[2:5]
+
+
+@pytest.mark.parametrize("reading", sorted(READINGS))
+@pytest.mark.parametrize(
+    "query", ["", "?since_seq={a}&until_seq={b}", "?tree_size={first}", "?since_seq={b}"]
+)
+def test_every_way_of_reading_exports_the_same_lines(
+    client, logged, officer, query, reading, monkeypatch
+):
+    """The export reads a chunk of leaves, then their entries by seq: tiny chunks and
+    seqs read by list give the very lines of the default reading, filters included."""
+    url = "/api/v1/audit/export" + query.format(a=logged[1], b=logged[6], first=logged.first)
+    expected = client.get(url, headers=officer).get_data()
+    assert expected.count(b"\n") >= 3
+    for name, value in READINGS[reading].items():
+        monkeypatch.setattr(f"caseops.audit.sealed_reads.{name}", value)
+    assert client.get(url, headers=officer).get_data() == expected
 
 
 def test_proof_in_an_older_checkpoint_and_consistency_between_checkpoints(client, logged, officer):

@@ -292,21 +292,6 @@ def test_parallel_verify_agrees_with_the_single_process_one(
 
 # --- how the entries are read: a chunk of leaves, then their entries by seq -------------
 
-READINGS = {
-    "ranges, several chunks": {"_CHUNK": 3},
-    "scattered seqs, read by list": {"_CHUNK": 4, "_RUN_GAP": 0, "_MAX_RUNS": 1, "_IN_BATCH": 2},
-}
-
-
-@pytest.fixture(params=sorted(READINGS))
-def reading(request, monkeypatch) -> str:
-    """The verifier with tiny chunks, and with seqs read by list instead of by range (as
-    when late entries were sealed far from their neighbours): every way a chunk's entries
-    are read must find the same problems."""
-    for name, value in READINGS[request.param].items():
-        monkeypatch.setattr(f"caseops.audit.verify.{name}", value)
-    return request.param
-
 
 def test_every_way_of_reading_finds_an_untouched_log_whole(sealed, reading):
     assert run_verify().as_dict() == {
