@@ -48,7 +48,6 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime
 
 os.environ.setdefault("CASEOPS_ENV", "test")
 os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
@@ -63,7 +62,7 @@ FILL_SQL = """
 INSERT INTO access_events (occurred_at, actor, actor_user_id, actor_agency, actor_roles,
     token_id, action, outcome, target_type, target_id, client_id, purpose, request_id,
     channel, ip, user_agent, detail, leaf_salt)
-SELECT timestamptz '2025-01-01 00:00:00+00' + make_interval(secs => g * CAST(:step AS float8)),
+SELECT CAST(:first AS timestamptz) + make_interval(secs => g * CAST(:step AS float8)),
        'worker' || (g % 2000), g % 2000, 'agency' || (g % 12), '["case_worker"]', NULL,
        CASE WHEN g % 20 = 0 THEN 'client.search' ELSE 'client.view' END,
        CASE WHEN g % 9 = 0 THEN 'denied' ELSE 'success' END,
@@ -336,28 +335,15 @@ def bench_append(target: str, key: str, writers: int, processes: int, seconds: f
 # --- 2 and 3: bulk fill, verify, query ---------------------------------------------------
 
 
-FIRST_MONTH = "2025-01-01"
-MONTHS = 24
-"""The fill spreads the entries evenly over two years from ``FIRST_MONTH``, each month in
-its own partition, as in a log that has served two years: a read that cannot name the
-month (the verifier joins leaves to entries by ``seq``) pays for every partition."""
-
-
 def fill(target: str, upto: int, clients: int) -> None:
+    """Fill the log up to ``upto`` entries, spread over two years of month partitions
+    (``bench.seeding``: a read that cannot name the month pays for every partition)."""
+    from bench.seeding import LOG_FIRST_MONTH, create_log_months, log_span_seconds
+
     engine = create_engine(target)
-    span = (
-        datetime.fromisoformat(FIRST_MONTH).replace(year=2025 + MONTHS // 12)
-        - datetime.fromisoformat(FIRST_MONTH)
-    ).total_seconds()
+    span = log_span_seconds()
     with engine.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT caseops_access_log_partition(CAST(m AS date)) FROM generate_series("
-                "CAST(:first AS date), CAST(:first AS date) + :months * interval '1 month' "
-                "- interval '1 day', interval '1 month') AS m"
-            ),
-            {"first": FIRST_MONTH, "months": MONTHS},
-        )
+        create_log_months(conn)
         have = conn.scalar(text("SELECT count(*) FROM access_events"))
         conn.commit()
         start = have + 1
@@ -368,7 +354,13 @@ def fill(target: str, upto: int, clients: int) -> None:
             with conn.begin():
                 conn.execute(
                     text(FILL_SQL),
-                    {"start": start, "stop": stop, "clients": clients, "step": span / (upto + 1)},
+                    {
+                        "start": start,
+                        "stop": stop,
+                        "clients": clients,
+                        "first": f"{LOG_FIRST_MONTH} 00:00:00+00",
+                        "step": span / (upto + 1),
+                    },
                 )
             start = stop + 1
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -29,8 +29,9 @@ versions, identifiers, link events, the access-log entries of the writes). Linka
 scoring is skipped: the generator knows who is who, so a person's second and third
 records are placed on the first one's client as an automatic link. The access log is then
 filled by one ``INSERT ... SELECT generate_series`` up to ten entries per client (views and
-searches by workers of the three agencies, spread over all clients, each with its own
-32-byte ``leaf_salt``: leaf version 2); the log is not sealed. A sample of ``--sample``
+searches by workers of the three agencies, spread over all clients and over two years,
+one partition per month, each with its own 32-byte ``leaf_salt``: leaf version 2); the
+log is not sealed. A sample of ``--sample``
 clients gets the worker on its care team and an attested housing consent (through the
 services). Then ``VACUUM (ANALYZE)``.
 
@@ -107,13 +108,14 @@ USERS = {
 # Views (nine in ten) and searches by 2,000 workers of the three agencies, spread over
 # every client by a multiplicative hash of the entry number (so one client's entries lie
 # far apart in the table, as a year of real traffic leaves them), each with its own
-# 32-byte leaf salt. Searches are picked by another hash: by ``g % 10`` they would all
-# fall on the clients numbered 0 mod 10 whenever the client count is a multiple of 10.
+# 32-byte leaf salt, over two years of month partitions (``bench.seeding``). Searches
+# are picked by another hash: by ``g % 10`` they would all fall on the clients numbered
+# 0 mod 10 whenever the client count is a multiple of 10.
 FILL_SQL = """
 INSERT INTO access_events (occurred_at, actor, actor_user_id, actor_agency, actor_roles,
     token_id, action, outcome, target_type, target_id, client_id, purpose, request_id,
     channel, ip, user_agent, detail, leaf_salt)
-SELECT timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second',
+SELECT CAST(:first AS timestamptz) + make_interval(secs => g * CAST(:step AS float8)),
        'worker' || (g % 2000), NULL, (ARRAY['hha', 'cchc', 'esa'])[g % 3 + 1],
        '["case_worker"]', NULL,
        CASE WHEN hashint8(g) % 10 = 0 THEN 'client.search' ELSE 'client.view' END,
@@ -317,12 +319,16 @@ def write_chunk(feeds: dict[str, Any], agencies: dict[str, Any], chunk) -> None:
 
 
 def fill_log(engine, clients: int, target: int, progress: Callable[[str], None]) -> int:
-    """Fill the access log up to ``target`` entries with bulk SQL; returns entries added."""
+    """Fill the access log up to ``target`` entries with bulk SQL, spread over two years of
+    month partitions (``bench.seeding``); returns entries added."""
+    from bench.seeding import LOG_FIRST_MONTH, create_log_months, log_span_seconds
+
     with engine.begin() as connection:
         have = connection.scalar(text("SELECT count(*) FROM access_events"))
         missing = max(0, target - have)
         if not missing:
             return 0
+        create_log_months(connection)
         connection.execute(text("DROP TABLE IF EXISTS scale_client_numbers"))
         connection.execute(
             text(
@@ -337,7 +343,16 @@ def fill_log(engine, clients: int, target: int, progress: Callable[[str], None])
     for start in range(1, missing + 1, step):
         stop = min(missing, start + step - 1)
         with engine.begin() as connection:
-            connection.execute(text(FILL_SQL), {"start": start, "stop": stop, "clients": clients})
+            connection.execute(
+                text(FILL_SQL),
+                {
+                    "start": start,
+                    "stop": stop,
+                    "clients": clients,
+                    "first": f"{LOG_FIRST_MONTH} 00:00:00+00",
+                    "step": log_span_seconds() / (missing + 1),
+                },
+            )
         progress(
             f"  log: {stop}/{missing} entries added "
             f"({stop / (time.perf_counter() - started):,.0f}/s)"

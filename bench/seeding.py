@@ -35,3 +35,32 @@ def consent_housing_to_cchc(recorder, attester, client_id: str, now: datetime) -
 
     row = consents.record_consent(recorder, client_id, housing_permit(now))
     consents.attest(attester, row.id)
+
+
+# The access log of a bench: entries spread evenly over two years, each month in its own
+# partition, as in a log that has served two years. A read that cannot name the month (a
+# join from the leaves by seq) then pays for every partition, as it would in production;
+# a log filled into one month, or into the DEFAULT partition, hides that.
+LOG_FIRST_MONTH = "2025-01-01"
+LOG_MONTHS = 24
+
+
+def log_span_seconds() -> float:
+    """The seconds the bench log spans: ``LOG_MONTHS`` months from ``LOG_FIRST_MONTH``."""
+    first = datetime.fromisoformat(LOG_FIRST_MONTH)
+    return (first.replace(year=first.year + LOG_MONTHS // 12) - first).total_seconds()
+
+
+def create_log_months(connection: Any) -> None:
+    """Create the bench log's month partitions (PostgreSQL; the migrations' function,
+    which leaves a month that exists as it is)."""
+    from sqlalchemy import text
+
+    connection.execute(
+        text(
+            "SELECT caseops_access_log_partition(CAST(m AS date)) FROM generate_series("
+            "CAST(:first AS date), CAST(:first AS date) + :months * interval '1 month' "
+            "- interval '1 day', interval '1 month') AS m"
+        ),
+        {"first": LOG_FIRST_MONTH, "months": LOG_MONTHS},
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as db_text
 
 BACKEND = os.environ.get("CASEOPS_TEST_DB", "sqlite")
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -131,6 +132,15 @@ def test_desk_seed_marks_exactly_the_changed_clients(app):
     assert [e["client_id"] for e in listed if e["changed_since_my_last_view"]] == [ids[0]]
 
 
+def _partitions_holding_entries(session) -> int:
+    """How many month partitions hold access-log entries; fails if the DEFAULT one does."""
+    placed = session.execute(
+        db_text("SELECT tableoid::regclass::text, count(*) FROM access_events GROUP BY 1")
+    ).all()
+    assert not [name for name, _ in placed if name.endswith("_default")], placed
+    return len(placed)
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="bench.audit fills with PostgreSQL SQL")
 def test_audit_fill(database_url):
     from bench import audit
@@ -141,6 +151,9 @@ def test_audit_fill(database_url):
     app = audit.make_app(database_url, base64.b64encode(b"k" * 32).decode())
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AccessEvent)) == 40
+        # spread over two years, a partition a month, none in the DEFAULT partition: the
+        # verifier and the export are timed on a log of the age they must stand
+        assert _partitions_holding_entries(db.session) == 24
         # verify is timed on leaf version 2 entries, as the writer makes them, and they
         # verify (else the bench would time a failing run)
         salts = db.session.scalars(select(AccessEvent.leaf_salt)).all()
@@ -389,6 +402,7 @@ def test_scale_build_counts_and_measures(database_url, monkeypatch):
             )
         )
         assert viewed == 200  # the filled log's views fall on every client
+        assert _partitions_holding_entries(db.session) == 24  # two years, month by month
         worker = size.people["cchc.worker"]
         with size.app.test_request_context():
             view = access.view_record(worker, size.sample[0], "care_coordination")
