@@ -281,6 +281,15 @@ def _detail_field(key: Any) -> tuple[str, bytes]:
     return field
 
 
+def _field_bytes(value: Any) -> bytes:
+    """``canonical_value``, with strings and safe integers (orjson's form is RFC 8785's
+    for them) written directly: most fields of an entry are one or the other."""
+    kind = type(value)
+    if kind is str or (kind is int and -_MAX_SAFE <= value <= _MAX_SAFE):
+        return orjson.dumps(value)
+    return canonical_value(value)
+
+
 def _leaf_v2_values(values: Sequence[Any], secret: bytes) -> bytes:
     """``leaf_v2_bytes`` of a row in ``TABLE_COLUMNS`` order, specialised for the
     verifier and the sealer (a million leaves a run): the same fields in the same order,
@@ -288,7 +297,13 @@ def _leaf_v2_values(values: Sequence[Any], secret: bytes) -> bytes:
     name bytes computed once per process; strings and safe integers, whose orjson form
     is RFC 8785's, written directly. Equal to the general path by test (hypothesis) and
     pinned by known bytes."""
-    shake, sha256, dumps, safe, size = _SHAKE, _short_sha256, orjson.dumps, _MAX_SAFE, SALT_SIZE
+    shake, sha256, dumps, size, field_bytes = (
+        _SHAKE,
+        _short_sha256,
+        orjson.dumps,
+        SALT_SIZE,
+        _field_bytes,
+    )
     when = values[_OCCURRED_AT]
     stamp = when.isoformat(timespec="microseconds") if when.tzinfo is UTC else iso_utc(when)
     out = {
@@ -300,11 +315,7 @@ def _leaf_v2_values(values: Sequence[Any], secret: bytes) -> bytes:
         value = values[position]
         if value is None:
             continue
-        kind = type(value)
-        if kind is str or (kind is int and -safe <= value <= safe):
-            data = dumps(value)
-        else:
-            data = canonical_value(value)
+        data = field_bytes(value)
         out[name] = sha256(shake(secret + suffix).digest(size) + data).hexdigest()
     detail = values[_DETAIL]
     if detail is not None:
@@ -312,17 +323,11 @@ def _leaf_v2_values(values: Sequence[Any], secret: bytes) -> bytes:
             fields = _DETAIL_FIELDS
             for key, item in detail.items():
                 name, suffix = (type(key) is str and fields.get(key)) or _detail_field(key)
-                kind = type(item)
-                if kind is str or (kind is int and -safe <= item <= safe):
-                    data = dumps(item)
-                else:
-                    data = canonical_value(item)
+                data = field_bytes(item)
                 out[name] = sha256(shake(secret + suffix).digest(size) + data).hexdigest()
         else:
-            data = dumps(detail) if type(detail) is str else canonical_value(detail)
-            out["detail"] = sha256(
-                shake(secret + b"\x00detail").digest(SALT_SIZE) + data
-            ).hexdigest()
+            data = field_bytes(detail)
+            out["detail"] = sha256(shake(secret + b"\x00detail").digest(size) + data).hexdigest()
     return dumps({"v": LEAF_V2, "seq": values[_SEQ], "fields": out}, option=_SORTED)
 
 
@@ -337,8 +342,8 @@ def bulk_columns() -> list[ColumnElement[Any]]:
     """The columns of ``access_events`` in ``TABLE_COLUMNS`` order for a bulk reader (the
     sealer, the verifier): the JSON columns as their stored text, which
     ``canonical_values(..., json_as_text=True)`` parses. psycopg's JSON loader costs
-    about 3 us a row more than parsing the same text here with the same function
-    (``json_loads``): a sixth of the verifier's time per entry."""
+    about 6 us a row more than parsing the same text here with the same function
+    (``json_loads``), measured on the verifier's reads (docs/access-log.md)."""
     return [
         cast(column, Text).label(column.name) if isinstance(column.type, JSON) else column
         for column in AccessEvent.__table__.columns
@@ -348,12 +353,17 @@ def bulk_columns() -> list[ColumnElement[Any]]:
 def bulk_entry(values: Sequence[Any]) -> dict[str, Any]:
     """A ``select(*bulk_columns())`` row as the entry mapping ``export_line`` and
     ``canonical_bytes`` take: every column by name, the JSON columns parsed."""
-    entry = dict(zip(TABLE_COLUMNS, values, strict=True))
+    return dict(zip(TABLE_COLUMNS, _json_parsed(values), strict=True))
+
+
+def _json_parsed(values: Sequence[Any]) -> list[Any]:
+    """The values of a ``bulk_columns`` row with its JSON columns parsed, by the engines'
+    own reader."""
+    parsed = list(values)
     for position in _JSON_POSITIONS:
-        name = TABLE_COLUMNS[position]
-        if entry[name] is not None:
-            entry[name] = json_loads(entry[name])
-    return entry
+        if parsed[position] is not None:
+            parsed[position] = json_loads(parsed[position])
+    return parsed
 
 
 def canonical_values(values: Sequence[Any], *, json_as_text: bool = False) -> bytes:
@@ -368,10 +378,7 @@ def canonical_values(values: Sequence[Any], *, json_as_text: bool = False) -> by
     if len(values) != len(TABLE_COLUMNS):
         raise ValueError("one value per column expected")
     if json_as_text:
-        values = list(values)
-        for position in _JSON_POSITIONS:
-            if values[position] is not None:
-                values[position] = json_loads(values[position])
+        values = _json_parsed(values)
     secret = values[_SALT]
     if secret is not None:
         if values[_OCCURRED_AT] is None or values[_SEQ] is None:  # the general path's error
