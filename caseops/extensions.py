@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import flask_smorest
+import marshmallow
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -12,6 +15,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from webargs.flaskparser import FlaskParser
 
 from caseops.errors import database_unavailable
 
@@ -36,6 +40,36 @@ class CaseopsApi(Api):
 
     def _register_error_handlers(self) -> None:
         """caseops.errors registers the one handler for every error."""
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, with each argument schema a route names built once.
+
+    flask-smorest hands webargs the schema *class* a route's ``arguments`` names, and
+    webargs builds an instance of it on every parse: about 30 µs a request, a twentieth
+    of the record view's CPU (issue 20, docs/benchmarks.md). An instance holds no state
+    between loads (marshmallow 4 has no schema context; each load keeps its errors and
+    partial data to itself), so one instance serves every request and thread, as the
+    response schemas flask-smorest builds once at import already do."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type[marshmallow.Schema], marshmallow.Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> marshmallow.Schema:
+        if isinstance(argmap, type) and issubclass(argmap, marshmallow.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:  # a race builds two alike; either serves
+                schema = self._schemas[argmap] = argmap()
+            return schema
+        return super()._get_schema(argmap, req)
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    """The blueprint of every API route module: flask-smorest's, parsing arguments with
+    ``ArgumentsParser``."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
 
 class CaseopsSQLAlchemy(SQLAlchemy):

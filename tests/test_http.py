@@ -296,3 +296,52 @@ def test_the_api_reference_is_served_from_local_assets_under_the_csp(client):
 def test_the_home_page_links_the_api_reference(client, world):
     factories.login(client, world["hha.case_worker"])
     assert 'href="/api/v1/docs"' in client.get("/").get_data(as_text=True)
+
+
+def test_every_api_blueprint_parses_arguments_with_the_shared_parser(app):
+    """A route module built on flask-smorest's own Blueprint would parse with webargs'
+    default parser, building its argument schema on every request again (issue 20)."""
+    from flask_smorest import Blueprint as SmorestBlueprint
+
+    from caseops.extensions import ApiBlueprint
+
+    smorest = [bp for bp in app.blueprints.values() if isinstance(bp, SmorestBlueprint)]
+    assert len(smorest) >= 20
+    assert [bp.name for bp in smorest if not isinstance(bp, ApiBlueprint)] == []
+
+
+def test_one_argument_schema_parses_concurrent_requests_each_on_its_own(app):
+    """Argument schemas are built once and shared (caseops.extensions.ArgumentsParser):
+    parses running at once in many threads each get their own values and their own
+    errors, never another request's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug.exceptions import UnprocessableEntity
+
+    from caseops.access.schemas import ViewQuery
+    from caseops.extensions import ApiBlueprint
+    from caseops.vocabulary import PURPOSES
+
+    parser = ApiBlueprint.ARGUMENTS_PARSER
+    asked = [PURPOSES[i % len(PURPOSES)] if i % 3 else f"nonsense-{i}" for i in range(600)]
+
+    def parse(purpose: str):
+        with app.test_request_context(f"/?purpose={purpose}"):
+            from flask import request
+
+            try:
+                return parser.parse(ViewQuery, request, location="query")
+            except UnprocessableEntity as refused:  # webargs' refusal, before caseops' mapper
+                return refused.data["messages"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(parse, asked))
+    for purpose, answer in zip(asked, answers, strict=True):
+        if purpose in PURPOSES:
+            assert answer == {"purpose": purpose}
+        else:
+            assert answer == {"query": {"purpose": [f"Must be one of: {', '.join(PURPOSES)}."]}}
+    with app.test_request_context("/"):
+        from flask import request
+
+        assert parser._get_schema(ViewQuery, request) is parser._get_schema(ViewQuery, request)

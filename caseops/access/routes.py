@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.access import service
 from caseops.access.schemas import (
     BreakGlassIn,
@@ -15,8 +13,9 @@ from caseops.access.schemas import (
     ViewQuery,
 )
 from caseops.auth.current import current_actor, reads_only
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("access", __name__, url_prefix="/api/v1/clients", description="Client view")
+blp = ApiBlueprint("access", __name__, url_prefix="/api/v1/clients", description="Client view")
 
 
 @blp.get("/<client_id>/record")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.agencies import service
 from caseops.agencies.schemas import (
     AgencyCreateSchema,
@@ -13,8 +11,9 @@ from caseops.agencies.schemas import (
     AgencySchema,
 )
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("agencies", __name__, url_prefix="/api/v1/agencies", description="Agencies")
+blp = ApiBlueprint("agencies", __name__, url_prefix="/api/v1/agencies", description="Agencies")
 
 
 @blp.get("")

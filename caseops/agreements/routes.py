@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Response
-from flask_smorest import Blueprint
 
 from caseops.agreements import service
 from caseops.agreements.schemas import AgreementBody, AgreementOut, TerminateBody, VersionBody
 from caseops.auth.current import current_actor
 from caseops.errors import Gone
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "agreements",
     __name__,
     url_prefix="/api/v1/agreements",

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
 from flask import Response, render_template, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from caseops.agencies import service as agencies
 from caseops.audit import part2_list
 from caseops.auth.current import current_actor
 from caseops.errors import ValidationFailed
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "part2_list",
     __name__,
     url_prefix="/api/v1",

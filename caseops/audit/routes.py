@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Response, current_app, stream_with_context
-from flask_smorest import Blueprint
 
 from caseops.audit import activity, break_glass, disclosures, statement, trail
 from caseops.audit.key_schemas import PublishedKeysSchema
@@ -30,12 +29,13 @@ from caseops.audit.schemas import (
 from caseops.audit.seal import register_periodic_sealer
 from caseops.audit.statement_schemas import StatementSchema
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "audit", __name__, url_prefix="/api/v1/audit", description="The verifiable access log"
 )
 # The per-client audit resources live under /api/v1/clients (registered next to blp).
-clients_blp = Blueprint(
+clients_blp = ApiBlueprint(
     "audit_clients",
     __name__,
     url_prefix="/api/v1/clients",

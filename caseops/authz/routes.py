@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
 from caseops.authz import service
 from caseops.authz.schemas import RuleChangeInSchema, RuleChangeSchema, RuleListSchema
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("policies", __name__, url_prefix="/api/v1/policies", description="Policy")
+blp = ApiBlueprint("policies", __name__, url_prefix="/api/v1/policies", description="Policy")
 
 
 def _parts(body):

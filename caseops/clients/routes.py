@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor, reads_only
 from caseops.clients import service
 from caseops.clients.schemas import (
@@ -13,8 +11,9 @@ from caseops.clients.schemas import (
     ReviewItemSchema,
     ReviewQuery,
 )
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("clients", __name__, url_prefix="/api/v1", description="Clients and linkage")
+blp = ApiBlueprint("clients", __name__, url_prefix="/api/v1", description="Clients and linkage")
 
 
 @blp.get("/clients")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor, reads_only
 from caseops.desk import service
 from caseops.desk.schemas import CaseloadOut, CaseloadQuery
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("desk", __name__, url_prefix="/api/v1/me", description="The worker's desk")
+blp = ApiBlueprint("desk", __name__, url_prefix="/api/v1/me", description="The worker's desk")
 
 
 @blp.get("/caseload")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Response, request, stream_with_context
-from flask_smorest import Blueprint
 
 from caseops.auth.current import current_actor, current_session_id
 from caseops.events import service
 from caseops.events.schemas import EventsQuery, NotificationOut, NotificationsQuery
+from caseops.extensions import ApiBlueprint
 
-blp = Blueprint("events", __name__, url_prefix="/api/v1/me", description="Events pushed to you")
+blp = ApiBlueprint("events", __name__, url_prefix="/api/v1/me", description="Events pushed to you")
 
 
 def _credential() -> service.Credential:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.incidents import notices, service
 from caseops.incidents.schemas import (
     IncidentContainmentSchema,
@@ -19,7 +19,7 @@ from caseops.incidents.schemas import (
     IncidentTimelineSchema,
 )
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "incidents",
     __name__,
     url_prefix="/api/v1/incidents",

@@ -3,9 +3,8 @@ queue, batch decisions, the queue's size)."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.matching import service
 from caseops.matching.schemas import (
     BatchSchema,
@@ -15,7 +14,7 @@ from caseops.matching.schemas import (
     SizeSchema,
 )
 
-blp = Blueprint("linkage_model", __name__, url_prefix="/api/v1", description="The linkage model")
+blp = ApiBlueprint("linkage_model", __name__, url_prefix="/api/v1", description="The linkage model")
 
 
 @blp.get("/linkage/model")

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.notes import service
 from caseops.notes.schemas import NoteAmendIn, NoteIn, NoteOut
 
-blp = Blueprint("notes", __name__, url_prefix="/api/v1", description="Notes")
+blp = ApiBlueprint("notes", __name__, url_prefix="/api/v1", description="Notes")
 
 
 @blp.post("/clients/<client_id>/notes")

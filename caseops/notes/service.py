@@ -123,8 +123,7 @@ def note_rows(rows: Iterable[Row]) -> list[NoteRow]:
     columns under their own names (``describe`` reads it as it reads a ``Note``; columns,
     not an entity, as the view reads everything it does not change: issue 20)."""
     return [
-        NoteRow(row, bool(row.agency_part2), row.last_amended_at or row.created_at)
-        for row in rows
+        NoteRow(row, bool(row.agency_part2), row.last_amended_at or row.created_at) for row in rows
     ]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.portal import service
 from caseops.portal.schemas import AccessCodeOut, IssueCodeBody, IssuedCodeOut
 
-blp = Blueprint("access_codes", __name__, url_prefix="/api/v1", description="Client access codes")
+blp = ApiBlueprint(
+    "access_codes", __name__, url_prefix="/api/v1", description="Client access codes"
+)
 
 
 @blp.post("/clients/<client_id>/access-codes")

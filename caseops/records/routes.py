@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from caseops.auth.current import current_actor
 from caseops.errors import UnsupportedMediaType
+from caseops.extensions import ApiBlueprint
 from caseops.records import service
 from caseops.records.schemas import RecordPutSchema, RecordResultSchema
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "records", __name__, url_prefix="/api/v1/agencies", description="Agency record ingest"
 )
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.referrals import service
 from caseops.referrals.schemas import (
     AssignIn,
@@ -16,7 +15,7 @@ from caseops.referrals.schemas import (
     ReferralOut,
 )
 
-blp = Blueprint("referrals", __name__, url_prefix="/api/v1", description="Referrals")
+blp = ApiBlueprint("referrals", __name__, url_prefix="/api/v1", description="Referrals")
 
 
 @blp.post("/clients/<client_id>/referrals")

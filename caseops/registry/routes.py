@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from caseops.auth.current import current_actor
 from caseops.errors import ValidationFailed
+from caseops.extensions import ApiBlueprint
 from caseops.registry import service
 from caseops.registry.schemas import (
     AttestationQueueQuery,
@@ -20,7 +20,7 @@ from caseops.registry.schemas import (
     SharingQuery,
 )
 
-blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consents")
+blp = ApiBlueprint("consents", __name__, url_prefix="/api/v1", description="Consents")
 
 
 def _described(row):

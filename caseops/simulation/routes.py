@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.simulation import service
 from caseops.simulation.schemas import ImpactIn, ImpactOut, SimulateViewIn, SimulateViewOut
 
-blp = Blueprint("simulation", __name__, url_prefix="/api/v1", description="Policy simulation")
+blp = ApiBlueprint("simulation", __name__, url_prefix="/api/v1", description="Policy simulation")
 
 
 @blp.post("/simulate/view")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.tasks import service
 from caseops.tasks.schemas import (
     ClientTasksQuery,
@@ -15,7 +14,7 @@ from caseops.tasks.schemas import (
     TaskStatusIn,
 )
 
-blp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Tasks")
+blp = ApiBlueprint("tasks", __name__, url_prefix="/api/v1", description="Tasks")
 
 
 @blp.post("/clients/<client_id>/tasks")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.users import service
 from caseops.users.schemas import (
     CreatedUserSchema,
@@ -17,7 +16,7 @@ from caseops.users.schemas import (
     UserSchema,
 )
 
-blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Users and tokens")
+blp = ApiBlueprint("users", __name__, url_prefix="/api/v1/users", description="Users and tokens")
 
 
 @blp.get("")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from caseops.auth.current import current_actor
+from caseops.extensions import ApiBlueprint
 from caseops.webhooks import service
 from caseops.webhooks.delivery import register_periodic_delivery
 from caseops.webhooks.schemas import (
@@ -15,7 +14,7 @@ from caseops.webhooks.schemas import (
     WebhookOut,
 )
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "webhooks", __name__, url_prefix="/api/v1/agencies", description="Webhooks to agency systems"
 )
 
