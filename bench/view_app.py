@@ -1,5 +1,6 @@
-"""The app gunicorn serves for bench/events.py: caseops itself plus one bench-only
-baseline endpoint. Never part of caseops: the baseline skips every check on purpose.
+"""The app gunicorn serves for bench/events.py, and bench/view_layers.py measures in
+process: caseops itself plus two bench-only endpoints. Never part of caseops: they skip
+every check on purpose.
 
 bench/view_load.py no longer uses it: a baseline inside caseops pays caseops' per-request
 overhead and hid it (issue 20); that bench compares the view with bench/bare_app.py,
@@ -15,13 +16,21 @@ from sqlalchemy import select
 
 from caseops import create_app
 from caseops.audit.service import record as audit
-from caseops.auth.current import current_actor
+from caseops.auth.current import current_actor, reads_only
 from caseops.crypto import keyring_from_config
 from caseops.extensions import db
 from caseops.records.models import SourceRecord
 from caseops.records.prepare import data_context
 
 app = create_app()
+
+
+@app.get("/bench/noop")
+@reads_only
+def noop():
+    """Signed in and nothing else: what every API request of a bearer token costs
+    (caseops' hooks, the token read, the policy version) before its own work."""
+    return {"actor": current_actor().username}
 
 
 @app.get("/bench/baseline/<client_id>")

@@ -35,6 +35,7 @@ SEED_TESTS = {
     "soak": "test_soak_seed",
     "view_app": "test_view_app_baseline_serves_the_view_load_seed",
     "view_load": "test_view_load_seed",
+    "view_layers": "test_view_layers_answers_every_row_on_the_view_load_seed",
     "events": "test_events_bench_changes_reach_the_streaming_worker",
     "desk": "test_desk_seed_marks_exactly_the_changed_clients",
     "scale": "test_scale_build_counts_and_measures",
@@ -310,6 +311,41 @@ def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, 
             db.session.remove()
             db.engine.dispose()
         sys.modules.pop("bench.view_app", None)
+
+
+def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monkeypatch, tmp_path):
+    """bench/view_layers.py: every row's request answers 200 on the view load's seed (the
+    bench refuses to time an error), each measured with some CPU of its own."""
+    from sqlalchemy import create_engine
+
+    from bench import view_layers
+    from bench.bare_app import create_log_table
+    from bench.cpu import PostgresCpu
+
+    token, ids = _view_load_seed(database_url)
+    engine = create_engine(database_url)
+    create_log_table(engine)
+    engine.dispose()
+    monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
+    monkeypatch.setitem(
+        view_layers.SECRETS, "CASEOPS_ENCRYPTION_KEYS", os.environ["CASEOPS_ENCRYPTION_KEYS"]
+    )
+    monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
+    try:
+        sends = view_layers.requests(database_url, token, ids)
+        assert list(sends) == list(view_layers.ROWS)
+        for row, send in sends.items():
+            app_ms, pg_ms = view_layers.measure(send, 4, PostgresCpu())
+            assert app_ms > 0 and pg_ms >= 0, row
+    finally:
+        view_app = sys.modules.pop("bench.view_app", None)
+        if view_app is not None:
+            with view_app.app.app_context():
+                from caseops.extensions import db
+
+                db.session.remove()
+                db.engine.dispose()
 
 
 # Run in a fresh interpreter: this test process has imported caseops long before.

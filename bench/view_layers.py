@@ -1,0 +1,190 @@
+"""Where the record view's CPU goes, layer by layer, next to the bare app (issue 20).
+
+bench/view_load.py finds the view serving about half the bare app's throughput at
+saturation, and on two cores throughput is CPU per request. This bench says which layer
+that CPU is spent in. In one process, through Flask's test client (no gunicorn, no
+network client: the same for every row), on one seeded PostgreSQL database, it measures
+the CPU per request of this process and of PostgreSQL's for (the background sealer is
+off, as in bench/view_load.py's servers: ``CASEOPS_ENV=test``):
+
+====================  ===============================  ===================================
+row                   request                          what it adds to the row above
+====================  ===============================  ===================================
+bare no-op            bare app ``GET /readyz``         Flask and WSGI, nothing else
+bare                  bare app ``GET /bare/<id>``      its read, decryption, log row
+caseops public        ``GET /healthz``                 caseops' hooks (request id, headers,
+                                                       limits, metrics, session, login)
+caseops signed in     ``GET /bench/noop``              the bearer token read and its
+                                                       policy version (bench/view_app.py)
+caseops view          ``GET /api/v1/clients/<id>/      the decision's reads, the decision,
+                      record``                         its log entry, the answer
+====================  ===============================  ===================================
+
+``--rounds`` rounds of ``--requests`` requests each, the rows alternating in every round
+(order reversed every other round); the medians are printed, then the budget the 0.6x
+target leaves the view's own work once caseops' signed-in floor is paid.
+
+    .venv/bin/python -m bench.view_layers [--database-url URL] [--clients 100]
+        [--requests 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+
+from bench.cpu import PostgresCpu
+
+DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
+SECRETS = {
+    "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
+    "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
+    "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
+    "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
+}
+ROWS = (
+    "bare no-op",
+    "bare",
+    "caseops public",
+    "caseops signed in",
+    "caseops view",
+)
+
+
+def requests(url: str, token: str, ids: list[str]) -> dict[str, Callable[[int], int]]:
+    """Per row, a function sending its ``i``-th request and answering the status."""
+    os.environ["CASEOPS_DATABASE_URL"] = url
+    from bench import bare_app
+
+    view_app = importlib.import_module("bench.view_app")  # builds its app from the environment
+
+    caseops = view_app.app.test_client()
+    bare = bare_app.create_app(url, SECRETS["CASEOPS_ENCRYPTION_KEYS"]).test_client()
+    signed = {"Authorization": f"Bearer {token}"}
+
+    def get(client, path: str, per_client: bool, headers: dict | None = None):
+        def send(i: int) -> int:
+            target = path % ids[i % len(ids)] if per_client else path
+            return client.get(target, headers=headers).status_code
+
+        return send
+
+    return {
+        "bare no-op": get(bare, "/readyz", False),
+        "bare": get(bare, "/bare/%s", True),
+        "caseops public": get(caseops, "/healthz", False),
+        "caseops signed in": get(caseops, "/bench/noop", False, signed),
+        "caseops view": get(caseops, "/api/v1/clients/%s/record", True, signed),
+    }
+
+
+def measure(send: Callable[[int], int], count: int, postgres: PostgresCpu) -> tuple[float, float]:
+    """(this process's CPU ms, PostgreSQL's CPU ms) per request over ``count`` requests."""
+    postgres.start()
+    started = time.process_time()
+    for i in range(count):
+        status = send(i)
+        if status != 200:
+            raise SystemExit(f"request {i} answered {status}: the seed or the app is wrong")
+    app_ms = (time.process_time() - started) / count * 1000
+    return app_ms, postgres.stop() / count * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default=os.environ.get("CASEOPS_BENCH_POSTGRES_URL", DEFAULT_URL)
+    )
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("CASEOPS_ENV", "test")
+    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
+    os.environ.update(SECRETS)
+
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from bench.bare_app import create_log_table
+    from bench.view_load import seed
+    from caseops.migrations_state import alembic_config
+
+    server = make_url(args.database_url)
+    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        command.upgrade(alembic_config(url), "head")
+        token, ids = seed(url, args.clients)
+        engine = create_engine(url)
+        create_log_table(engine)
+        engine.dispose()
+        sends = requests(url, token, ids)
+        postgres = PostgresCpu()
+        for send in sends.values():  # warm: pools, prepared statements, caches
+            measure(send, 200, postgres)
+        spent: dict[str, list[tuple[float, float]]] = {row: [] for row in ROWS}
+        for round_ in range(args.rounds):
+            for row in ROWS if round_ % 2 == 0 else reversed(ROWS):
+                spent[row].append(measure(sends[row], args.requests, postgres))
+        print(
+            f"CPU per request, in process (Flask's test client), medians of {args.rounds} "
+            f"rounds of {args.requests}, {args.clients} clients x 3 records on PostgreSQL:"
+        )
+        cpu = {
+            row: tuple(statistics.median(r[k] for r in rounds) for k in (0, 1))
+            for row, rounds in spent.items()
+        }
+        previous = None
+        for row in ROWS:
+            app_ms, pg_ms = cpu[row]
+            added = ""
+            if previous is not None and row != "caseops public":
+                added = f"  (+{app_ms + pg_ms - sum(cpu[previous]):.3f} over {previous})"
+            elif row == "caseops public":
+                added = f"  (+{app_ms + pg_ms - sum(cpu['bare no-op']):.3f} over bare no-op)"
+            print(
+                f"  {row:<19} app {app_ms:.3f} + PostgreSQL {pg_ms:.3f} = "
+                f"{app_ms + pg_ms:.3f} ms{added}"
+            )
+            previous = row
+        bare, floor, view = (
+            sum(cpu["bare"]),
+            sum(cpu["caseops signed in"]),
+            sum(cpu["caseops view"]),
+        )
+        budget = bare / 0.6
+        print(
+            f"view / bare CPU: {bare:.3f} / {view:.3f} ms = {bare / view:.2f}x the throughput "
+            f"at saturation if CPU bounds both (target 0.6x: the view within {budget:.3f} ms)"
+        )
+        print(
+            f"  caseops signed in, before any work of the view's own: {floor:.3f} ms "
+            f"({floor / bare:.2f}x bare's whole request); the view's own work costs "
+            f"{view - floor:.3f} ms, and the target leaves it {budget - floor:.3f} ms"
+        )
+        return 0
+    finally:
+        from sqlalchemy.orm import close_all_sessions
+
+        close_all_sessions()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
