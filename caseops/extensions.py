@@ -50,7 +50,9 @@ class ArgumentsParser(FlaskParser):
     of the record view's CPU (issue 20, docs/benchmarks.md). An instance holds no state
     between loads (marshmallow 4 has no schema context; each load keeps its errors and
     partial data to itself), so one instance serves every request and thread, as the
-    response schemas flask-smorest builds once at import already do."""
+    response schemas flask-smorest builds once at import already do. The one rule this
+    sets: an argument schema's hooks (``validates_schema``, ``pre_load``...) never keep
+    anything on ``self`` (none does)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
