@@ -26,7 +26,9 @@ def two_role_admin(app):
 
 def test_token_is_shown_once_and_only_its_hash_is_stored(client, two_role_admin):
     token = factories.token_for("hha.boss")
-    secret = token.rsplit("_", 1)[1]
+    # cop_<public id, hex>_<secret>: the secret is URL-safe base64 and may itself hold "_"
+    prefix, public_id, secret = token.split("_", 2)
+    assert (prefix, len(secret)) == ("cop", 43) and "_" not in public_id
     row = db.session.scalar(select(ApiToken))
     assert secret not in row.secret_hash and token not in row.secret_hash
     assert len(row.secret_hash) == 64
