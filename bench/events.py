@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import copy
 import json
 import os
@@ -40,10 +39,10 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from pathlib import Path
 
+from bench import seeding
 from bench.cpu import Cpu
 from bench.view_load import BIN, ROOT, free_port, seed, wrk
 
@@ -324,34 +323,19 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
-    os.environ.setdefault("CASEOPS_ENV", "test")
-    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
-    os.environ.update(
-        {
-            "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
-            "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
-            "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
-            "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
-        }
-    )
-    from alembic import command
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    seeding.bench_environment()
+    with seeding.migrated_database(args.database_url) as url:
+        return serve_and_measure(url, args)
 
-    from caseops.migrations_state import alembic_config
 
-    server = make_url(args.database_url)
-    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
+def serve_and_measure(url: str, args: argparse.Namespace) -> int:
+    """Seed the bench database at ``url``, serve it under gunicorn, run the rounds and
+    print them."""
     workdir = Path(tempfile.mkdtemp(prefix="caseops-events-bench-"))
     # access log and errors, read when a run fails (kept at --server-log when given)
     server_log = Path(args.server_log) if args.server_log else workdir / "gunicorn.log"
     process = None
     try:
-        command.upgrade(alembic_config(url), "head")
         started = time.perf_counter()
         token, ids = seed(url, args.clients)
         idle = idle_token(url)
@@ -480,9 +464,6 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""What the view benches seed, in one place: consents of the kind a deployment holds.
+"""What the view benches seed, in one place: their environment and scratch database, and
+consents of the kind a deployment holds.
 
 The recipient agency's consent officer records the client's consent and the source agency's
 officer attests it, as the trust model asks (docs/trust-model.md). Without the attestation
@@ -8,8 +9,55 @@ refusals instead of views.
 
 from __future__ import annotations
 
+import base64
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+
+# The secrets every bench's caseops (and the bare app's keyring) runs with: fixed, so a
+# server the bench starts decrypts what the bench's seed encrypted.
+BENCH_SECRETS = {
+    "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
+    "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
+    "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
+    "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
+}
+
+
+def bench_environment() -> None:
+    """This process's environment for a bench: the test environment (no background
+    sealer), quiet logs, ``BENCH_SECRETS``; set before caseops is imported."""
+    os.environ.setdefault("CASEOPS_ENV", "test")
+    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
+    os.environ.update(BENCH_SECRETS)
+
+
+@contextmanager
+def migrated_database(server_url: str) -> Iterator[str]:
+    """A database of the bench's own on ``server_url``'s server, migrated to the head;
+    its URL. Dropped afterwards, whatever happened (connections still open included)."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from caseops.migrations_state import alembic_config
+
+    server = make_url(server_url)
+    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = server.set(database=name).render_as_string(hide_password=False)
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def housing_permit(now: datetime) -> dict[str, Any]:

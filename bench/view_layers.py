@@ -34,24 +34,17 @@ the fixed-rate p99 target compares once queued.
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib
 import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 
+from bench import seeding
 from bench.cpu import PostgresCpu
 
 DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
-SECRETS = {
-    "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
-    "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
-    "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
-    "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
-}
 ROWS = (
     "bare no-op",
     "bare",
@@ -69,7 +62,7 @@ def requests(url: str, token: str, ids: list[str]) -> dict[str, Callable[[int], 
     view_app = importlib.import_module("bench.view_app")  # builds its app from the environment
 
     caseops = view_app.app.test_client()
-    bare = bare_app.create_app(url, SECRETS["CASEOPS_ENCRYPTION_KEYS"]).test_client()
+    bare = bare_app.create_app(url, os.environ["CASEOPS_ENCRYPTION_KEYS"]).test_client()
     signed = {"Authorization": f"Bearer {token}"}
 
     def get(client, path: str, per_client: bool, headers: dict | None = None):
@@ -115,85 +108,75 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    os.environ.setdefault("CASEOPS_ENV", "test")
-    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
-    os.environ.update(SECRETS)
+    seeding.bench_environment()
+    from sqlalchemy.orm import close_all_sessions
 
-    from alembic import command
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    with seeding.migrated_database(args.database_url) as url:
+        try:
+            measure_layers(url, args)
+        finally:
+            close_all_sessions()
+    return 0
+
+
+def measure_layers(url: str, args: argparse.Namespace) -> None:
+    """Seed the bench database at ``url``, measure every row, print the layers."""
+    from sqlalchemy import create_engine
 
     from bench.bare_app import create_log_table
     from bench.view_load import seed
-    from caseops.migrations_state import alembic_config
 
-    server = make_url(args.database_url)
-    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        command.upgrade(alembic_config(url), "head")
-        token, ids = seed(url, args.clients)
-        engine = create_engine(url)
-        create_log_table(engine)
-        engine.dispose()
-        sends = requests(url, token, ids)
-        postgres = PostgresCpu()
-        for send in sends.values():  # warm: pools, prepared statements, caches
-            measure(send, 200, postgres)
-        spent: dict[str, list[tuple[float, float, float]]] = {row: [] for row in ROWS}
-        for round_ in range(args.rounds):
-            for row in ROWS if round_ % 2 == 0 else reversed(ROWS):
-                spent[row].append(measure(sends[row], args.requests, postgres))
+    token, ids = seed(url, args.clients)
+    engine = create_engine(url)
+    create_log_table(engine)
+    engine.dispose()
+    sends = requests(url, token, ids)
+    postgres = PostgresCpu()
+    for send in sends.values():  # warm: pools, prepared statements, caches
+        measure(send, 200, postgres)
+    spent: dict[str, list[tuple[float, float, float]]] = {row: [] for row in ROWS}
+    for round_ in range(args.rounds):
+        for row in ROWS if round_ % 2 == 0 else reversed(ROWS):
+            spent[row].append(measure(sends[row], args.requests, postgres))
+    print(
+        f"Per request, in process (Flask's test client), one at a time, medians of "
+        f"{args.rounds} rounds of {args.requests}, {args.clients} clients x 3 records on "
+        "PostgreSQL:"
+    )
+    median = {
+        row: tuple(statistics.median(r[k] for r in rounds) for k in (0, 1, 2))
+        for row, rounds in spent.items()
+    }
+    cpu = {row: app_ms + pg_ms for row, (app_ms, pg_ms, _) in median.items()}
+    for row, previous in zip(ROWS, (None, *ROWS[:-1]), strict=True):
+        app_ms, pg_ms, wall_ms = median[row]
+        under = "bare no-op" if row == "caseops public" else previous
+        added = f"  (+{cpu[row] - cpu[under]:.3f} over {under})" if under else ""
         print(
-            f"Per request, in process (Flask's test client), one at a time, medians of "
-            f"{args.rounds} rounds of {args.requests}, {args.clients} clients x 3 records on "
-            "PostgreSQL:"
+            f"  {row:<19} CPU app {app_ms:.3f} + PostgreSQL {pg_ms:.3f} = "
+            f"{cpu[row]:.3f} ms{added}; elapsed {wall_ms:.3f} ms"
         )
-        median = {
-            row: tuple(statistics.median(r[k] for r in rounds) for k in (0, 1, 2))
-            for row, rounds in spent.items()
-        }
-        cpu = {row: app_ms + pg_ms for row, (app_ms, pg_ms, _) in median.items()}
-        for row, previous in zip(ROWS, (None, *ROWS[:-1]), strict=True):
-            app_ms, pg_ms, wall_ms = median[row]
-            under = "bare no-op" if row == "caseops public" else previous
-            added = f"  (+{cpu[row] - cpu[under]:.3f} over {under})" if under else ""
-            print(
-                f"  {row:<19} CPU app {app_ms:.3f} + PostgreSQL {pg_ms:.3f} = "
-                f"{cpu[row]:.3f} ms{added}; elapsed {wall_ms:.3f} ms"
-            )
-        bare, floor, view = cpu["bare"], cpu["caseops signed in"], cpu["caseops view"]
-        budget = bare / 0.6
-        print(
-            f"view / bare CPU: {bare:.3f} / {view:.3f} ms = {bare / view:.2f}x the throughput "
-            f"at saturation if CPU bounds both (target 0.6x: the view within {budget:.3f} ms)"
-        )
-        bare_own = bare - cpu["bare no-op"]
-        print(
-            f"  caseops signed in, before any work of the view's own: {floor:.3f} ms "
-            f"({floor / bare:.2f}x bare's whole request); the view's own work costs "
-            f"{view - floor:.3f} ms, and the target leaves it {budget - floor:.3f} ms"
-        )
-        print(
-            f"  were the view's own work to cost what bare's own does ({bare_own:.3f} ms): "
-            f"{floor + bare_own:.3f} ms, {bare / (floor + bare_own):.2f}x"
-        )
-        alone = median["caseops view"][2] / median["bare"][2]
-        print(
-            f"elapsed, one request at a time (no queue): view / bare {alone:.2f}x, the service "
-            "times any latency at a fixed rate starts from (target: p99 <= 1.5x)"
-        )
-        return 0
-    finally:
-        from sqlalchemy.orm import close_all_sessions
-
-        close_all_sessions()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    bare, floor, view = cpu["bare"], cpu["caseops signed in"], cpu["caseops view"]
+    budget = bare / 0.6
+    print(
+        f"view / bare CPU: {bare:.3f} / {view:.3f} ms = {bare / view:.2f}x the throughput "
+        f"at saturation if CPU bounds both (target 0.6x: the view within {budget:.3f} ms)"
+    )
+    bare_own = bare - cpu["bare no-op"]
+    print(
+        f"  caseops signed in, before any work of the view's own: {floor:.3f} ms "
+        f"({floor / bare:.2f}x bare's whole request); the view's own work costs "
+        f"{view - floor:.3f} ms, and the target leaves it {budget - floor:.3f} ms"
+    )
+    print(
+        f"  were the view's own work to cost what bare's own does ({bare_own:.3f} ms): "
+        f"{floor + bare_own:.3f} ms, {bare / (floor + bare_own):.2f}x"
+    )
+    alone = median["caseops view"][2] / median["bare"][2]
+    print(
+        f"elapsed, one request at a time (no queue): view / bare {alone:.2f}x, the service "
+        "times any latency at a fixed rate starts from (target: p99 <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

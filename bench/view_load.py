@@ -48,11 +48,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from bench import seeding
 from bench.cpu import Cpu, PostgresCpu
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -433,34 +433,21 @@ def main() -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install wrk hey")
 
-    os.environ.setdefault("CASEOPS_ENV", "test")
-    os.environ.setdefault("CASEOPS_LOG_LEVEL", "WARNING")
-    import base64
+    seeding.bench_environment()
+    with seeding.migrated_database(args.database_url) as url:
+        return serve_and_measure(url, args)
 
-    secrets = {
-        "CASEOPS_SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "CASEOPS_ENCRYPTION_KEYS": "b1:" + base64.urlsafe_b64encode(b"b" * 32).decode(),
-        "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
-        "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
-    }
-    os.environ.update(secrets)
-    from alembic import command
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+
+def serve_and_measure(url: str, args: argparse.Namespace) -> int:
+    """Seed the bench database at ``url``, serve it with caseops and the bare app, run
+    both phases and print them."""
+    from sqlalchemy import create_engine
 
     from bench.bare_app import create_log_table
-    from caseops.migrations_state import alembic_config
 
-    server = make_url(args.database_url)
-    name = f"caseops_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
     workdir = Path(tempfile.mkdtemp(prefix="caseops-viewload-"))
     processes: list[subprocess.Popen] = []
     try:
-        command.upgrade(alembic_config(url), "head")
         started = time.perf_counter()
         token, ids = seed(url, args.clients)
         engine = create_engine(url)
@@ -606,9 +593,6 @@ def main() -> int:
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

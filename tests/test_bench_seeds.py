@@ -328,9 +328,6 @@ def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monke
     engine.dispose()
     monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
-    monkeypatch.setitem(
-        view_layers.SECRETS, "CASEOPS_ENCRYPTION_KEYS", os.environ["CASEOPS_ENCRYPTION_KEYS"]
-    )
     monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
     try:
         sends = view_layers.requests(database_url, token, ids)
@@ -452,3 +449,39 @@ def test_scale_build_counts_and_measures(database_url, monkeypatch):
     with size.app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="benches make their databases on PostgreSQL")
+def test_a_bench_database_is_migrated_and_dropped_even_after_a_failure():
+    """bench/seeding.py's ``migrated_database``, which view_load, view_layers and events run
+    in: a database of its own at the migrations' head, gone afterwards, also when the bench
+    failed with a connection still open on it."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from bench import seeding
+    from caseops.migrations_state import head_revisions
+
+    server = os.environ["CASEOPS_TEST_POSTGRES_URL"]
+    admin = create_engine(server)
+
+    def exists(name: str) -> bool:
+        with admin.connect() as connection:
+            found = connection.execute(
+                db_text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            return found.scalar() == 1
+
+    with pytest.raises(RuntimeError), seeding.migrated_database(server) as url:
+        name = make_url(url).database
+        assert name != make_url(server).database and exists(name)
+        engine = create_engine(url)
+        held = engine.connect()
+        current = MigrationContext.configure(held).get_current_heads()
+        assert set(current) == set(head_revisions())
+        raise RuntimeError("the bench failed")
+    held.invalidate()  # the drop ended its session on the server
+    engine.dispose()
+    assert not exists(name)
+    admin.dispose()
