@@ -46,8 +46,8 @@ class ArgumentsParser(FlaskParser):
     """webargs' parser, with each argument schema a route names built once.
 
     flask-smorest hands webargs the schema *class* a route's ``arguments`` names, and
-    webargs builds an instance of it on every parse: about 30 µs a request, a twentieth
-    of the record view's CPU (issue 20, docs/benchmarks.md). An instance holds no state
+    webargs builds an instance of it on every parse: about 1.7 % of the record view's
+    CPU by a sampling profile (issue 20, docs/fast-path.md). An instance holds no state
     between loads (marshmallow 4 has no schema context; each load keeps its errors and
     partial data to itself), so one instance serves every request and thread, as the
     response schemas flask-smorest builds once at import already do. The one rule this
