@@ -9,7 +9,10 @@ own. Waiting on those, not Python, was the view's cost (issue 20).
 round trip, one sync) *before* the code that uses them runs; that code then executes its
 statements through the session exactly as before, and each execution whose SQL and
 parameters match a prefetched read is answered from the cursor that already holds the
-result instead of going to the server. So:
+result instead of going to the server. Once every read of a block has been answered that
+way before (its plan and its shape are known), the block goes as ONE statement instead of
+a pipeline (``_send_combined``, below): one wait on the socket rather than one per read,
+which under a worker's concurrent requests is what the reads cost most. So:
 
 * the ORM code, the row handling and the decision are the same code on both databases,
   with or without prefetching — nothing is computed twice in two ways;
@@ -43,13 +46,17 @@ translation) get no plan; a list the statement holds itself renders the same eve
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, NamedTuple
 
+import orjson
 import psycopg
+from psycopg import pq
+from psycopg.adapt import Transformer
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -201,12 +208,13 @@ def prefetch(session: Session, reads: Sequence[Read]) -> Iterator[None]:
     if not reads or not _pipelines(session) or getattr(_state, "waiting", None) is not None:
         yield  # SQLite, nothing to read, or already inside a prefetch: run as is
         return
-    waiting = _send(session, reads)
-    _state.waiting = waiting
+    answered = _send_combined(session, reads)
+    waiting = {} if answered is not None else _send(session, reads)
+    _state.waiting, _state.answered = waiting, answered
     try:
         yield
     finally:
-        _state.waiting = None
+        _state.waiting = _state.answered = None
         for queue in waiting.values():
             for unused in queue:
                 unused.close()
@@ -269,6 +277,169 @@ def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list
     return waiting
 
 
+# One statement for every read (issue 20). In a pipeline psycopg waits on the socket once
+# per statement, releasing the GIL each time; under a worker's concurrent requests every
+# release hands the interpreter to another request, and the view's six reads cost about
+# 0.6 ms more CPU per view with 8 threads than alone (measured, docs/fast-path.md). Once
+# every read of a block has its plan and its shape, the block is sent as ONE statement
+# whose one row holds each read's rows as JSON arrays: one wait, one result.
+#
+# Values cross as JSON only where the JSON value is the value: booleans, integers and
+# text. Other columns cross as their text form (``::text``), loaded by the loader psycopg
+# itself uses for the column's type on a text result, then through SQLAlchemy's result
+# processor, as every answer here: the rows are the rows a plain execution makes (held equal
+# by tests/storage/test_pipeline.py). A type whose ``::text`` is not its output form
+# (``boolean::text`` is 'true' where a result says 't'; ``inet::text`` adds the mask) or not
+# listed here keeps the block on the pipeline.
+_JSON_NATIVE = frozenset({16, 20, 21, 23, 25, 1043})  # bool, int8, int2, int4, text, varchar
+# bytea, json, jsonb, date, timestamp, timestamptz, numeric, float8, uuid: ``::text`` is
+# their output function's text
+_AS_TEXT = frozenset({17, 114, 3802, 1082, 1114, 1184, 1700, 701, 2950})
+_COMBINED_MAX_READS = 16  # a caseload's reads over many clients stay a pipeline
+_COMBINED_MAX_COLUMNS = 100  # json_build_array's arguments (FUNC_MAX_ARGS)
+_PLACEHOLDER = re.compile(r"%%|%\(([^)]+)\)s")
+
+
+class _Combined(NamedTuple):
+    """The one statement a block of reads is sent as: its SQL with ``$n`` placeholders
+    (sent as is: psycopg converts ``%(name)s`` anew on every execution of a statement
+    this long, a twentieth of the view's CPU), which read's parameter each ``$n`` takes,
+    and per read the plan and shape it was built from (held so that their ids cannot be
+    reused by others)."""
+
+    sql: str
+    order: tuple[tuple[int, str], ...]
+    parts: tuple[tuple[_Plan, _Shape], ...]
+
+
+_COMBINED_MAX = 64
+# per set of plans (by id): the plans and shapes it was built from, and the statement, or
+# None for a set that cannot be one statement (not tried again)
+_combined: dict[tuple[int, ...], tuple[tuple, _Combined | None]] = {}
+
+
+def _part(index: int, plan: _Plan, shape: _Shape, order: dict[tuple[int, str], int]) -> str | None:
+    """One read as a scalar subquery answering its rows as one JSON array of arrays, in
+    the read's own order (the aggregate reads its sorted subquery as it comes, with no
+    join above it); its parameters numbered into ``order``. None when a column's type
+    cannot cross (see above) or the SQL does not name the plan's parameters."""
+    if not 0 < len(shape.oids) <= _COMBINED_MAX_COLUMNS:
+        return None
+    columns = [f"c{n}" for n in range(len(shape.oids))]
+    values = []
+    for column, oid in zip(columns, shape.oids, strict=True):
+        if oid in _JSON_NATIVE:
+            values.append(column)
+        elif oid in _AS_TEXT:
+            values.append(f"{column}::text")
+        else:
+            return None
+    named = set()
+
+    def number(match: re.Match) -> str:
+        if match[1] is None:
+            return "%"  # a literal %, as the driver would have sent it
+        named.add(match[1])
+        return f"${order.setdefault((index, match[1]), len(order) + 1)}"
+
+    sql = _PLACEHOLDER.sub(number, plan.sql)
+    if named != set(plan.parameters) or "$" in plan.sql:
+        return None  # not the SQL this numbering understands: stay general
+    # Only the plan's own SQL (SQLAlchemy's compilation of a module-level statement) and
+    # names made here go into the text; every value stays a parameter.
+    return (
+        f"(SELECT coalesce(json_agg(json_build_array({', '.join(values)})), '[]'::json) "  # noqa: S608
+        f"FROM ({sql}) AS r{index}({', '.join(columns)}))"
+    )
+
+
+def _combined_for(reads: Sequence[Read]) -> _Combined | None:
+    """The one statement for ``reads`` when every read has a plan and a shape, built once
+    per set of plans; else None."""
+    if not 1 < len(reads) <= _COMBINED_MAX_READS:
+        return None
+    parts = []
+    for statement, parameters in reads:
+        plan = plan_for(statement, parameters)
+        shape = _shapes.get(id(statement))
+        if plan is None or shape is None or shape.statement is not statement:
+            return None
+        parts.append((plan, shape))
+    key = tuple(id(plan) for plan, _ in parts)
+    known = _combined.get(key)
+    if known is not None and all(
+        a is b and c is d for (a, c), (b, d) in zip(known[0], parts, strict=True)
+    ):
+        return known[1]
+    order: dict[tuple[int, str], int] = {}
+    subqueries = [_part(index, plan, shape, order) for index, (plan, shape) in enumerate(parts)]
+    built = (
+        None
+        if None in subqueries
+        else _Combined(
+            f"SELECT json_build_array({', '.join(subqueries)})::text",
+            tuple(order),  # in the order of their numbers (insertion order)
+            tuple(parts),
+        )
+    )
+    with _plans_lock:
+        if len(_combined) < _COMBINED_MAX:
+            _combined[key] = (tuple(parts), built)
+    return built
+
+
+def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
+    """Send ``reads`` as their one statement and make every read's rows; None when they
+    have none yet (the pipeline sends them) or on any failure, after rolling back as
+    ``_send`` does, so that the block's own executions go to the server one by one and a
+    lost connection surfaces through SQLAlchemy's normal handling (503)."""
+    if not reads or not _pipelines(session):
+        return None
+    combined = _combined_for(reads)
+    if combined is None:
+        return None
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    _real(session)._autoflush()  # the reads must see the request's pending writes
+    filled = [
+        plan.fill(values) for (plan, _), (_, values) in zip(combined.parts, reads, strict=True)
+    ]
+    try:
+        with psycopg.RawCursor(raw) as cursor:
+            cursor.execute(combined.sql, [filled[index][name] for index, name in combined.order])
+            (document,) = cursor.fetchone()
+    except Exception:
+        with suppress(SQLAlchemyError):
+            session.rollback()
+        return None
+    answers = orjson.loads(document)
+    transformer = Transformer(raw)
+    answered: dict[tuple[str, str], list] = {}
+    for (plan, shape), values, fetched in zip(combined.parts, filled, answers, strict=True):
+        answered.setdefault(_key(plan.sql, values), []).append(_made(shape, fetched, transformer))
+    return answered
+
+
+def _made(shape: _Shape, fetched: list[list[Any]], transformer: Transformer) -> list:
+    """A read's rows from its JSON arrays: each text form through psycopg's loader for
+    its type, then SQLAlchemy's processor, into the statement's named tuple."""
+    loaders = [
+        None if oid in _JSON_NATIVE else transformer.get_loader(oid, pq.Format.TEXT).load
+        for oid in shape.oids
+    ]
+    processors = shape.processors or (None,) * len(loaders)
+    make = shape.row._make
+    rows = []
+    for values in fetched:
+        row = []
+        for value, load, process in zip(values, loaders, processors, strict=True):
+            if value is not None and load is not None:
+                value = load(value.encode())
+            row.append(value if process is None else process(value))
+        rows.append(make(row))
+    return rows
+
+
 class _Shape(NamedTuple):
     """How a select of columns' rows are made: a named tuple of the keys SQLAlchemy's
     own result gave the statement, and per column the result processor SQLAlchemy applies
@@ -278,6 +449,7 @@ class _Shape(NamedTuple):
     statement: Executable
     row: type
     processors: tuple[Callable[[Any], Any] | None, ...] | None
+    oids: tuple[int, ...]
 
 
 _SHAPES_MAX = 256
@@ -313,7 +485,8 @@ def _shape(real: Session, statement: Executable, cursor) -> _Shape | None:
         column.type.dialect_impl(dialect).result_processor(dialect, described.type_code)
         for column, described in zip(columns, description, strict=True)
     )
-    shape = _Shape(statement, row, processors if any(processors) else None)
+    oids = tuple(described.type_code for described in description)
+    shape = _Shape(statement, row, processors if any(processors) else None, oids)
     if len(_shapes) < _SHAPES_MAX:
         _shapes[id(statement)] = shape
     return shape
@@ -325,12 +498,20 @@ def _prefetched_rows(real: Session, statement: Executable, parameters: dict[str,
     50 µs a statement, a sixth of the view's CPU (issue 20); None when SQLAlchemy must
     answer (no prefetch, no plan, not sent, or the statement's shape not learnt yet)."""
     waiting = getattr(_state, "waiting", None)
-    if not waiting:
+    answered = getattr(_state, "answered", None)
+    if not waiting and not answered:
         return None
     plan = plan_for(statement, parameters)
     if plan is None:
         return None
-    queue = waiting.get(_key(plan.sql, plan.fill(parameters)))
+    key = _key(plan.sql, plan.fill(parameters))
+    if answered:
+        made = answered.get(key)
+        if made:
+            return made.pop(0)
+    if not waiting:
+        return None
+    queue = waiting.get(key)
     if not queue:
         return None
     shape = _shape(real, statement, queue[0])

@@ -331,3 +331,123 @@ def test_column_rows_sent_by_plan_are_the_rows_sqlalchemy_makes(
     # past the first block (sends learning plans, answers learning keys) SQLAlchemy
     # executes nothing: sent by plan, answered here
     assert through_sqlalchemy[0] > 0 and through_sqlalchemy[1:] == [0, 0]
+
+
+def _typed(extra=None):
+    """A read of one row holding a value of each type that crosses the one statement
+    (as JSON or as its text form), NULLs included; ``extra`` adds one column."""
+    from sqlalchemy import (
+        JSON,
+        BigInteger,
+        Boolean,
+        Date,
+        DateTime,
+        Float,
+        LargeBinary,
+        Numeric,
+        String,
+        Uuid,
+        literal_column,
+    )
+
+    columns = [
+        literal_column("'\\x00ff10'::bytea", LargeBinary).label("raw"),
+        literal_column("'12.50'::numeric", Numeric).label("amount"),
+        literal_column("'2026-02-28'::date", Date).label("day"),
+        literal_column(
+            "'2026-12-07 05:54:19.123456+00'::timestamptz", DateTime(timezone=True)
+        ).label("at"),
+        literal_column("""'{"a": [1, null, "é"]}'::json""", JSON).label("doc"),
+        literal_column("'null'::json", JSON).label("json_null"),
+        literal_column("NULL::timestamptz", DateTime(timezone=True)).label("never"),
+        literal_column("1.5::float8", Float).label("ratio"),
+        literal_column("9223372036854775807::int8", BigInteger).label("big"),
+        literal_column("false", Boolean).label("flag"),
+        literal_column("""E'tab\\t"quote" é \\\\'::text""", String).label("words"),
+        literal_column("''::varchar", String).label("empty"),
+        literal_column("'100%'::text", String).label("percent"),  # the driver's %% escape
+        literal_column("'5f0c6a3e-8a7b-4c2d-9e1f-0123456789ab'::uuid", Uuid).label("uid"),
+    ]
+    if extra is not None:
+        columns.append(extra)
+    return select(*columns).where(bindparam("one") == 1)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="one statement for a block: PostgreSQL only")
+@pytest.mark.parametrize("crosses", [True, False], ids=["one statement", "an inet: pipeline"])
+def test_a_block_sent_as_one_statement_answers_as_plain_executions(
+    app, maria_at_three_agencies, monkeypatch, crosses
+):
+    """Once every read of a block has its plan and its shape (learnt by the first two
+    blocks), the block goes as ONE statement (one wait on the socket, not one per read,
+    issue 20), and every read answers exactly what a plain execution answers: the same
+    keys, the same values to their repr, in the same order, an empty answer empty. A
+    column whose type cannot cross (``inet::text`` is not an inet's output) keeps the
+    block on the pipeline, answered alike."""
+    from sqlalchemy import String, literal_column
+
+    extra = literal_column("'10.0.0.1'::inet", String).label("address") if not crosses else None
+    records = (
+        select(SourceRecord.id, SourceRecord.category, SourceRecord.updated_at)
+        .where(SourceRecord.client_id == bindparam("client_id"))
+        .order_by(SourceRecord.id.desc())
+    )
+    nothing = select(SourceRecord.id).where(SourceRecord.client_id == bindparam("client_id"))
+    reads = [
+        (_typed(extra), {"one": 1}),
+        (records, {"client_id": maria_at_three_agencies}),
+        (nothing, {"client_id": "no-such-client"}),
+    ]
+    connection = db.session.connection()
+    wanted = [[repr(tuple(row)) for row in connection.execute(s, p).all()] for s, p in reads]
+    keys = [list(connection.execute(s, p).keys()) for s, p in reads]
+    db.session.rollback()
+    piped = []
+    original = pipeline._send
+
+    def spied(session, sent):
+        piped.append(len(sent))
+        return original(session, sent)
+
+    monkeypatch.setattr(pipeline, "_send", spied)
+    for block in range(4):
+        piped.clear()
+        with prefetch(db.session, reads):
+            rows = [pipeline.column_rows(db.session, s, p) for s, p in reads]
+        assert [[repr(tuple(r)) for r in read] for read in rows] == wanted, block
+        assert [list(read[0]._fields) for read in rows[:2]] == keys[:2]
+        if block >= 2:
+            assert piped == ([] if crosses else [3]), block
+    assert len(wanted[1]) == 3 and wanted[2] == []
+    assert [r.id for r in rows[1]] == sorted((r.id for r in rows[1]), reverse=True)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="one statement for a block: PostgreSQL only")
+def test_one_statement_is_a_way_to_send_not_a_cache_and_fails_as_reads_alone(
+    app, maria_at_three_agencies
+):
+    """A block sent as one statement reads fresh (a change committed between two blocks is
+    seen by the second), and a read that fails at the server fails as it would alone,
+    the session usable afterwards."""
+    from sqlalchemy import Integer, literal_column
+
+    records = select(SourceRecord.id, SourceRecord.withdrawn_at).where(
+        SourceRecord.client_id == bindparam("client_id")
+    )
+    ratio = select(literal_column("10", Integer).label("ten") / bindparam("by", type_=Integer))
+    reads = [(records, {"client_id": maria_at_three_agencies}), (ratio, {"by": 5})]
+    for _ in range(3):  # learn plans and shapes; the third block is one statement
+        with prefetch(db.session, reads):
+            before = pipeline.column_rows(db.session, *reads[0])
+            assert pipeline.column_rows(db.session, *reads[1])[0][0] == 2
+    assert all(r.withdrawn_at is None for r in before)
+    db.session.execute(text("UPDATE source_records SET withdrawn_at = CURRENT_TIMESTAMP"))
+    db.session.commit()
+    with prefetch(db.session, reads):
+        after = pipeline.column_rows(db.session, *reads[0])
+    assert after and all(r.withdrawn_at is not None for r in after)
+    failing = [reads[0], (ratio, {"by": 0})]
+    with pytest.raises(DBAPIError), prefetch(db.session, failing):
+        pipeline.column_rows(db.session, *failing[1])
+    db.session.rollback()
+    assert pipeline.column_rows(db.session, *reads[1])[0][0] == 2
