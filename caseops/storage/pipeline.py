@@ -46,6 +46,7 @@ translation) get no plan; a list the statement holds itself renders the same eve
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import namedtuple
@@ -64,6 +65,8 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql import Executable
 
 Read = tuple[Executable, dict[str, Any]]
+
+_log = logging.getLogger(__name__)
 
 _state = threading.local()
 
@@ -408,7 +411,9 @@ def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
         with psycopg.RawCursor(raw) as cursor:
             cursor.execute(combined.sql, [filled[index][name] for index, name in combined.order])
             (document,) = cursor.fetchone()
-    except Exception:
+    except Exception as exc:
+        if not isinstance(exc, psycopg.Error):  # not the server's answer: a bug here
+            _log.warning("reads not sent as one statement; sent as a pipeline", exc_info=True)
         with suppress(SQLAlchemyError):
             session.rollback()
         return None
