@@ -451,3 +451,28 @@ def test_one_statement_is_a_way_to_send_not_a_cache_and_fails_as_reads_alone(
         pipeline.column_rows(db.session, *failing[1])
     db.session.rollback()
     assert pipeline.column_rows(db.session, *reads[1])[0][0] == 2
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="one statement for a block: PostgreSQL only")
+def test_a_one_statement_failure_not_the_servers_is_logged_and_the_pipeline_answers(
+    app, maria_at_three_agencies, monkeypatch, caplog
+):
+    """A failure of the one statement that is not the server's answer (a bug here) is
+    logged, not swallowed, and the block still answers, by the pipeline."""
+    records = select(SourceRecord.id).where(SourceRecord.client_id == bindparam("client_id"))
+    reads = [(records, {"client_id": maria_at_three_agencies}), (_typed(), {"one": 1})]
+    for _ in range(2):  # learn plans and shapes
+        with prefetch(db.session, reads):
+            wanted = [pipeline.column_rows(db.session, s, p) for s, p in reads]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline.psycopg, "RawCursor", broken)
+    with (
+        caplog.at_level("WARNING", logger="caseops.storage.pipeline"),
+        prefetch(db.session, reads),
+    ):
+        answered = [pipeline.column_rows(db.session, s, p) for s, p in reads]
+    assert answered == wanted and len(wanted[0]) == 3
+    assert "not sent as one statement" in caplog.text
