@@ -248,15 +248,20 @@ def _send_one(session: Session, raw, statement: Executable, parameters: dict[str
         _state.learning = None
 
 
+def _driver_connection(session: Session) -> psycopg.Connection:
+    """The psycopg connection under the session's, for a send that bypasses the session;
+    what the session holds is flushed first, as its own execute would (autoflush): the
+    reads must see the request's pending writes."""
+    raw = session.connection().connection.driver_connection
+    _real(session)._autoflush()
+    return raw
+
+
 def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list]:
     """Phase one. On any failure the prefetch is dropped (after rolling back the aborted
     pipeline's transaction) and the block's own executions go to the server one by one,
     so a lost connection surfaces through SQLAlchemy's normal error handling (503)."""
-    connection = session.connection()
-    raw = connection.connection.driver_connection
-    # A send by plan bypasses the session, so flush what it holds first, as its own
-    # execute would (autoflush): the reads must see the request's pending writes.
-    _real(session)._autoflush()
+    raw = _driver_connection(session)
     sent: list = []
     try:
         # One read needs no pipeline: a plain execution is the same one round trip for
@@ -306,19 +311,18 @@ _PLACEHOLDER = re.compile(r"%%|%\(([^)]+)\)s")
 class _Combined(NamedTuple):
     """The one statement a block of reads is sent as: its SQL with ``$n`` placeholders
     (sent as is: psycopg converts ``%(name)s`` anew on every execution of a statement
-    this long, a twentieth of the view's CPU), which read's parameter each ``$n`` takes,
-    and per read the plan and shape it was built from (held so that their ids cannot be
-    reused by others)."""
+    this long, a twentieth of the view's CPU), or None for a set of reads that cannot be
+    one statement (not tried again); which read's parameter each ``$n`` takes; and per
+    read the plan and shape it was built from (held so that their ids cannot be reused by
+    others)."""
 
-    sql: str
+    sql: str | None
     order: tuple[tuple[int, str], ...]
     parts: tuple[tuple[_Plan, _Shape], ...]
 
 
 _COMBINED_MAX = 64
-# per set of plans (by id): the plans and shapes it was built from, and the statement, or
-# None for a set that cannot be one statement (not tried again)
-_combined: dict[tuple[int, ...], tuple[tuple, _Combined | None]] = {}
+_combined: dict[tuple[int, ...], _Combined] = {}  # per set of plans, by their ids
 
 
 def _part(index: int, plan: _Plan, shape: _Shape, order: dict[tuple[int, str], int]) -> str | None:
@@ -369,41 +373,35 @@ def _combined_for(reads: Sequence[Read]) -> _Combined | None:
             return None
         parts.append((plan, shape))
     key = tuple(id(plan) for plan, _ in parts)
-    known = _combined.get(key)
-    if known is not None and all(
-        a is b and c is d for (a, c), (b, d) in zip(known[0], parts, strict=True)
+    combined = _combined.get(key)
+    if combined is None or not all(
+        a is b and c is d for (a, c), (b, d) in zip(combined.parts, parts, strict=True)
     ):
-        return known[1]
-    order: dict[tuple[int, str], int] = {}
-    subqueries = [_part(index, plan, shape, order) for index, (plan, shape) in enumerate(parts)]
-    built = (
-        None
-        if None in subqueries
-        else _Combined(
-            f"SELECT json_build_array({', '.join(subqueries)})::text",
-            tuple(order),  # in the order of their numbers (insertion order)
-            tuple(parts),
+        order: dict[tuple[int, str], int] = {}
+        subqueries = [_part(index, plan, shape, order) for index, (plan, shape) in enumerate(parts)]
+        sql = (
+            None
+            if None in subqueries
+            else f"SELECT json_build_array({', '.join(subqueries)})::text"
         )
-    )
-    with _plans_lock:
-        if len(_combined) < _COMBINED_MAX:
-            _combined[key] = (tuple(parts), built)
-    return built
+        # the parameters in the order of their numbers (insertion order)
+        combined = _Combined(sql, tuple(order), tuple(parts))
+        with _plans_lock:
+            if len(_combined) < _COMBINED_MAX:
+                _combined[key] = combined
+    return combined if combined.sql is not None else None
 
 
 def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
-    """Send ``reads`` as their one statement and make every read's rows; None when they
-    have none yet (the pipeline sends them) or on any failure, after rolling back as
-    ``_send`` does, so that the block's own executions go to the server one by one and a
-    lost connection surfaces through SQLAlchemy's normal handling (503)."""
-    if not reads or not _pipelines(session):
-        return None
+    """Send ``reads`` (on PostgreSQL; ``prefetch`` has checked) as their one statement and
+    make every read's rows; None when they have none yet (the pipeline sends them) or on
+    any failure, after rolling back as ``_send`` does, so that the block's own executions
+    go to the server one by one and a lost connection surfaces through SQLAlchemy's normal
+    handling (503)."""
     combined = _combined_for(reads)
     if combined is None:
         return None
-    connection = session.connection()
-    raw = connection.connection.driver_connection
-    _real(session)._autoflush()  # the reads must see the request's pending writes
+    raw = _driver_connection(session)
     filled = [
         plan.fill(values) for (plan, _), (_, values) in zip(combined.parts, reads, strict=True)
     ]
