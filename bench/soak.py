@@ -23,7 +23,6 @@ for a few seconds), so this bench cannot rot unnoticed.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import copy
 import http.client
@@ -46,6 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.seeding import BENCH_SECRETS
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_BIN = Path(os.environ.get("CASEOPS_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -57,12 +58,6 @@ LOGGED_AS = {
     "write": "record.write",
 }
 MIX = (("view", 50), ("search", 25), ("consents", 15), ("write", 10))
-BENCH_SECRETS = {
-    "CASEOPS_SECRET_KEY": "soak-secret-key-" + "x" * 32,
-    "CASEOPS_ENCRYPTION_KEYS": "s1:" + base64.urlsafe_b64encode(b"s" * 32).decode(),
-    "CASEOPS_PSEUDONYM_KEY": "soak-pseudonym-key",
-    "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
-}
 
 
 def free_port() -> int:
