@@ -252,9 +252,15 @@ def _driver_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under the session's, for a send that bypasses the session;
     what the session holds is flushed first, as its own execute would (autoflush): the
     reads must see the request's pending writes."""
-    raw = session.connection().connection.driver_connection
+    return _pooled_connection(session).driver_connection
+
+
+def _pooled_connection(session: Session):
+    """The pool's connection under the session's (``driver_connection`` is psycopg's;
+    ``info`` lives as long as that connection), flushed first as ``_driver_connection``."""
+    pooled = session.connection().connection
     _real(session)._autoflush()
-    return raw
+    return pooled
 
 
 def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list]:
@@ -401,7 +407,8 @@ def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
     combined = _combined_for(reads)
     if combined is None:
         return None
-    raw = _driver_connection(session)
+    pooled = _pooled_connection(session)
+    raw = pooled.driver_connection
     filled = [
         plan.fill(values) for (plan, _), (_, values) in zip(combined.parts, reads, strict=True)
     ]
@@ -416,31 +423,77 @@ def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
             session.rollback()
         return None
     answers = orjson.loads(document)
-    transformer = Transformer(raw)
-    answered: dict[tuple[str, str], list] = {}
-    for (plan, shape), values, fetched in zip(combined.parts, filled, answers, strict=True):
-        answered.setdefault(_key(plan.sql, values), []).append(_made(shape, fetched, transformer))
+    converters = _converters(pooled, combined)
+    answered: dict[tuple[int, str], list] = {}
+    for (plan, shape), (_, values), fetched, convert in zip(
+        combined.parts, reads, answers, converters, strict=True
+    ):
+        answered.setdefault(_answer_key(plan, values), []).append(_made(shape, fetched, convert))
     return answered
 
 
-def _made(shape: _Shape, fetched: list[list[Any]], transformer: Transformer) -> list:
-    """A read's rows from its JSON arrays: each text form through psycopg's loader for
-    its type, then SQLAlchemy's processor, into the statement's named tuple."""
-    loaders = [
-        None if oid in _JSON_NATIVE else transformer.get_loader(oid, pq.Format.TEXT).load
-        for oid in shape.oids
-    ]
-    processors = shape.processors or (None,) * len(loaders)
+def _answer_key(plan: _Plan, values: dict[str, Any]) -> tuple[int, str]:
+    """Which execution an answer of the one statement is for: the plan (one statement
+    object, one set of parameter names) and the caller's values, as exactly as ``_key``
+    tells sends apart (``repr``), without filling the plan again to ask."""
+    return id(plan), repr(tuple(values[key] for key, _, _ in plan.binds))
+
+
+_Converter = Callable[[Any], Any] | None
+
+
+def _converters(pooled, combined: _Combined) -> tuple[tuple[_Converter, ...], ...]:
+    """Per read of ``combined``, per column, what makes its JSON value the row's value:
+    None (the value as is), SQLAlchemy's processor alone, or psycopg's text loader for
+    the column's type then that processor. Built once per connection and per the
+    session settings psycopg's loaders read when made (``TimeZone`` for timestamptz,
+    ``DateStyle`` for dates), as psycopg makes them per cursor; kept in the pool's
+    ``info`` for that connection, so they go with it."""
+    raw = pooled.driver_connection
+    settings = (
+        raw.pgconn.parameter_status(b"TimeZone"),
+        raw.pgconn.parameter_status(b"DateStyle"),
+    )
+    cache = pooled.info.setdefault("caseops_converters", {})
+    known = cache.get(id(combined))
+    if known is not None and known[0] is combined and known[1] is raw and known[2] == settings:
+        return known[3]
+    transformer = Transformer(raw)
+    made = tuple(
+        tuple(
+            _converter(
+                None if oid in _JSON_NATIVE else transformer.get_loader(oid, pq.Format.TEXT).load,
+                process,
+            )
+            for oid, process in zip(
+                shape.oids, shape.processors or (None,) * len(shape.oids), strict=True
+            )
+        )
+        for _, shape in combined.parts
+    )
+    if len(cache) < _COMBINED_MAX:
+        cache[id(combined)] = (combined, raw, settings, made)
+    return made
+
+
+def _converter(load: Callable[[bytes], Any] | None, process: _Converter) -> _Converter:
+    if load is None:
+        return process  # JSON's value is the value; SQLAlchemy's processor sees None too
+    if process is None:
+        return lambda value: None if value is None else load(value.encode())
+    return lambda value: process(None if value is None else load(value.encode()))
+
+
+def _made(shape: _Shape, fetched: list[list[Any]], converters: tuple[_Converter, ...]) -> list:
+    """A read's rows from its JSON arrays, each value through its column's converter
+    (``_converters``), into the statement's named tuple."""
     make = shape.row._make
-    rows = []
-    for values in fetched:
-        row = []
-        for value, load, process in zip(values, loaders, processors, strict=True):
-            if value is not None and load is not None:
-                value = load(value.encode())
-            row.append(value if process is None else process(value))
-        rows.append(make(row))
-    return rows
+    if not any(converters):
+        return [make(values) for values in fetched]
+    return [
+        make([v if c is None else c(v) for c, v in zip(converters, values, strict=True)])
+        for values in fetched
+    ]
 
 
 class _Shape(NamedTuple):
@@ -507,14 +560,13 @@ def _prefetched_rows(real: Session, statement: Executable, parameters: dict[str,
     plan = plan_for(statement, parameters)
     if plan is None:
         return None
-    key = _key(plan.sql, plan.fill(parameters))
     if answered:
-        made = answered.get(key)
+        made = answered.get(_answer_key(plan, parameters))
         if made:
             return made.pop(0)
     if not waiting:
         return None
-    queue = waiting.get(key)
+    queue = waiting.get(_key(plan.sql, plan.fill(parameters)))
     if not queue:
         return None
     shape = _shape(real, statement, queue[0])

@@ -423,6 +423,29 @@ def test_a_block_sent_as_one_statement_answers_as_plain_executions(
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="one statement for a block: PostgreSQL only")
+def test_one_statement_answers_in_the_sessions_time_zone_when_it_changes(
+    app, maria_at_three_agencies
+):
+    """The loaders the one statement makes its text forms with are kept per connection
+    (not made per send), yet read the session's settings as psycopg's are when made: a
+    timestamp with time zone answers in the connection's ``TimeZone`` as a plain
+    execution does, before and after the session changes it."""
+    records = select(SourceRecord.id).where(SourceRecord.client_id == bindparam("client_id"))
+    reads = [(records, {"client_id": maria_at_three_agencies}), (_typed(), {"one": 1})]
+    connection = db.session.connection()
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata", "UTC"):
+        connection.execute(text(f"SET TIME ZONE '{zone}'"))
+        wanted = [[repr(tuple(r)) for r in connection.execute(s, p).all()] for s, p in reads]
+        for _ in range(3):  # the third block, at least, is one statement
+            with prefetch(db.session, reads):
+                rows = [pipeline.column_rows(db.session, s, p) for s, p in reads]
+            assert [[repr(tuple(r)) for r in read] for read in rows] == wanted, zone
+        offset = connection.execute(text("SELECT now()")).scalar_one().utcoffset()
+        assert rows[1][0].at.utcoffset() == offset, zone
+    db.session.rollback()
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="one statement for a block: PostgreSQL only")
 def test_one_statement_is_a_way_to_send_not_a_cache_and_fails_as_reads_alone(
     app, maria_at_three_agencies
 ):
