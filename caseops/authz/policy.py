@@ -68,8 +68,10 @@ class _EnforcerCache:
         """The policy this request decides by: loaded once per request (kept in ``g``),
         reloaded when the version moved. ``version``: already read in this request's
         transaction by another statement (None if there is no row); read here if not."""
-        if has_request_context() and "casbin_enforcer" in g:
-            return g.casbin_enforcer
+        if has_request_context():
+            kept = g.get("casbin_enforcer")
+            if kept is not None:
+                return kept
         if version is _UNREAD:
             rows = column_rows(db.session, VERSION_QUERY, {})
             version = rows[0].version if rows else None
