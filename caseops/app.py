@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     openapi_rules.register(app)  # x-caseops-agency-rule (caseops/authz/endpoint_rules.py)
     errors.register_errorhandlers(app)
     security.register_security_headers(app)
+    security.register_cookie_sessions(app)
     register_commands(app)
     metrics.register(app)  # /metrics and request metrics (after the proxy fix)
     return app

@@ -214,6 +214,34 @@ def test_session_cookie_flags(client, person):
     assert cookie.secure and cookie.http_only and cookie.same_site == "Lax"
 
 
+def test_the_cookie_session_is_flasks_and_costs_nothing_without_a_cookie(
+    client, person, app, monkeypatch
+):
+    """caseops opens the signed cookie session as Flask does (a signed-in cookie works, a
+    tampered one is an empty session: signed out), and builds no signer for a request
+    that carries no session cookie (every bearer API request, issue 20)."""
+    from caseops.security import CookieSessions
+
+    assert isinstance(app.session_interface, CookieSessions)
+    factories.login(client, person)
+    cookie = client.get_cookie("caseops_session").value
+    assert client.get("/").status_code == 200
+    forged = app.test_client()
+    forged.set_cookie("caseops_session", cookie[:-2] + "xx", domain="localhost", secure=True)
+    assert forged.get("/").status_code == 302  # to the sign-in page
+    built = []
+    real = CookieSessions.get_signing_serializer
+
+    def counted(self, flask_app):
+        built.append(1)
+        return real(self, flask_app)
+
+    monkeypatch.setattr(CookieSessions, "get_signing_serializer", counted)
+    assert app.test_client().get("/healthz").status_code == 200
+    assert built == []
+    assert client.get("/").status_code == 200 and built  # the cookie is verified
+
+
 def expire(field: str, age: timedelta) -> None:
     db.session.execute(update(UserSession).values({field: utcnow() - age}))
     db.session.commit()
