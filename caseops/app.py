@@ -12,7 +12,7 @@ from caseops.auth import passwords
 from caseops.authz import openapi_rules
 from caseops.config import load_settings
 from caseops.db_types import json_loads
-from caseops.extensions import api, csrf, db, limiter, login_manager
+from caseops.extensions import api, csrf, db, drop_idle_limit_hook, limiter, login_manager
 from caseops.storage import pools
 
 
@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.register_cookie_sessions(app)
     register_commands(app)
     metrics.register(app)  # /metrics and request metrics (after the proxy fix)
+    drop_idle_limit_hook(app)  # last: every limit is declared by now
     return app
 
 

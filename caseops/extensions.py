@@ -7,6 +7,7 @@ from typing import Any
 
 import flask_smorest
 import marshmallow
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -99,3 +100,36 @@ csrf = CSRFProtect()
 api = CaseopsApi()
 # Only the login endpoints carry limits; storage from CASEOPS_RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def limits_only_its_hook_enforces(rate_limiter: Limiter) -> bool:
+    """Does ``rate_limiter`` hold a limit that only its ``before_request`` hook checks: a
+    default, application, blueprint or meta limit? A limit decorating a view (all caseops
+    has: the sign-in posts) is checked by its decorator when the view runs, and not again
+    by the hook. Fails safe: a Flask-Limiter that keeps these elsewhere (an attribute
+    missing) counts as holding some."""
+    manager = getattr(rate_limiter, "limit_manager", None)
+    blueprint_limits = getattr(manager, "_blueprint_limits", None)
+    meta_limits = getattr(rate_limiter, "_meta_limits", None)
+    if manager is None or blueprint_limits is None or meta_limits is None:
+        return True
+    return bool(
+        manager.default_limits
+        or manager.application_limits
+        or any(blueprint_limits.values())
+        or meta_limits
+    )
+
+
+def drop_idle_limit_hook(app: Flask, rate_limiter: Limiter = limiter) -> None:
+    """Remove the limiter's per-request hook when it has nothing to check (see
+    ``limits_only_its_hook_enforces``): it resolved the limits of every request, found
+    none, and cost about 6 % of a record view's instructions (issue 20,
+    ``bench/view_instructions.py``). Call once every blueprint is registered; a default,
+    application, blueprint or meta limit keeps the hook (tested), and decorated limits
+    are enforced as before (tested)."""
+    if limits_only_its_hook_enforces(rate_limiter):
+        return
+    check = Limiter._check_request_limit
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [f for f in hooks if getattr(f, "__func__", None) is not check]
