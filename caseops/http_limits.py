@@ -73,10 +73,10 @@ def check_request() -> None:
     _check_url_length()
     _check_path()
     _check_pairs(request.environ.get("QUERY_STRING", ""), "query")
-    mimetype = request.mimetype
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if not (request.content_length or chunked):
-        return
+        return  # no body: nothing more to check (most requests: parse no media type)
+    mimetype = request.mimetype
     if mimetype == _FORM:
         _check_pairs(_text(request.get_data(cache=True), "body"), "form")
     elif request.is_json:

@@ -150,6 +150,35 @@ def test_security_headers_on_every_response(client, path):
     assert headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+def test_a_views_own_headers_are_replaced_once_and_its_csp_kept():
+    """Every security header once, whatever the view set: a view's Cache-Control (sent
+    twice, even) is replaced by no-store, its X-Frame-Options by DENY, its own
+    Content-Security-Policy kept, and the names it did not set appended."""
+    from flask import Flask, Response
+
+    from caseops.security import ALWAYS, register_security_headers
+
+    app = Flask(__name__)
+    register_security_headers(app)
+
+    @app.get("/own")
+    def own():
+        response = Response("ok")
+        response.headers.add("Cache-Control", "public, max-age=60")
+        response.headers.add("cache-control", "max-age=5")
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "default-src 'self'"
+        return response
+
+    headers = app.test_client().get("/own", base_url="https://localhost").headers
+    assert headers.getlist("Cache-Control") == ["no-store"]
+    assert headers.getlist("X-Frame-Options") == ["DENY"]
+    assert headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+    for name, value in ALWAYS:
+        assert headers.getlist(name) == [value], name
+    assert headers.getlist("Strict-Transport-Security") == ["max-age=63072000; includeSubDomains"]
+
+
 def test_no_hsts_over_plain_http(app):
     from flask.testing import FlaskClient
 
