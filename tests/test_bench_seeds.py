@@ -36,6 +36,7 @@ SEED_TESTS = {
     "view_app": "test_view_app_baseline_serves_the_view_load_seed",
     "view_load": "test_view_load_seed",
     "view_layers": "test_view_layers_answers_every_row_on_the_view_load_seed",
+    "view_instructions": "test_view_instructions_counts_every_row_once_on_the_view_load_seed",
     "events": "test_events_bench_changes_reach_the_streaming_worker",
     "desk": "test_desk_seed_marks_exactly_the_changed_clients",
     "scale": "test_scale_build_counts_and_measures",
@@ -343,6 +344,51 @@ def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monke
 
                 db.session.remove()
                 db.engine.dispose()
+
+
+def test_view_instructions_counts_every_row_once_on_the_view_load_seed(
+    database_url, monkeypatch, tmp_path
+):
+    """bench/view_instructions.py's child: every row answers 200 on the view load's seed
+    (warmed, then counted), and callgrind is switched on, off and dumped once per row in
+    the rows' order, which is how the parent reads one dump per row; the parent reads a
+    dump's total, not its leading summary line."""
+    from sqlalchemy import create_engine
+
+    from bench import view_instructions
+    from bench.bare_app import create_log_table
+
+    token, ids = _view_load_seed(database_url)
+    engine = create_engine(database_url)
+    create_log_table(engine)
+    engine.dispose()
+    monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
+    monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
+    monkeypatch.setattr(view_instructions, "WARM", 2)
+    controls, sent = [], []
+    monkeypatch.setattr(view_instructions, "_callgrind", lambda *args: controls.append(args))
+    real_run = view_instructions._run
+    monkeypatch.setattr(
+        view_instructions, "_run", lambda send, count: (sent.append(count), real_run(send, count))
+    )
+    try:
+        view_instructions.count({"url": database_url, "token": token, "ids": ids}, 3)
+    finally:
+        view_app = sys.modules.pop("bench.view_app", None)
+        if view_app is not None:
+            with view_app.app.app_context():
+                from caseops.extensions import db
+
+                db.session.remove()
+                db.engine.dispose()
+    me = str(os.getpid())
+    rows = len(view_instructions.ROWS)
+    assert sent == [2] * rows + [3] * rows
+    assert controls == [("-i", "on", me), ("-i", "off", me), ("-d", me)] * rows
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text("events: Ir\nsummary: 0\ntotals: 1234567\n")
+    assert view_instructions._total(dump) == 1234567
 
 
 # Run in a fresh interpreter: this test process has imported caseops long before.
