@@ -248,16 +248,11 @@ def _send_one(session: Session, raw, statement: Executable, parameters: dict[str
         _state.learning = None
 
 
-def _driver_connection(session: Session) -> psycopg.Connection:
-    """The psycopg connection under the session's, for a send that bypasses the session;
-    what the session holds is flushed first, as its own execute would (autoflush): the
-    reads must see the request's pending writes."""
-    return _pooled_connection(session).driver_connection
-
-
 def _pooled_connection(session: Session):
-    """The pool's connection under the session's (``driver_connection`` is psycopg's;
-    ``info`` lives as long as that connection), flushed first as ``_driver_connection``."""
+    """The pool's connection under the session's, for a send that bypasses the session
+    (``driver_connection`` is psycopg's; ``info`` lives as long as that connection); what
+    the session holds is flushed first, as its own execute would (autoflush): the reads
+    must see the request's pending writes."""
     pooled = session.connection().connection
     _real(session)._autoflush()
     return pooled
@@ -267,7 +262,7 @@ def _send(session: Session, reads: Sequence[Read]) -> dict[tuple[str, str], list
     """Phase one. On any failure the prefetch is dropped (after rolling back the aborted
     pipeline's transaction) and the block's own executions go to the server one by one,
     so a lost connection surfaces through SQLAlchemy's normal error handling (503)."""
-    raw = _driver_connection(session)
+    raw = _pooled_connection(session).driver_connection
     sent: list = []
     try:
         # One read needs no pipeline: a plain execution is the same one round trip for
