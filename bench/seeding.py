@@ -9,6 +9,7 @@ refusals instead of views.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 import uuid
@@ -25,6 +26,23 @@ BENCH_SECRETS = {
     "CASEOPS_PSEUDONYM_KEY": "bench-pseudonym-key",
     "CASEOPS_AUDIT_SIGNING_KEY": base64.b64encode(b"a" * 32).decode(),
 }
+
+
+# The server a view bench makes its scratch database on when neither --database-url nor
+# CASEOPS_BENCH_POSTGRES_URL says: the test suite's role on the local PostgreSQL.
+DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
+
+
+def view_bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A view bench's command line, started: its docstring as help, and
+    ``--database-url`` (``CASEOPS_BENCH_POSTGRES_URL``, else ``DEFAULT_URL``)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default=os.environ.get("CASEOPS_BENCH_POSTGRES_URL", DEFAULT_URL)
+    )
+    return parser
 
 
 def bench_environment() -> None:

@@ -35,19 +35,13 @@ import tempfile
 from pathlib import Path
 
 from bench import seeding
-from bench.view_layers import DEFAULT_URL
 
 ROWS = ("bare no-op", "bare", "caseops public", "caseops signed in", "caseops view")
 WARM = 100  # requests per row before counting: pools, prepared statements, plans, shapes
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url", default=os.environ.get("CASEOPS_BENCH_POSTGRES_URL", DEFAULT_URL)
-    )
+    parser = seeding.view_bench_parser(__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--child", help=argparse.SUPPRESS)  # the seeded run, as JSON
@@ -72,15 +66,9 @@ def main() -> int:
 
 def under_callgrind(url: str, args: argparse.Namespace) -> dict[str, float]:
     """Seed, then run this module's child under callgrind; instructions per request by row."""
-    from sqlalchemy import create_engine
+    from bench.view_layers import seed_rows
 
-    from bench.bare_app import create_log_table
-    from bench.view_load import seed
-
-    token, ids = seed(url, args.clients)
-    engine = create_engine(url)
-    create_log_table(engine)
-    engine.dispose()
+    token, ids = seed_rows(url, args.clients)
     with tempfile.TemporaryDirectory(prefix="caseops-callgrind-") as workdir:
         out = Path(workdir, "callgrind.out")
         env = os.environ | {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}

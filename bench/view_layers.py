@@ -44,7 +44,6 @@ from collections.abc import Callable
 from bench import seeding
 from bench.cpu import PostgresCpu
 
-DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
 ROWS = (
     "bare no-op",
     "bare",
@@ -98,12 +97,7 @@ def measure(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url", default=os.environ.get("CASEOPS_BENCH_POSTGRES_URL", DEFAULT_URL)
-    )
+    parser = seeding.view_bench_parser(__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -119,17 +113,26 @@ def main() -> int:
     return 0
 
 
-def measure_layers(url: str, args: argparse.Namespace) -> None:
-    """Seed the bench database at ``url``, measure every row, print the layers."""
+def seed_rows(url: str, clients: int) -> tuple[str, list[str]]:
+    """The database at ``url`` as every row needs it: the view load's seed (its token and
+    client ids, returned) and the bare app's log table."""
     from sqlalchemy import create_engine
 
     from bench.bare_app import create_log_table
     from bench.view_load import seed
 
-    token, ids = seed(url, args.clients)
+    token, ids = seed(url, clients)
     engine = create_engine(url)
-    create_log_table(engine)
-    engine.dispose()
+    try:
+        create_log_table(engine)
+    finally:
+        engine.dispose()
+    return token, ids
+
+
+def measure_layers(url: str, args: argparse.Namespace) -> None:
+    """Seed the bench database at ``url``, measure every row, print the layers."""
+    token, ids = seed_rows(url, args.clients)
     sends = requests(url, token, ids)
     postgres = PostgresCpu()
     for send in sends.values():  # warm: pools, prepared statements, caches

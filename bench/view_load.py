@@ -57,7 +57,6 @@ from bench.cpu import Cpu, PostgresCpu
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DEFAULT_URL = "postgresql+psycopg://caseops_test:caseops_test@127.0.0.1:5432/postgres"
 VIEW_PATH = "/api/v1/clients/%s/record"
 BARE_PATH = "/bare/%s"
 HEY = "/usr/bin/hey"
@@ -411,12 +410,7 @@ def server_warnings(workdir: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url", default=os.environ.get("CASEOPS_BENCH_POSTGRES_URL", DEFAULT_URL)
-    )
+    parser = seeding.view_bench_parser(__doc__)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)

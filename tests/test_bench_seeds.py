@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -290,12 +291,8 @@ def test_the_view_benches_time_shown_sections_not_refusals(database_url):
 
 
 def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, tmp_path):
-    token, ids = _view_load_seed(database_url)
-    monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
-    monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
-    monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
-    view_app = importlib.import_module("bench.view_app")
-    try:
+    with _rows_seeded(database_url, monkeypatch, tmp_path) as (token, ids):
+        view_app = importlib.import_module("bench.view_app")
         response = view_app.app.test_client().get(
             f"/bench/baseline/{ids[0]}",
             headers={"Authorization": f"Bearer {token}"},
@@ -305,37 +302,21 @@ def test_view_app_baseline_serves_the_view_load_seed(database_url, monkeypatch, 
         body = json.loads(response.get_data())
         assert body["client_id"] == ids[0]
         assert {s["category"] for s in body["sections"]} >= {"housing", "economic_security"}
-    finally:
-        with view_app.app.app_context():
-            from caseops.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-        sys.modules.pop("bench.view_app", None)
 
 
-def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monkeypatch, tmp_path):
-    """bench/view_layers.py: every row's request answers 200 on the view load's seed (the
-    bench refuses to time an error), each measured with some CPU of its own."""
-    from sqlalchemy import create_engine
+@contextmanager
+def _rows_seeded(database_url, monkeypatch, tmp_path):
+    """The view benches' rows (bench/view_layers.py) seeded on ``database_url``: yields the
+    token and client ids; ``bench.view_app``, which the rows import, is dropped after
+    with its engine."""
+    from bench.view_layers import seed_rows
 
-    from bench import view_layers
-    from bench.bare_app import create_log_table
-    from bench.cpu import PostgresCpu
-
-    token, ids = _view_load_seed(database_url)
-    engine = create_engine(database_url)
-    create_log_table(engine)
-    engine.dispose()
+    token, ids = seed_rows(database_url, 3)
     monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
     monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
     try:
-        sends = view_layers.requests(database_url, token, ids)
-        assert list(sends) == list(view_layers.ROWS)
-        for row, send in sends.items():
-            app_ms, pg_ms, wall_ms = view_layers.measure(send, 4, PostgresCpu())
-            assert app_ms > 0 and pg_ms >= 0 and wall_ms > 0, row
+        yield token, ids
     finally:
         view_app = sys.modules.pop("bench.view_app", None)
         if view_app is not None:
@@ -344,6 +325,20 @@ def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monke
 
                 db.session.remove()
                 db.engine.dispose()
+
+
+def test_view_layers_answers_every_row_on_the_view_load_seed(database_url, monkeypatch, tmp_path):
+    """bench/view_layers.py: every row's request answers 200 on the view load's seed (the
+    bench refuses to time an error), each measured with some CPU of its own."""
+    from bench import view_layers
+    from bench.cpu import PostgresCpu
+
+    with _rows_seeded(database_url, monkeypatch, tmp_path) as (token, ids):
+        sends = view_layers.requests(database_url, token, ids)
+        assert list(sends) == list(view_layers.ROWS)
+        for row, send in sends.items():
+            app_ms, pg_ms, wall_ms = view_layers.measure(send, 4, PostgresCpu())
+            assert app_ms > 0 and pg_ms >= 0 and wall_ms > 0, row
 
 
 def test_view_instructions_counts_every_row_once_on_the_view_load_seed(
@@ -353,18 +348,8 @@ def test_view_instructions_counts_every_row_once_on_the_view_load_seed(
     (warmed, then counted), and callgrind is switched on, off and dumped once per row in
     the rows' order, which is how the parent reads one dump per row; the parent reads a
     dump's total, not its leading summary line."""
-    from sqlalchemy import create_engine
-
     from bench import view_instructions
-    from bench.bare_app import create_log_table
 
-    token, ids = _view_load_seed(database_url)
-    engine = create_engine(database_url)
-    create_log_table(engine)
-    engine.dispose()
-    monkeypatch.setenv("CASEOPS_INSTANCE_PATH", str(tmp_path))
-    monkeypatch.setenv("CASEOPS_DATABASE_URL", database_url)
-    monkeypatch.delitem(sys.modules, "bench.view_app", raising=False)
     monkeypatch.setattr(view_instructions, "WARM", 2)
     controls, sent = [], []
     monkeypatch.setattr(view_instructions, "_callgrind", lambda *args: controls.append(args))
@@ -372,16 +357,8 @@ def test_view_instructions_counts_every_row_once_on_the_view_load_seed(
     monkeypatch.setattr(
         view_instructions, "_run", lambda send, count: (sent.append(count), real_run(send, count))
     )
-    try:
+    with _rows_seeded(database_url, monkeypatch, tmp_path) as (token, ids):
         view_instructions.count({"url": database_url, "token": token, "ids": ids}, 3)
-    finally:
-        view_app = sys.modules.pop("bench.view_app", None)
-        if view_app is not None:
-            with view_app.app.app_context():
-                from caseops.extensions import db
-
-                db.session.remove()
-                db.engine.dispose()
     me = str(os.getpid())
     rows = len(view_instructions.ROWS)
     assert sent == [2] * rows + [3] * rows
