@@ -126,10 +126,16 @@ def test_unexpected_errors_are_logged_with_the_request_id_and_hide_details(datab
     def explode():
         raise RuntimeError("secret internal detail")
 
-    caplog.handler.addFilter(RequestIdFilter())
-    response = app.test_client().get(
-        "/explode", headers={"Accept": "application/json", "X-Request-Id": "explode-1234"}
-    )
+    # pytest keeps one capture handler for the whole session: a filter left on it would
+    # make it look like caseops' own handler to later tests (tests/ops/test_metrics.py)
+    request_ids = RequestIdFilter()
+    caplog.handler.addFilter(request_ids)
+    try:
+        response = app.test_client().get(
+            "/explode", headers={"Accept": "application/json", "X-Request-Id": "explode-1234"}
+        )
+    finally:
+        caplog.handler.removeFilter(request_ids)
     assert response.status_code == 500
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert response.get_json()["error"]["code"] == "internal_error"
