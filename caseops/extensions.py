@@ -7,7 +7,7 @@ from typing import Any
 
 import flask_smorest
 import marshmallow
-from flask import Flask
+from flask import Config, Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -100,6 +100,13 @@ csrf = CSRFProtect()
 api = CaseopsApi()
 # Only the login endpoints carry limits; storage from CASEOPS_RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def app_config() -> Config:
+    """The running app's config, read from the app itself rather than through the
+    ``current_app`` proxy, on whose own attributes every read first fails, formatting an
+    AttributeError, before it falls back (for hot paths, issue 20)."""
+    return current_app._get_current_object().config
 
 
 def limits_only_its_hook_enforces(rate_limiter: Limiter) -> bool:

@@ -70,23 +70,26 @@ def register(app: Flask) -> None:
 
 
 def check_request() -> None:
-    _check_url_length()
-    _check_path()
-    _check_pairs(request.environ.get("QUERY_STRING", ""), "query")
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if not (request.content_length or chunked):
+    # the request itself, not its proxy: every attribute read through the proxy first
+    # fails on the proxy and formats an AttributeError, on every request (issue 20)
+    req = request._get_current_object()
+    environ = req.environ
+    _check_url_length(environ)
+    _check_path(environ, req.view_args)
+    _check_pairs(environ.get("QUERY_STRING", ""), "query")
+    chunked = "chunked" in req.headers.get("Transfer-Encoding", "").lower()
+    if not (req.content_length or chunked):
         return  # no body: nothing more to check (most requests: parse no media type)
-    mimetype = request.mimetype
+    mimetype = req.mimetype
     if mimetype == _FORM:
-        _check_pairs(_text(request.get_data(cache=True), "body"), "form")
-    elif request.is_json:
-        _check_json_body(_text(request.get_data(cache=True), "body"))
+        _check_pairs(_text(req.get_data(cache=True), "body"), "form")
+    elif req.is_json:
+        _check_json_body(_text(req.get_data(cache=True), "body"))
     elif mimetype in _TEXT_BODIES:
-        _check_text_body(_text(request.get_data(cache=True), "body"), mimetype)
+        _check_text_body(_text(req.get_data(cache=True), "body"), mimetype)
 
 
-def _check_url_length() -> None:
-    environ = request.environ
+def _check_url_length(environ: dict) -> None:
     length = len(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "") or (
         len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", ""))
     )
@@ -94,10 +97,10 @@ def _check_url_length() -> None:
         raise UriTooLong(f"The URL is longer than {MAX_URL_LENGTH} characters.")
 
 
-def _check_path() -> None:
+def _check_path(environ: dict, view_args: dict | None) -> None:
     """Path segments must be UTF-8; each path parameter must fit where it is kept."""
-    raw = _raw_path()
-    view_args = request.view_args or {}
+    raw = _raw_path(environ)
+    view_args = view_args or {}
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -126,11 +129,10 @@ def _check_path() -> None:
                 _refuse(name, f"Longer than {limit} characters.")
 
 
-def _raw_path() -> bytes:
+def _raw_path(environ: dict) -> bytes:
     """The path as the client sent it, percent-decoded to bytes. The request URI is read
     first: Werkzeug's test client has already repaired PATH_INFO; under gunicorn
     (PEP 3333) PATH_INFO holds the decoded bytes as latin-1 characters."""
-    environ = request.environ
     uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if uri:
         path = uri.split("?", 1)[0]

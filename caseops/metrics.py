@@ -236,10 +236,13 @@ class MetricsEndpoint:
 
 
 def _observe_request(response):
-    started = request.environ.get(REQUEST_START)
+    # the request, not its proxy: see caseops.http_limits.check_request
+    req = request._get_current_object()
+    started = req.environ.get(REQUEST_START)
     if started is not None:
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        labels = (rule, request.method, str(response.status_code))
+        url_rule = req.url_rule
+        rule = url_rule.rule if url_rule is not None else "unmatched"
+        labels = (rule, req.method, str(response.status_code))
         REQUESTS.labels(*labels).inc()
         LATENCY.labels(*labels).observe(time.perf_counter() - started)
     return response

@@ -60,14 +60,16 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 def register_request_context(app: Flask) -> None:
     @app.before_request
     def open_origin() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
+        # the request, not its proxy: see caseops.http_limits.check_request
+        req = request._get_current_object()
+        incoming = req.headers.get("X-Request-Id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         origin = Origin(
             request_id=request_id,
-            ip=request.remote_addr,
-            user_agent=request.user_agent.string or None,
+            ip=req.remote_addr,
+            user_agent=req.user_agent.string or None,
         )
-        request.environ["caseops.origin_token"] = set_origin(origin)  # not g: see close
+        req.environ["caseops.origin_token"] = set_origin(origin)  # not g: see close
 
     @app.after_request
     def echo_request_id(response):
@@ -78,6 +80,6 @@ def register_request_context(app: Flask) -> None:
     def close_origin(_exc: BaseException | None) -> None:
         # Per request, not per app context: a nested request context (one shares g)
         # must not end this request's origin.
-        token = request.environ.pop("caseops.origin_token", None)
+        token = request._get_current_object().environ.pop("caseops.origin_token", None)
         if token is not None:
             reset_origin(token)

@@ -580,15 +580,16 @@ def register(app: Flask) -> None:
     @app.before_request
     def require_documented_media_type() -> None:
         """415 naming the expected type, before any field is read (after authentication)."""
-        if request.url_rule is None or request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
+        # the request, not its proxy: see caseops.http_limits.check_request
+        req = request._get_current_object()
+        method = req.method
+        if req.url_rule is None or method not in {"POST", "PUT", "PATCH", "DELETE"}:
             return
-        accepted = accepted_types().get((openapi_path(request.url_rule.rule), request.method))
+        accepted = accepted_types().get((openapi_path(req.url_rule.rule), method))
         if not accepted:
             return
-        mimetype = request.mimetype
-        has_body = bool(request.content_length) or "chunked" in request.headers.get(
-            "Transfer-Encoding", ""
-        )
+        mimetype = req.mimetype
+        has_body = bool(req.content_length) or "chunked" in req.headers.get("Transfer-Encoding", "")
         if not mimetype and not has_body:
             return  # no body at all: the fields' own rules say what is missing
         if mimetype and _acceptable(mimetype, accepted):

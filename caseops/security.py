@@ -55,9 +55,11 @@ def register_security_headers(app: Flask) -> None:
             headers.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         for name, value in ALWAYS:
             put(name, value)
-        if request.is_secure:
+        # the request, not its proxy: see caseops.http_limits.check_request
+        req = request._get_current_object()
+        if req.is_secure:
             put(*HSTS)
-        if not request.path.startswith("/static/"):
+        if not req.path.startswith("/static/"):
             put(*NO_STORE)
         return response
 

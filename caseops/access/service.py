@@ -12,7 +12,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from flask import current_app
 from sqlalchemy import Row, String, bindparam, cast, exists, or_, select
 from sqlalchemy.orm import aliased
 
@@ -35,7 +34,7 @@ from caseops.clients.models import Client
 from caseops.crypto import keyring_from_config
 from caseops.db_types import utcnow
 from caseops.errors import NotFound, ValidationFailed
-from caseops.extensions import db
+from caseops.extensions import app_config, db
 from caseops.matching.models import ClientKeyHold
 from caseops.notes import service as notes
 from caseops.records.models import SourceRecord
@@ -231,7 +230,7 @@ def gather_facts(
                 revocations,
                 trust,
                 birth_date,
-                intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+                intermediary=app_config().get("CASEOPS_INTERMEDIARY_NAME") or None,
                 recipients={
                     actor.agency or "": RecipientFacts(
                         bool(treating_provider), bool(covered_entity)
@@ -253,7 +252,7 @@ def gather_facts(
         break_glass=grant is not None,
         trust=trust,
         referral_categories=referral_categories,
-        intermediary=current_app.config.get("CASEOPS_INTERMEDIARY_NAME") or None,
+        intermediary=app_config().get("CASEOPS_INTERMEDIARY_NAME") or None,
         recipient_treating_provider=bool(treating_provider),
         recipient_covered_entity=bool(covered_entity),
         # care team, or an open referral for treatment that gives this worker need to know
@@ -471,7 +470,7 @@ def _section(
             ),
         }
     record = content
-    keyring = keyring_from_config(current_app.config)
+    keyring = keyring_from_config(app_config())
     data = json.loads(
         keyring.decrypt(
             record.data_encrypted, data_context(section.agency, record.source_record_id)

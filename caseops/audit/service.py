@@ -27,7 +27,6 @@ import weakref
 from typing import Any
 
 import orjson
-from flask import current_app
 from sqlalchemy import JSON, Engine, insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
@@ -39,7 +38,7 @@ from caseops.authz.actor import Actor
 from caseops.context import current_origin
 from caseops.db_types import utcnow
 from caseops.errors import AuditUnavailable
-from caseops.extensions import db
+from caseops.extensions import app_config, db
 from caseops.metrics import APPEND
 from caseops.storage.bulk import insert_rows
 from caseops.storage.dialect import is_postgresql
@@ -368,7 +367,7 @@ def record(
             # returns; the entry comes back detached, as from a session.
             # the side pool: a request holding its session's connection never waits
             # for one the other requests hold (caseops.storage.pools)
-            engine = side_engine(db.engine, current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+            engine = side_engine(db.engine, app_config()["SQLALCHEMY_ENGINE_OPTIONS"])
             event = _detached(values, group_writer(engine).write(engine, values))
     except SQLAlchemyError as exc:
         raise _unavailable(action, 1, exc) from exc

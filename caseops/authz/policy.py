@@ -68,8 +68,12 @@ class _EnforcerCache:
         """The policy this request decides by: loaded once per request (kept in ``g``),
         reloaded when the version moved. ``version``: already read in this request's
         transaction by another statement (None if there is no row); read here if not."""
-        if has_request_context():
-            kept = g.get("casbin_enforcer")
+        # g itself, not its proxy: each attribute read through the proxy first fails on
+        # the proxy and formats an AttributeError, and this runs for every policy
+        # question, a dozen a view (issue 20)
+        here = g._get_current_object() if has_request_context() else None
+        if here is not None:
+            kept = here.get("casbin_enforcer")
             if kept is not None:
                 return kept
         if version is _UNREAD:
@@ -86,8 +90,8 @@ class _EnforcerCache:
                 adapter = Adapter(side, db_class=CasbinRule, create_table=False)
                 loaded = _Loaded(casbin.Enforcer(str(MODEL_PATH), adapter), version, id(engine))
                 self._loaded = loaded
-        if has_request_context():
-            g.casbin_enforcer = loaded
+        if here is not None:
+            here.casbin_enforcer = loaded
         return loaded
 
 
