@@ -47,8 +47,8 @@ def reads_only(view: F) -> F:
     return view
 
 
-def _bearer_value(req: Request | None = None) -> str | None:
-    header = (req or request._get_current_object()).headers.get("Authorization", "")
+def _bearer_value(req: Request) -> str | None:
+    header = req.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -56,7 +56,7 @@ def _bearer_value(req: Request | None = None) -> str | None:
 
 
 def load_user_from_request(_request) -> User | service.TokenCaller | None:
-    bearer = _bearer_value()
+    bearer = _bearer_value(request._get_current_object())
     if bearer is not None:
         # the token, its user and the policy version: one statement, one round trip
         with prefetch(db.session, service.token_reads(bearer)):

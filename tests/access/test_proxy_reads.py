@@ -3,11 +3,12 @@ config from the objects themselves, not through Flask's proxies (issue 20).
 
 A read such as ``request.headers`` first looks the attribute up on the proxy, fails,
 formats an AttributeError, and only then falls back to the proxied object: about 4,000
-instructions each. caseops' hooks and the view's services made some sixty of them per
-record view, 3 % of its instructions (``python -m bench.view_instructions``). Counted
+instructions each. caseops' hooks, the policy cache and the view's services made about
+forty of them per record view; taking the objects instead cut 5.4 % of the view's
+instructions (``python -m bench.view_instructions``, docs/fast-path.md). Counted
 here so they cannot creep back: every fallback read is caught at the proxy and charged
-to the caseops module that made it. Flask and its extensions make their own (a handful
-per request); those are not ours to change and are not counted."""
+to the caseops module that made it. Flask and its extensions make their own (about
+twenty-eight a view); those are not ours to change and are not counted."""
 
 from __future__ import annotations
 
