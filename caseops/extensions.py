@@ -7,10 +7,11 @@ from typing import Any
 
 import flask_smorest
 import marshmallow
-from flask import Config, Flask, current_app
+from flask import Config, Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_login.signals import user_accessed
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -94,8 +95,36 @@ class CaseopsSQLAlchemy(SQLAlchemy):
             self.session.registry.clear()
 
 
+class RequestLoaderLoginManager(LoginManager):
+    """Flask-Login with caseops' one way in: its request loader (a bearer token, or the
+    server-side session named by caseops' own cookie; ``caseops.auth.current``).
+
+    caseops never calls ``login_user``, so Flask-Login's own session keys, its remember-me
+    cookie and its session protection have nothing to guard. Its generic loader ran them
+    anyway, every request, and that did harm: it hashed the caller's address and user
+    agent (about 1 % of a record view's CPU, issue 20), wrote ``_fresh: false`` into every
+    signed-in browser's cookie (a key nothing reads), and when a request carried any
+    cookie named ``remember_token`` (another Flask-Login app's on a shared domain, say) it
+    tried that cookie *instead of* the request loader, so a valid bearer token answered 401
+    and a signed-in browser was sent back to the login page. Here every request goes to
+    the request loader alone; Flask-Login's ``current_user``, ``user_accessed`` and
+    ``user_loaded_from_request`` signals and anonymous user work as before.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_protection = None  # server-side session rows instead: docs/foundation.md
+
+    def _load_user(self) -> None:
+        if self._request_callback is None:
+            raise RuntimeError("caseops.auth.current registers the request loader")
+        user_accessed.send(current_app._get_current_object())
+        user = self._load_user_from_request(request._get_current_object())
+        return self._update_request_context_with_user(user)
+
+
 db = CaseopsSQLAlchemy(model_class=Base)
-login_manager = LoginManager()
+login_manager = RequestLoaderLoginManager()
 csrf = CSRFProtect()
 api = CaseopsApi()
 # Only the login endpoints carry limits; storage from CASEOPS_RATELIMIT_STORAGE_URI.

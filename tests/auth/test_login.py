@@ -208,6 +208,28 @@ def test_login_gives_a_fresh_session_and_logout_ends_it(client, person, app):
     assert len(factories.events("auth.logout")) == 1
 
 
+def test_a_stray_remember_me_cookie_does_not_sign_the_browser_out(client, person):
+    """A cookie named ``remember_token`` (another Flask-Login app's, on a shared domain)
+    used to replace caseops' own session and send the worker back to the login page."""
+    factories.login(client, person)
+    client.set_cookie("remember_token", "1|not-caseops")
+    page = client.get("/")
+    assert page.status_code == 200 and "hha.worker" in page.get_data(as_text=True)
+
+
+def test_pages_after_sign_in_leave_the_session_cookie_alone(client, person, app):
+    """The cookie holds caseops' session id and the CSRF token its forms need, nothing of
+    Flask-Login's (it used to gain ``_fresh: false``), and once set is not re-sent."""
+    factories.login(client, person)
+    assert client.get("/").status_code == 200  # the first page's forms add the CSRF token
+    again = client.get("/")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    stored = app.session_interface.get_signing_serializer(app).loads(
+        client.get_cookie("caseops_session").value
+    )
+    assert set(stored) == {"sid", "csrf_token"}
+
+
 def test_session_cookie_flags(client, person):
     post_password(client, "hha.worker", person.password)
     cookie = client.get_cookie("caseops_session")

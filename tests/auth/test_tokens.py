@@ -150,3 +150,12 @@ def test_token_lifetime_is_bounded(client, two_role_admin):
     )
     assert response.status_code == 422
     assert "expires_in_days" in response.get_json()["error"]["details"]
+
+
+def test_a_stray_remember_me_cookie_does_not_hide_the_token(client, two_role_admin):
+    """Another Flask-Login app's remember-me cookie on the same domain: caseops never sets
+    one, so the bearer token alone still decides who calls (it used to answer 401)."""
+    token = factories.token_for("hha.boss")
+    client.set_cookie("remember_token", "1|not-caseops")
+    assert client.get("/api/v1/users/hha.boss/tokens", headers=bearer(token)).status_code == 200
+    assert client.get("/api/v1/users/hha.boss/tokens").status_code == 401
