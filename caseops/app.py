@@ -13,6 +13,7 @@ from caseops.authz import openapi_rules
 from caseops.config import load_settings
 from caseops.db_types import json_loads
 from caseops.extensions import api, csrf, db, drop_idle_limit_hook, limiter, login_manager
+from caseops.http_json import OrjsonProvider
 from caseops.storage import pools
 
 
@@ -20,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; ``config`` overrides settings (tests, CLI)."""
     settings = load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_path), instance_relative_config=False)
+    app.json = OrjsonProvider(app)  # Flask's JSON rules, written by orjson (issue 20)
     app.config.update(settings.flask_config())
     app.config.update(
         API_TITLE="caseops",
