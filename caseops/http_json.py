@@ -28,6 +28,7 @@ _OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 _HANDLED = frozenset({"indent", "separators"})  # what Flask's response() passes
+_COMPACT = (",", ":")
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -35,8 +36,12 @@ class OrjsonProvider(DefaultJSONProvider):
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         indent = kwargs.get("indent")
-        if not kwargs.keys() <= _HANDLED or indent not in (None, 2):
-            return super().dumps(obj, **kwargs)
+        if (
+            not kwargs.keys() <= _HANDLED
+            or indent not in (None, 2)
+            or kwargs.get("separators", _COMPACT) != _COMPACT
+        ):
+            return super().dumps(obj, **kwargs)  # a layout orjson does not write
         option = _OPTIONS
         if self.sort_keys:
             option |= orjson.OPT_SORT_KEYS

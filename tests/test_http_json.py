@@ -102,3 +102,10 @@ def test_debug_answers_are_indented_as_flasks(providers):
     ours, flask_own = providers
     document = {"b": {"c": [1, "é"]}, "a": None}
     assert ours.dumps(document, indent=2) == flask_own.dumps(document, indent=2)
+
+
+def test_a_layout_orjson_cannot_write_is_flasks(providers):
+    ours, flask_own = providers
+    spaced = {"separators": (", ", ": ")}
+    assert ours.dumps({"b": 1, "a": [1, 2]}, **spaced) == '{"a": [1, 2], "b": 1}'
+    assert ours.dumps({"a": 1}, indent=4) == flask_own.dumps({"a": 1}, indent=4)
