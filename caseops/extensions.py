@@ -106,9 +106,13 @@ class RequestLoaderLoginManager(LoginManager):
     signed-in browser's cookie (a key nothing reads), and when a request carried any
     cookie named ``remember_token`` (another Flask-Login app's on a shared domain, say) it
     tried that cookie *instead of* the request loader, so a valid bearer token answered 401
-    and a signed-in browser was sent back to the login page. Here every request goes to
-    the request loader alone; Flask-Login's ``current_user``, ``user_accessed`` and
-    ``user_loaded_from_request`` signals and anonymous user work as before.
+    and a signed-in browser was sent back to the login page. Its after-request hook for
+    that cookie read the session of every request, so every answer, a bearer token's
+    too, carried ``Vary: Cookie`` (Flask adds it whenever the session is touched). Here
+    every request goes to the request loader alone and the hook does nothing; Flask-Login's
+    ``current_user``, ``user_accessed`` and ``user_loaded_from_request`` signals and
+    anonymous user work as before, and an answer that read the session cookie still
+    varies by it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,6 +125,9 @@ class RequestLoaderLoginManager(LoginManager):
         user_accessed.send(current_app._get_current_object())
         user = self._load_user_from_request(request._get_current_object())
         return self._update_request_context_with_user(user)
+
+    def _update_remember_cookie(self, response: Any) -> Any:
+        return response  # caseops sets no remember-me cookie, so none to refresh or clear
 
 
 db = CaseopsSQLAlchemy(model_class=Base)

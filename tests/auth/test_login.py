@@ -224,6 +224,7 @@ def test_pages_after_sign_in_leave_the_session_cookie_alone(client, person, app)
     assert client.get("/").status_code == 200  # the first page's forms add the CSRF token
     again = client.get("/")
     assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    assert "Cookie" in again.vary  # a signed-in page depends on the cookie: no shared cache
     stored = app.session_interface.get_signing_serializer(app).loads(
         client.get_cookie("caseops_session").value
     )

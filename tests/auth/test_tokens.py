@@ -159,3 +159,12 @@ def test_a_stray_remember_me_cookie_does_not_hide_the_token(client, two_role_adm
     client.set_cookie("remember_token", "1|not-caseops")
     assert client.get("/api/v1/users/hha.boss/tokens", headers=bearer(token)).status_code == 200
     assert client.get("/api/v1/users/hha.boss/tokens").status_code == 401
+
+
+def test_a_bearer_answer_sets_no_cookie_and_does_not_vary_by_one(client, two_role_admin):
+    """The token alone decides a bearer request, so its answer neither sets a cookie nor
+    tells caches it depends on one (Flask-Login's hook made every answer ``Vary: Cookie``)."""
+    token = factories.token_for("hha.boss")
+    answer = client.get("/api/v1/users/hha.boss/tokens", headers=bearer(token))
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.vary
