@@ -165,6 +165,9 @@ def test_a_bearer_answer_sets_no_cookie_and_does_not_vary_by_one(client, two_rol
     """The token alone decides a bearer request, so its answer neither sets a cookie nor
     tells caches it depends on one (Flask-Login's hook made every answer ``Vary: Cookie``)."""
     token = factories.token_for("hha.boss")
-    answer = client.get("/api/v1/users/hha.boss/tokens", headers=bearer(token))
-    assert answer.status_code == 200
-    assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.vary
+    read = client.get("/api/v1/users/hha.boss/tokens", headers=bearer(token))
+    change = client.post("/api/v1/users/hha.clerk/unlock", headers=bearer(token))
+    refused = client.post("/api/v1/users/nobody/unlock", headers=bearer(token))
+    assert (read.status_code, change.status_code, refused.status_code) == (200, 200, 404)
+    for answer in (read, change, refused):
+        assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.vary
