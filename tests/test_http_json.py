@@ -23,16 +23,19 @@ _SCALARS = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
 )
-_DOCUMENTS = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
-    max_leaves=30,
-)
-_NO_FLOATS = st.recursive(
-    _SCALARS.filter(lambda value: not isinstance(value, float)),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
-    max_leaves=30,
-)
+
+
+def _documents(scalars: st.SearchStrategy) -> st.SearchStrategy:
+    """JSON documents (lists and string-keyed objects) with ``scalars`` at the leaves."""
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+        max_leaves=30,
+    )
+
+
+_DOCUMENTS = _documents(_SCALARS)
+_NO_FLOATS = _documents(_SCALARS.filter(lambda value: not isinstance(value, float)))
 
 
 @pytest.fixture(scope="module")

@@ -55,8 +55,10 @@ def _bearer_value(req: Request) -> str | None:
     return value.strip()
 
 
-def load_user_from_request(_request) -> User | service.TokenCaller | None:
-    bearer = _bearer_value(request._get_current_object())
+def load_user_from_request(req: Request) -> User | service.TokenCaller | None:
+    """The request loader: ``req`` is the request itself, not its proxy
+    (``caseops.extensions.RequestLoaderLoginManager`` passes it so)."""
+    bearer = _bearer_value(req)
     if bearer is not None:
         # the token, its user and the policy version: one statement, one round trip
         with prefetch(db.session, service.token_reads(bearer)):
