@@ -188,7 +188,18 @@ def test_the_access_log_names_the_client_not_the_proxy_nor_a_forged_header(app, 
     [entry] = [e for e in factories.events("auth.token_rejected") if e.request_id == request_id]
     assert entry.ip == CLIENT_ADDRESS
     # nginx's own log line carries the same address.
-    assert proxy.access_log.read_text().splitlines()[-1].startswith(CLIENT_ADDRESS + " ")
+    assert _last_logged_line(proxy.access_log).startswith(CLIENT_ADDRESS + " ")
+
+
+def _last_logged_line(log: Path, wait: float = 5.0) -> str:
+    """The access log's last line, once nginx has written one: nginx logs a request after
+    it has sent the answer, so a client that reads the file as soon as it has the answer
+    can find it still empty."""
+    deadline = time.monotonic() + wait
+    while not (lines := log.read_text().splitlines()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lines, f"nginx wrote no access log line within {wait} s"
+    return lines[-1]
 
 
 def test_metrics_are_not_served_through_the_proxy(proxy):
