@@ -334,15 +334,20 @@ def _fingerprint(decisions: list[SectionDecision], records: Contents) -> str:
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
-def view_record(actor: Actor, client_id: str, purpose: str) -> dict[str, Any]:
+def view_record(
+    actor: Actor, client_id: str, purpose: str, at: datetime | None = None
+) -> dict[str, Any]:
     """Decide every section, log the decision (fail closed), then disclose what is shown.
 
     No ``version`` in the answer: the client's version counts every record, hidden ones
     included, so it moved when a Part 2 record the caller may not know of changed. The
     ``fingerprint`` (the one ``view_fingerprint`` polls) is computed from the caller's own
-    view instead."""
+    view instead.
+
+    ``at``, the decision's instant, is now unless the caller read ahead for one (the
+    HTTP layer: ``caseops.auth.current.reads_ahead``)."""
     _check_purpose(purpose)
-    at = utcnow()
+    at = at or utcnow()
     permits, facts, grant, records = _known_client_facts(actor, client_id, at)
     decisions = decide_view(facts, actor.agency or "", permits, purpose, at)
     disclosed = [d for d in decisions if d.shown]
@@ -400,14 +405,17 @@ def current_fingerprint(actor: Actor, client_id: str, purpose: str, permits, at:
     return _fingerprint(decisions, records)
 
 
-def view_fingerprint(actor: Actor, client_id: str, purpose: str) -> dict[str, str]:
+def view_fingerprint(
+    actor: Actor, client_id: str, purpose: str, at: datetime | None = None
+) -> dict[str, str]:
     """A digest of what this worker's view would show now, for the "updated" notice.
 
     Computed from the same decision as the view (so a change to a section the worker
     cannot see changes nothing) and logged like any other decision on client data.
+    ``at`` as ``view_record``'s.
     """
     _check_purpose(purpose)
-    at = utcnow()
+    at = at or utcnow()
     permits, facts, _, records = _known_client_facts(actor, client_id, at)
     decisions = [
         d for d in decide_view(facts, actor.agency or "", permits, purpose, at) if not d.hidden

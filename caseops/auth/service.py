@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from caseops.agencies.models import Agency
 from caseops.audit.service import record
@@ -493,12 +493,73 @@ def token_reads(raw: str) -> list[Read]:
     """What resolving this bearer value reads — the token with its user, their agency and
     the policy version, one statement — for a prefetch (``caseops.storage.pipeline``:
     one statement, so one plain execution, no pipeline). Nothing about any client is read
-    before the caller is known: the time a refused token takes cannot depend on a
-    client's records."""
+    before the caller is known: a view's reads may go in the same statement only behind
+    ``token_gate`` (below), so the time a refused token takes cannot depend on a client's
+    records."""
     parts = _token_parts(raw)
     if parts is None:
         return []
     return [(_TOKEN_ROW, {"public_id": parts[0]})]
+
+
+# ``resolve_token``'s acceptance as SQL, for one identity: a row exactly when
+# ``resolve_token(raw, now)`` accepts the token and answers this user of this agency.
+# Property-tested equal (tests/auth/test_token_gate.py), so a request may send its view's
+# reads in the token's own statement behind it: PostgreSQL runs them only for a caller
+# ``resolve_token`` will accept (caseops.storage.pipeline.prefetch's ``gate``).
+_TOKEN_GATE = (
+    select(ApiToken.id)
+    .join(User, User.id == ApiToken.user_id)
+    .join(Agency, Agency.id == User.agency_id)
+    .where(
+        ApiToken.public_id == bindparam("public_id"),
+        ApiToken.secret_hash == bindparam("secret_hash"),
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+        User.active,
+        User.id == bindparam("user_id"),
+        Agency.code == bindparam("agency"),
+    )
+)
+
+# Who each bearer value accepted in this process last answered, by the token's public id
+# and secret hash: what a request may *guess* its caller is, to build its view's reads
+# before the token is read. Never an authority: the gate and ``resolve_token`` decide on
+# the row read in the request, a wrong guess only costs a round trip, and a refusal
+# forgets the value. Bounded; cleared whole when full.
+_RECENT_CALLERS_MAX = 4096
+_recent_callers: dict[tuple[str, str], TokenCaller] = {}
+
+
+def recent_caller(raw: str, now: datetime) -> tuple[TokenCaller, Read] | None:
+    """Who this bearer value was when last accepted here, with the gate that holds
+    exactly when it still is (``_TOKEN_GATE`` with ``now``); None for a value not
+    accepted in this process (a forged or mistyped one never is)."""
+    parts = _token_parts(raw)
+    if parts is None:
+        return None
+    public_id, secret = parts
+    secret_hash = _hash_secret(secret)
+    caller = _recent_callers.get((public_id, secret_hash))
+    if caller is None:
+        return None
+    gate = {
+        "public_id": public_id,
+        "secret_hash": secret_hash,
+        "now": now,
+        "user_id": caller.id,
+        "agency": caller.agency,
+    }
+    return caller, (_TOKEN_GATE, gate)
+
+
+def _remember_caller(key: tuple[str, str], caller: TokenCaller | None) -> None:
+    if caller is None:
+        _recent_callers.pop(key, None)
+        return
+    if len(_recent_callers) >= _RECENT_CALLERS_MAX and key not in _recent_callers:
+        _recent_callers.clear()
+    _recent_callers[key] = caller
 
 
 def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:
@@ -508,9 +569,22 @@ def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:
     if parts is None:
         return "malformed"
     public_id, secret = parts
+    secret_hash = _hash_secret(secret)
+    refused = _accepted_row(public_id, secret_hash, now)
+    if isinstance(refused, str):
+        _remember_caller((public_id, secret_hash), None)
+        return refused
+    caller = TokenCaller(refused)
+    _remember_caller((public_id, secret_hash), caller)
+    return caller
+
+
+def _accepted_row(public_id: str, secret_hash: str, now: datetime):
+    """The token's row when it is accepted (``_TOKEN_GATE`` holds exactly then, for its
+    user and agency), else why not."""
     rows = column_rows(db.session, _TOKEN_ROW, {"public_id": public_id})
     row = rows[0] if rows else None
-    if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
+    if row is None or not hmac.compare_digest(row.secret_hash, secret_hash):
         return "unknown"
     if row.revoked_at is not None:
         return "revoked"
@@ -526,4 +600,4 @@ def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:
                 _flag_creator_use(token.user, now, f"token:{token.id}")
             token.last_used_at = now
             db.session.commit()
-    return TokenCaller(row)
+    return row

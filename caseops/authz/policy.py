@@ -9,7 +9,9 @@ request, so every gunicorn worker sees a change on its next request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import casbin
@@ -71,6 +73,11 @@ class _EnforcerCache:
         # g itself, not its proxy: each attribute read through the proxy first fails on
         # the proxy and formats an AttributeError, and this runs for every policy
         # question, a dozen a view (issue 20)
+        if _guessing.get():
+            loaded = self._loaded
+            if loaded is None:
+                raise LookupError("no policy loaded in this process yet")
+            return loaded
         here = g._get_current_object() if has_request_context() else None
         if here is not None:
             kept = here.get("casbin_enforcer")
@@ -96,6 +103,21 @@ class _EnforcerCache:
 
 
 _cache = _EnforcerCache()
+_guessing: ContextVar[bool] = ContextVar("caseops_policy_guessing", default=False)
+
+
+@contextmanager
+def last_loaded() -> Iterator[bool]:
+    """Inside the block, policy questions are answered by the policy this process loaded
+    last, without reading whether it is still current and without making it the
+    request's: for a *guess* (``caseops.auth.current.reads_ahead`` guessing a caller's
+    reads before the token is read), never for a decision. Yields False when no policy
+    is loaded yet (then there is nothing to guess by)."""
+    token = _guessing.set(True)
+    try:
+        yield _cache._loaded is not None
+    finally:
+        _guessing.reset(token)
 
 
 def decide_by(version: int | None) -> None:

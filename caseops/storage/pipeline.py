@@ -205,22 +205,75 @@ def _pipelines(session: Session) -> bool:
 
 
 @contextmanager
-def prefetch(session: Session, reads: Sequence[Read]) -> Iterator[None]:
+def prefetch(
+    session: Session,
+    reads: Sequence[Read],
+    *,
+    then: Sequence[Read] = (),
+    gate: Read | None = None,
+) -> Iterator[bool]:
     """Send ``reads`` (statements with their parameters) in one round trip, then run the
-    block, whose executions of the same statements are answered from those results."""
+    block, whose executions of the same statements are answered from those results.
+
+    ``then`` (with ``gate``): the reads the *next* block will make, sent in the same one
+    statement but evaluated by PostgreSQL only when ``gate`` (a read) finds a row, and
+    kept for that next ``prefetch`` of this request (``carried``). The block yields
+    whether they were answered. Nothing changes when they cannot go so (no one statement
+    for them yet, SQLite, a failure): only ``reads`` are sent, and the next block sends
+    its own. See ``caseops.auth.current`` for the one use: a view's reads in the bearer
+    token's statement, behind a gate equal to the token's acceptance (issue 20)."""
     if not reads or not _pipelines(session) or getattr(_state, "waiting", None) is not None:
-        yield  # SQLite, nothing to read, or already inside a prefetch: run as is
+        yield False  # SQLite, nothing to read, or already inside a prefetch: run as is
         return
-    answered = _send_combined(session, reads)
-    waiting = {} if answered is not None else _send(session, reads)
+    real = _real(session)
+    carried = _take_carried(real)
+    if carried is not None and _covers(carried, reads):
+        answered, ahead = carried, None
+    else:
+        answered, ahead = _send_combined(session, reads, then, gate)
+    waiting = {} if answered is not None else _send(session, _learning_gate(reads, gate))
     _state.waiting, _state.answered = waiting, answered
     try:
-        yield
+        yield ahead is not None
     finally:
         _state.waiting = _state.answered = None
+        _state.carried = (real, ahead) if ahead is not None else None
         for queue in waiting.values():
             for unused in queue:
                 unused.close()
+
+
+def _take_carried(real: Session) -> dict | None:
+    """What the block before sent for this one, once: taken whether or not it is used,
+    and only by the session it was read in."""
+    carried = getattr(_state, "carried", None)
+    _state.carried = None
+    if carried is None or carried[0] is not real:
+        return None
+    return carried[1]
+
+
+def drop_carried() -> None:
+    """Forget reads sent ahead that no block used (the request ended first: a 422 before
+    the view ran, say). Called when every request ends (``caseops.auth.current``)."""
+    _state.carried = None
+
+
+def _covers(carried: dict, reads: Sequence[Read]) -> bool:
+    """Whether every read of ``reads`` was answered ahead, exactly (plan and values)."""
+    for statement, values in reads:
+        plan = plan_for(statement, values)
+        if plan is None or not carried.get(_answer_key(plan, values)):
+            return False
+    return True
+
+
+def _learning_gate(reads: Sequence[Read], gate: Read | None) -> Sequence[Read]:
+    """The reads a pipeline sends: ``reads``, and the gate once, until its plan is known
+    (the gate reads only what the block reads too; its answer is not used)."""
+    if gate is None or plan_for(*gate) is not None:
+        return reads
+    return [*reads, gate]
 
 
 def _send_one(session: Session, raw, statement: Executable, parameters: dict[str, Any]) -> None:
@@ -313,17 +366,37 @@ class _Combined(NamedTuple):
     """The one statement a block of reads is sent as: its SQL with ``$n`` placeholders
     (sent as is: psycopg converts ``%(name)s`` anew on every execution of a statement
     this long, a twentieth of the view's CPU), or None for a set of reads that cannot be
-    one statement (not tried again); which read's parameter each ``$n`` takes; and per
-    read the plan and shape it was built from (held so that their ids cannot be reused by
+    one statement (not tried again); which read's parameter each ``$n`` takes; per read
+    the plan and shape it was built from; and the plan of the gate that reads past the
+    first ``first`` wait on, if any (all held so that their ids cannot be reused by
     others)."""
 
     sql: str | None
     order: tuple[tuple[int, str], ...]
     parts: tuple[tuple[_Plan, _Shape], ...]
+    first: int
+    gate: _Plan | None
 
 
 _COMBINED_MAX = 64
 _combined: dict[tuple[int, ...], _Combined] = {}  # per set of plans, by their ids
+
+
+def _numbered(index: int, plan: _Plan, order: dict[tuple[int, str], int]) -> str | None:
+    """The plan's SQL with its parameters numbered into ``order`` (``$n``), or None when
+    the SQL does not name exactly the plan's parameters."""
+    named = set()
+
+    def number(match: re.Match) -> str:
+        if match[1] is None:
+            return "%"  # a literal %, as the driver would have sent it
+        named.add(match[1])
+        return f"${order.setdefault((index, match[1]), len(order) + 1)}"
+
+    sql = _PLACEHOLDER.sub(number, plan.sql)
+    if named != set(plan.parameters) or "$" in plan.sql:
+        return None  # not the SQL this numbering understands: stay general
+    return sql
 
 
 def _part(index: int, plan: _Plan, shape: _Shape, order: dict[tuple[int, str], int]) -> str | None:
@@ -342,17 +415,9 @@ def _part(index: int, plan: _Plan, shape: _Shape, order: dict[tuple[int, str], i
             values.append(f"{column}::text")
         else:
             return None
-    named = set()
-
-    def number(match: re.Match) -> str:
-        if match[1] is None:
-            return "%"  # a literal %, as the driver would have sent it
-        named.add(match[1])
-        return f"${order.setdefault((index, match[1]), len(order) + 1)}"
-
-    sql = _PLACEHOLDER.sub(number, plan.sql)
-    if named != set(plan.parameters) or "$" in plan.sql:
-        return None  # not the SQL this numbering understands: stay general
+    sql = _numbered(index, plan, order)
+    if sql is None:
+        return None
     # Only the plan's own SQL (SQLAlchemy's compilation of a module-level statement) and
     # names made here go into the text; every value stays a parameter.
     return (
@@ -361,70 +426,107 @@ def _part(index: int, plan: _Plan, shape: _Shape, order: dict[tuple[int, str], i
     )
 
 
-def _combined_for(reads: Sequence[Read]) -> _Combined | None:
-    """The one statement for ``reads`` when every read has a plan and a shape, built once
-    per set of plans; else None."""
-    if not 1 < len(reads) <= _COMBINED_MAX_READS:
+def _combined_for(
+    reads: Sequence[Read], then: Sequence[Read] = (), gate: Read | None = None
+) -> _Combined | None:
+    """The one statement for ``reads`` (and ``then`` behind ``gate``) when every read has
+    a plan and a shape and the gate a plan, built once per set of plans; else None.
+
+    With a gate the statement is ``CASE WHEN EXISTS (gate) THEN json_build_array(every
+    read) ELSE json_build_array(reads) END``: each read is an uncorrelated subquery, which
+    PostgreSQL evaluates only where the branch taken refers to it, so when the gate finds
+    no row the reads of ``then`` are never executed (tests/storage/test_pipeline.py reads
+    the plan's own account: EXPLAIN ANALYZE, each of their scans run 0 times)."""
+    if then and gate is None:
+        return None
+    everything = [*reads, *then]
+    if not 1 < len(everything) <= _COMBINED_MAX_READS:
         return None
     parts = []
-    for statement, parameters in reads:
+    for statement, parameters in everything:
         plan = plan_for(statement, parameters)
         shape = _shapes.get(id(statement))
         if plan is None or shape is None or shape.statement is not statement:
             return None
         parts.append((plan, shape))
-    key = tuple(id(plan) for plan, _ in parts)
+    gate_plan = plan_for(*gate) if then and gate is not None else None
+    if then and gate_plan is None:
+        return None
+    key = (*(id(plan) for plan, _ in parts), len(reads), id(gate_plan))
     combined = _combined.get(key)
-    if combined is None or not all(
-        a is b and c is d for (a, c), (b, d) in zip(combined.parts, parts, strict=True)
+    if (
+        combined is None
+        or combined.gate is not gate_plan
+        or not all(a is b and c is d for (a, c), (b, d) in zip(combined.parts, parts, strict=True))
     ):
         order: dict[tuple[int, str], int] = {}
         subqueries = [_part(index, plan, shape, order) for index, (plan, shape) in enumerate(parts)]
-        sql = (
-            None
-            if None in subqueries
-            else f"SELECT json_build_array({', '.join(subqueries)})::text"
-        )
+        condition = _numbered(len(parts), gate_plan, order) if gate_plan is not None else None
+        if None in subqueries or (gate_plan is not None and condition is None):
+            sql = None
+        elif gate_plan is None:
+            sql = f"SELECT json_build_array({', '.join(subqueries)})::text"
+        else:
+            sql = (
+                f"SELECT (CASE WHEN EXISTS ({condition}) "
+                f"THEN json_build_array({', '.join(subqueries)}) "
+                f"ELSE json_build_array({', '.join(subqueries[: len(reads)])}) END)::text"
+            )
         # the parameters in the order of their numbers (insertion order)
-        combined = _Combined(sql, tuple(order), tuple(parts))
+        combined = _Combined(sql, tuple(order), tuple(parts), len(reads), gate_plan)
         with _plans_lock:
             if len(_combined) < _COMBINED_MAX:
                 _combined[key] = combined
     return combined if combined.sql is not None else None
 
 
-def _send_combined(session: Session, reads: Sequence[Read]) -> dict | None:
+def _send_combined(
+    session: Session, reads: Sequence[Read], then: Sequence[Read] = (), gate: Read | None = None
+) -> tuple[dict | None, dict | None]:
     """Send ``reads`` (on PostgreSQL; ``prefetch`` has checked) as their one statement and
-    make every read's rows; None when they have none yet (the pipeline sends them) or on
-    any failure, after rolling back as ``_send`` does, so that the block's own executions
-    go to the server one by one and a lost connection surfaces through SQLAlchemy's normal
-    handling (503)."""
-    combined = _combined_for(reads)
+    make every read's rows: (the answers of ``reads``, those of ``then`` or None when the
+    gate found no row or they could not go). The answers are (None, None) when ``reads``
+    have no one statement yet (the pipeline sends them) or on any failure, after rolling
+    back as ``_send`` does, so that the block's own executions go to the server one by one
+    and a lost connection surfaces through SQLAlchemy's normal handling (503)."""
+    combined = _combined_for(reads, then, gate) if then else None
     if combined is None:
-        return None
+        then = ()
+        combined = _combined_for(reads)
+        if combined is None:
+            return None, None
+    everything = [*reads, *then]
     pooled = _pooled_connection(session)
     raw = pooled.driver_connection
     filled = [
-        plan.fill(values) for (plan, _), (_, values) in zip(combined.parts, reads, strict=True)
+        plan.fill(values) for (plan, _), (_, values) in zip(combined.parts, everything, strict=True)
     ]
+    if combined.gate is not None and gate is not None:
+        filled.append(combined.gate.fill(gate[1]))
     try:
         with psycopg.RawCursor(raw) as cursor:
             cursor.execute(combined.sql, [filled[index][name] for index, name in combined.order])
             (document,) = cursor.fetchone()
+        answers = orjson.loads(document)
+        if len(answers) not in (combined.first, len(everything)):
+            raise ValueError(f"{len(answers)} answers to {len(everything)} reads")
     except Exception as exc:
         if not isinstance(exc, psycopg.Error):  # not the server's answer: a bug here
             _log.warning("reads not sent as one statement; sent as a pipeline", exc_info=True)
         with suppress(SQLAlchemyError):
             session.rollback()
-        return None
-    answers = orjson.loads(document)
+        return None, None
     converters = _converters(pooled, combined)
     answered: dict[tuple[int, str], list] = {}
-    for (plan, shape), (_, values), fetched, convert in zip(
-        combined.parts, reads, answers, converters, strict=True
+    ahead: dict[tuple[int, str], list] = {}
+    # answers past ``first`` only when the gate let them be read
+    count = len(answers)
+    for index, ((plan, shape), (_, values), fetched, convert) in enumerate(
+        zip(combined.parts[:count], everything[:count], answers, converters[:count], strict=True)
     ):
-        answered.setdefault(_answer_key(plan, values), []).append(_made(shape, fetched, convert))
-    return answered
+        into = answered if index < combined.first else ahead
+        into.setdefault(_answer_key(plan, values), []).append(_made(shape, fetched, convert))
+    return answered, (ahead if count > combined.first else None)
 
 
 def _answer_key(plan: _Plan, values: dict[str, Any]) -> tuple[int, str]:

@@ -1,9 +1,11 @@
 """Round trips to PostgreSQL per request on the hot paths, counted from the wire (libpq's
 protocol trace, ``tests/fixtures/roundtrips.py``) so the number cannot creep back
-(issue 20). A view reads in two exchanges — the caller (token, user, policy version),
-then everything the decision needs — and commits its log entry in a third. Authentication
-comes first on purpose: nothing about a client is read for a caller not yet known, so a
-refused token's timing cannot depend on a client's records.
+(issue 20). A view costs two exchanges: one statement reads the caller (token, user,
+policy version) and, behind a gate equal to the token's acceptance, everything the
+decision needs (``caseops.auth.current.reads_ahead``); the log entry's commit is the
+second. The client's reads run only for a caller the token's resolution accepts, so a
+refused token's timing cannot depend on a client's records (tests/auth/test_token_gate.py
+reads PostgreSQL's own account of that).
 
 SQLite has no network round trip to count: these run in the PostgreSQL pass of
 ``make test`` (``.ci/run`` runs both)."""
@@ -25,13 +27,16 @@ pytestmark = pytest.mark.skipif(
     BACKEND != "postgres", reason="round trips exist on PostgreSQL only (the PostgreSQL pass)"
 )
 
-# reads (the caller) + reads (the decision) + the log entry's commit
-VIEW_ROUND_TRIPS = 3
-# what the decision reads in its one exchange: the client known, its consents and their
-# attestations, the client's facts, records and notes. Once each read's plan and shape are
-# known (a process's first views learn them) they go as ONE statement
-# (caseops.storage.pipeline: one wait on the socket, not one per read).
-VIEW_DECISION_STATEMENTS = 1
+# reads (the caller, and behind its gate the decision's) + the log entry's commit
+VIEW_ROUND_TRIPS = 2
+# what the caller and the decision read in their one exchange: the token with its user and
+# the policy version, the client known, its consents and their attestations, the client's
+# facts, records and notes. Once each read's plan and shape are known (a process's first
+# views learn them) they go as ONE statement (caseops.storage.pipeline: one wait on the
+# socket, not one per read).
+VIEW_READ_STATEMENTS = 1
+# a process's first requests learn the reads' plans and shapes and the token's gate
+WARM_UP = 3
 
 
 @pytest.fixture
@@ -54,22 +59,37 @@ def someone(given: str, family: str, birth: str, ssn: str, category: str) -> dic
     return body
 
 
+def revoke(app, token: str) -> None:
+    """Revoke the bearer token as its holder's administrator would, committed."""
+    from caseops.auth.models import ApiToken
+    from caseops.db_types import utcnow
+    from caseops.extensions import db
+
+    public_id = token.split("_")[1]
+    with app.app_context():
+        row = db.session.query(ApiToken).filter_by(public_id=public_id).one()
+        row.revoked_at = utcnow()
+        db.session.commit()
+
+
 def counted(app, client, method: str, url: str, token: str, **kwargs):
-    """(round trips of one request, its response), on a warm pool: a first request opens
-    the connections, the second is counted."""
+    """(round trips of one request, its response), on a warm pool and with the reads'
+    plans learnt: the first requests open the connections and learn them, the next is
+    counted."""
     from caseops.extensions import db
     from caseops.storage.pools import side_engine
 
     with app.app_context():
         engines = (db.engine, side_engine(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"]))
     with app.app_context(), round_trips(*engines) as trace:
-        client.open(url, method=method, headers=bearer(token), **kwargs)
+        for _ in range(WARM_UP):
+            client.open(url, method=method, headers=bearer(token), **kwargs)
         before = trace.count
         response = client.open(url, method=method, headers=bearer(token), **kwargs)
         return trace.count - before, response
 
 
-def test_a_consented_view_costs_three_round_trips(app, client, maria):
+def test_a_consented_view_costs_two_round_trips(app, client, maria):
     token = factories.token_for("cchc.case_worker")
     trips, response = counted(app, client, "GET", f"/api/v1/clients/{maria}/record", token)
     shown = sections(response)
@@ -78,10 +98,11 @@ def test_a_consented_view_costs_three_round_trips(app, client, maria):
     assert trips == VIEW_ROUND_TRIPS
 
 
-def test_a_bearer_request_authenticates_in_one_statement(app, client, maria):
-    """The token, its user, their agency and the policy version are one statement (no
-    pipeline): a view executes that, the decision's six reads as one statement, and its
-    log entry."""
+def test_a_view_reads_in_one_statement_and_a_refused_token_reads_no_client(app, client, maria):
+    """The token, its user, their agency, the policy version and the decision's six reads
+    are one statement (no pipeline), then the log entry. A token refused reads the token
+    alone (and logs the refusal), whether it is forged or was accepted before and is
+    revoked now."""
     from caseops.extensions import db
     from caseops.storage.pools import side_engine
 
@@ -90,21 +111,27 @@ def test_a_bearer_request_authenticates_in_one_statement(app, client, maria):
     with app.app_context():
         engines = (db.engine, side_engine(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"]))
     with app.app_context(), round_trips(*engines) as trace:
-        for _ in range(2):  # the first views of a process learn the reads' plans and shapes
+        for _ in range(WARM_UP):  # a process's first views learn the plans and shapes
             client.get(url, headers=bearer(token))
         before = trace.statements
         response = client.get(url, headers=bearer(token))
         viewed = trace.statements - before
         before = trace.statements
-        refused = client.get(url, headers=bearer(token + "x"))
-        authenticating = trace.statements - before
-    assert response.status_code == 200 and refused.status_code == 401
-    assert viewed == 1 + VIEW_DECISION_STATEMENTS + 1
-    # a refused token: its one read and the log entry of the refusal, nothing of the client
-    assert authenticating == 2
+        forged = client.get(url, headers=bearer(token + "x"))
+        forging = trace.statements - before
+        revoke(app, token)
+        before = trace.statements
+        revoked = client.get(url, headers=bearer(token))
+        revoking = trace.statements - before
+    assert response.status_code == 200
+    assert forged.status_code == revoked.status_code == 401
+    assert viewed == VIEW_READ_STATEMENTS + 1
+    # a refused token: one statement and the log entry of the refusal (what that statement
+    # ran for a token accepted before: tests/auth/test_token_gate.py)
+    assert forging == revoking == 2
 
 
-def test_the_fingerprint_poll_costs_three_round_trips(app, client, maria):
+def test_the_fingerprint_poll_costs_two_round_trips(app, client, maria):
     token = factories.token_for("cchc.case_worker")
     url = f"/api/v1/clients/{maria}/record/fingerprint"
     trips, response = counted(app, client, "GET", url, token)
