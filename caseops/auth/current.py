@@ -8,6 +8,7 @@ without credentials is told exactly that (401), not that a CSRF token is missing
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ READS_AHEAD_ATTR = "_caseops_reads_ahead"
 # What a handler's reads are, given the caller, the URL's arguments and the instant.
 ReadsAhead = Callable[[Actor, dict[str, Any], datetime], list[Read]]
 SESSION_KEY = "sid"
+_log = logging.getLogger(__name__)
 # Static assets and the OpenAPI document hold no data.
 PUBLIC_ENDPOINTS = {"static", "ui.static", "api-docs.openapi_json"}
 
@@ -140,10 +142,15 @@ def _reads_ahead(req: Request, bearer: str, now: datetime) -> tuple[list[Read], 
     caller, gate = recent
     # the roles by the policy this process holds, not read again: a guess, checked below
     # (the handler's reads answer from these only when they are the same reads)
-    with policy.last_loaded() as loaded:
-        if not loaded:
-            return [], None
-        return reads(service.actor_for_token(caller), req.view_args or {}, now), gate
+    try:
+        with policy.last_loaded() as loaded:
+            if not loaded:
+                return [], None
+            return reads(service.actor_for_token(caller), req.view_args or {}, now), gate
+    except Exception:
+        # a guess that fails costs the round trip it would have saved, never the request
+        _log.warning("reads ahead not built; the handler sends its own", exc_info=True)
+        return [], None
 
 
 def current_actor() -> Actor:
