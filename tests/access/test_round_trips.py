@@ -217,3 +217,36 @@ def test_the_caseload_does_not_cost_a_round_trip_per_client(app, client, maria):
     assert len(listed) == 3
     assert not any(entry["changed_since_my_last_view"] for entry in listed)
     assert three == one
+
+
+def test_reads_sent_ahead_that_are_not_the_handlers_answer_nothing(app, client, maria, monkeypatch):
+    """The reads sent with the token are a guess: when they are not exactly the handler's
+    (here for another client the caller also sees, or for the same client at another
+    instant) they cost the round trip they would have saved, and the handler's answer is
+    its own."""
+    from datetime import timedelta
+
+    from caseops.access import service as access
+    from caseops.auth.current import READS_AHEAD_ATTR
+
+    token = factories.token_for("cchc.case_worker")
+    feed = factories.token_for("cchc.integration")
+    body = someone("Rosa", "Lindqvist", "1975-05-05", "321-54-9876", "health")
+    other = put(client, feed, body, agency="cchc", srid="C-R").get_json()["client_id"]
+    join_care_team(client, "cchc.case_worker", other)
+    url = f"/api/v1/clients/{maria}/record"
+    trips, response = counted(app, client, "GET", url, token)
+    assert trips == VIEW_ROUND_TRIPS
+    expected = response.get_json()["sections"]
+    handler = app.view_functions["access.view_record"]
+    for guess in (
+        lambda actor, args, at: access.view_reads(actor, other, at),
+        lambda actor, args, at: access.view_reads(
+            actor, args["client_id"], at - timedelta(seconds=1)
+        ),
+    ):
+        monkeypatch.setattr(handler, READS_AHEAD_ATTR, guess)
+        trips, response = counted(app, client, "GET", url, token)
+        assert response.status_code == 200
+        assert response.get_json()["sections"] == expected
+        assert trips == VIEW_ROUND_TRIPS + 1
