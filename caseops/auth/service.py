@@ -570,11 +570,11 @@ def resolve_token(raw: str, now: datetime | None = None) -> TokenCaller | str:
         return "malformed"
     public_id, secret = parts
     secret_hash = _hash_secret(secret)
-    refused = _accepted_row(public_id, secret_hash, now)
-    if isinstance(refused, str):
+    accepted = _accepted_row(public_id, secret_hash, now)
+    if isinstance(accepted, str):  # why it was refused
         _remember_caller((public_id, secret_hash), None)
-        return refused
-    caller = TokenCaller(refused)
+        return accepted
+    caller = TokenCaller(accepted)
     _remember_caller((public_id, secret_hash), caller)
     return caller
 

@@ -435,7 +435,7 @@ def _combined_for(
     With a gate the statement is ``CASE WHEN EXISTS (gate) THEN json_build_array(every
     read) ELSE json_build_array(reads) END``: each read is an uncorrelated subquery, which
     PostgreSQL evaluates only where the branch taken refers to it, so when the gate finds
-    no row the reads of ``then`` are never executed (tests/storage/test_pipeline.py reads
+    no row the reads of ``then`` are never executed (tests/auth/test_token_gate.py reads
     the plan's own account: EXPLAIN ANALYZE, each of their scans run 0 times)."""
     if then and gate is None:
         return None
