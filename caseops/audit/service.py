@@ -27,7 +27,7 @@ import weakref
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Engine, insert
+from sqlalchemy import JSON, Connection, Engine, insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
@@ -42,6 +42,7 @@ from caseops.extensions import app_config, db
 from caseops.metrics import APPEND
 from caseops.storage.bulk import insert_rows
 from caseops.storage.dialect import is_postgresql
+from caseops.storage.pipeline import idle_autocommitted
 from caseops.storage.pools import side_engine
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class _Wake:
 class _Pending:
     """One entry waiting for its group's commit."""
 
-    __slots__ = ("done", "error", "seq", "values", "woken")
+    __slots__ = ("done", "error", "lent", "seq", "values", "woken")
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = values
@@ -109,6 +110,8 @@ class _Pending:
         self.done = False
         self.seq: int | None = None
         self.error: SQLAlchemyError | None = None
+        # the writer's own request connection, set only while its own thread leads
+        self.lent: Connection | None = None
 
 
 class GroupWriter:
@@ -123,9 +126,15 @@ class GroupWriter:
     No background thread, so nothing to start or stop around gunicorn's fork.
 
     On PostgreSQL leaders write on the driver's connection directly (one prepared
-    statement, ``_GROUP_INSERT``). The connections stay with the writer while groups
-    follow one another, so a busy log does not check one out of the pool (and ping it)
-    per group; when the last leader of a busy spell finishes they go back to the pool.
+    statement, ``_GROUP_INSERT``). A leader whose request lends its own connection
+    (``lent``: idle and in autocommit, so the statement commits on its own and nothing
+    else, as on a connection of the log's own) writes the group there: one PostgreSQL
+    backend a view instead of two, no connection taken from a pool, and the connection
+    is only ever used by the thread whose request holds it. Otherwise the connections
+    stay with the writer while groups follow one another, so a busy log does not check
+    one out of the pool (and ping it) per group; when the last leader of a busy spell
+    finishes they go back to the pool. A group that fails on a lent connection is
+    retried entry by entry on the log's own.
     """
 
     def __init__(self) -> None:
@@ -135,8 +144,10 @@ class GroupWriter:
         self._held: list[Any] = []  # the pool's connections, kept while groups follow
         self._pid = os.getpid()
 
-    def write(self, engine: Engine, values: dict[str, Any]) -> int:
-        """Insert one entry; return its ``seq`` once committed, or raise SQLAlchemyError."""
+    def write(self, engine: Engine, values: dict[str, Any], lent: Connection | None = None) -> int:
+        """Insert one entry; return its ``seq`` once committed, or raise SQLAlchemyError.
+        ``lent``: the calling request's idle autocommit connection, written on if this
+        call leads a group (``caseops.storage.pipeline.idle_autocommitted``)."""
         mine = _Pending(values)
         with self._lock:
             lead = self._leaders < _LEADERS
@@ -147,6 +158,7 @@ class GroupWriter:
         if not lead:
             mine.woken.wait()
         if not mine.done:  # leading: write a group (it always holds this entry)
+            mine.lent = lent
             with self._lock:
                 if mine in self._queue:
                     self._queue.remove(mine)
@@ -194,7 +206,7 @@ class GroupWriter:
     def _insert(self, engine: Engine, group: list[_Pending]) -> None:
         values = [pending.values for pending in group]
         if is_postgresql(engine):
-            seqs = self._insert_postgresql(engine, values)
+            seqs = self._insert_postgresql(engine, values, group[0])
         else:
             # SQLite writes the rows one by one: a transaction, so they commit together.
             with engine.begin() as connection:
@@ -202,8 +214,11 @@ class GroupWriter:
         for pending, seq in zip(group, seqs, strict=True):
             pending.seq = seq
 
-    def _insert_postgresql(self, engine: Engine, values: list[dict[str, Any]]) -> list[int]:
-        """One autocommitted INSERT of the group (one round trip); its seqs in order."""
+    def _insert_postgresql(
+        self, engine: Engine, values: list[dict[str, Any]], first: _Pending
+    ) -> list[int]:
+        """One autocommitted INSERT of the group (one round trip); its seqs in order. On
+        the connection ``first`` (the leader's entry) lends, else on one of the log's."""
         if self._pid != os.getpid():  # forked while holding some: never share a socket
             self._held, self._pid = [], os.getpid()
         dialect = engine.dialect
@@ -211,6 +226,9 @@ class GroupWriter:
             document = _group_document(values, dialect)
         except (TypeError, ValueError) as exc:  # what SQLAlchemy reports as StatementError
             raise StatementError(str(exc), _GROUP_INSERT, None, exc) from exc
+        lent = first.lent
+        if lent is not None:
+            return self._insert_lent(lent, first, document, dialect)
         with self._lock:
             fairy = self._held.pop() if self._held else None
         if fairy is None:
@@ -244,6 +262,33 @@ class GroupWriter:
         with self._lock:
             self._held.append(fairy)
         return seqs  # a count that differs fails the whole group, never retried (zip)
+
+    @staticmethod
+    def _insert_lent(lent: Connection, first: _Pending, document: str, dialect: Any) -> list[int]:
+        """``_GROUP_INSERT`` on the leader's request connection. On any failure the
+        connection is lent no more (a retry goes on the log's own), and one lost is
+        invalidated through its session's ``Connection``, as SQLAlchemy would."""
+        raw = lent.connection.driver_connection
+        started = time.perf_counter()
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(_GROUP_INSERT, (document,))
+                seqs = sorted(row[0] for row in cursor.fetchall())
+        except dialect.loaded_dbapi.Error as exc:
+            first.lent = None
+            lost = dialect.is_disconnect(exc, raw, None)
+            if lost:
+                lent.invalidate(exc)
+            raise DBAPIError.instance(
+                _GROUP_INSERT,
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            ) from exc
+        APPEND.observe(time.perf_counter() - started)
+        return seqs
 
 
 def _group_document(values: list[dict[str, Any]], dialect: Any) -> str:
@@ -368,7 +413,8 @@ def record(
             # the side pool: a request holding its session's connection never waits
             # for one the other requests hold (caseops.storage.pools)
             engine = side_engine(db.engine, app_config()["SQLALCHEMY_ENGINE_OPTIONS"])
-            event = _detached(values, group_writer(engine).write(engine, values))
+            lent = idle_autocommitted(db.session)  # a reading request's own connection
+            event = _detached(values, group_writer(engine).write(engine, values, lent))
     except SQLAlchemyError as exc:
         raise _unavailable(action, 1, exc) from exc
     return event

@@ -59,7 +59,7 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql import Executable
@@ -706,10 +706,34 @@ def column_rows(session: Session, statement: Executable, parameters: dict[str, A
     return result.all()
 
 
+_AUTOCOMMITTED = "caseops.autocommitted"  # session.info key: its autocommit connection
+
+
 def autocommit_reads(session: Session) -> None:
     """Bind ``session`` to a connection in autocommit for the rest of its transaction
     (until the request ends): no BEGIN before its first read, no ROLLBACK after its
     last. Call before the session's first statement; on SQLite it does nothing."""
     real = _real(session)
     if _pipelines(real) and not real.in_transaction():
-        real.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        real.info[_AUTOCOMMITTED] = real.connection(
+            execution_options={"isolation_level": "AUTOCOMMIT"}
+        )
+
+
+def idle_autocommitted(session: Session) -> Connection | None:
+    """The connection ``autocommit_reads`` bound ``session`` to, if a statement sent on it
+    now commits on its own and nothing else: still the session's (not closed by a commit
+    or a rollback, not invalidated), in autocommit at the driver, no transaction open,
+    no pipeline. The access log writes a request's entry there rather than on a
+    connection of its own (``caseops.audit.service.GroupWriter``); ``None`` otherwise."""
+    connection = _real(session).info.get(_AUTOCOMMITTED)
+    if connection is None or connection.closed or connection.invalidated:
+        return None
+    raw = connection.connection.driver_connection
+    if (
+        raw.autocommit
+        and raw.info.transaction_status == pq.TransactionStatus.IDLE
+        and raw.pgconn.pipeline_status == pq.PipelineStatus.OFF
+    ):
+        return connection
+    return None

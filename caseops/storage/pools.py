@@ -10,7 +10,9 @@ found it: 20 connections on one worker, every view a 503 after 10 s; a policy ch
 under load did the same). That work takes its connection from this pool instead, which
 no session ever holds: short statements (a group commit, one policy read), so a few
 connections serve a whole process, and the requests queueing for the session pool can
-never take them.
+never take them. (A reading request whose own connection is idle in autocommit writes its
+log entry there instead: ``caseops.audit.service.GroupWriter``; it needs no second
+connection at all.)
 
 SQLite keeps one engine: its writers take turns on the database lock anyway, and a
 second engine to an in-memory database would be another database.

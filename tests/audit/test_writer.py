@@ -14,12 +14,12 @@ from caseops.audit.models import AccessEvent
 from caseops.audit.service import GroupWriter, record, record_many
 from caseops.authz.actor import Actor
 from caseops.context import Origin, origin_scope
-from caseops.db_types import utcnow
 from caseops.errors import AuditUnavailable
 from caseops.extensions import db
 from caseops.users.models import User
 from tests import factories
 from tests.conftest import BACKEND
+from tests.fixtures.log_entries import entry_row
 
 ACTOR = Actor(username="ana", user_id=7, agency="hha", roles=frozenset({"case_worker"}))
 
@@ -148,28 +148,6 @@ def test_login_fails_closed_when_the_log_cannot_be_written(app, client, database
     assert db.session.query(UserSession).count() == 0
 
 
-def _values(target_id: str) -> dict:
-    return {
-        "occurred_at": utcnow(),
-        "actor": "ana",
-        "actor_user_id": 7,
-        "actor_agency": "hha",
-        "actor_roles": ["case_worker"],
-        "token_id": None,
-        "action": "client.view",
-        "outcome": "success",
-        "target_type": "client",
-        "target_id": target_id,
-        "client_id": target_id,
-        "purpose": None,
-        "request_id": f"req-{target_id}",
-        "channel": "cli",
-        "ip": None,
-        "user_agent": None,
-        "detail": {},
-    }
-
-
 @pytest.fixture
 def one_group_in_flight(monkeypatch):
     """One leader at a time, so a test can hold the lead and let entries queue up."""
@@ -208,7 +186,7 @@ def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, data
 
     event.listen(db.engine, "commit", on_commit)
     try:
-        threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(5)])
+        threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
         writer._queue[0].woken.set()
         for thread in threads:
             thread.join(10)
@@ -234,7 +212,7 @@ def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, data
 )
 def test_a_bad_entry_in_a_group_fails_alone(app, bad):
     writer = GroupWriter()
-    entries = [_values("c0"), _values("c1") | bad, _values("c2")]
+    entries = [entry_row("c0"), entry_row("c1") | bad, entry_row("c2")]
     threads, results = _queue_behind_a_leader(writer, entries)
     writer._queue[0].woken.set()
     for thread in threads:
@@ -286,7 +264,7 @@ def test_a_long_queue_is_written_in_groups_and_the_lead_passes_on(app, monkeypat
     hands the lead to the next waiter, until the queue is empty."""
     monkeypatch.setattr("caseops.audit.service._MAX_GROUP", 2)
     writer = GroupWriter()
-    threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(5)])
+    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
     writer._queue[0].woken.set()
     for thread in threads:
         thread.join(10)
@@ -303,13 +281,13 @@ def test_writers_waiting_on_a_leader_that_crashes_get_an_error_not_a_hang(app, m
 
     monkeypatch.setattr(GroupWriter, "_insert", staticmethod(crash))
     writer = GroupWriter()
-    threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(3)])
+    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
     errors = []
     engine = db.engine
 
     def lead() -> None:
         try:
-            writer.write(engine, _values("leader"))
+            writer.write(engine, entry_row("leader"))
         except RuntimeError as exc:
             errors.append(exc)
 
@@ -343,7 +321,7 @@ def test_the_pool_gets_its_connection_back_as_it_lent_it(app, database_url):
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
         writer = GroupWriter()
-        seq = writer.write(engine, _values("c1"))
+        seq = writer.write(engine, entry_row("c1"))
         assert writer._held == [] and engine.pool.checkedout() == 0
         with engine.begin() as connection:
             connection.execute(text("CREATE TABLE scratch_rollback (n integer)"))
@@ -371,7 +349,7 @@ def test_a_connection_dropped_under_the_writer_loses_nothing_and_writes_nothing_
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         connection.commit()
-    threads, results = _queue_behind_a_leader(writer, [_values(f"c{i}") for i in range(3)])
+    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
     writer._queue[0].woken.set()
     for thread in threads:
         thread.join(10)
@@ -390,7 +368,7 @@ def test_an_unreachable_database_fails_every_waiting_writer_closed(app):
     try:
         writer = GroupWriter()
         with pytest.raises(SQLAlchemyError):
-            writer.write(engine, _values("c1"))
+            writer.write(engine, entry_row("c1"))
         assert writer._leaders == 0 and writer._held == []
     finally:
         engine.dispose()
@@ -435,7 +413,7 @@ def test_a_second_group_is_written_while_the_first_waits_for_its_commit(app, mon
     results: dict = {}
 
     def write(name: str) -> None:
-        results[name] = writer.write(engine, _values(name))
+        results[name] = writer.write(engine, entry_row(name))
 
     held_up = threading.Thread(target=write, args=("first",), daemon=True)
     held_up.start()
