@@ -409,11 +409,13 @@ def record(
             session.flush()
         else:
             # Committed (autocommit, grouped with concurrent entries) before this
-            # returns; the entry comes back detached, as from a session.
-            # the side pool: a request holding its session's connection never waits
-            # for one the other requests hold (caseops.storage.pools)
+            # returns; the entry comes back detached, as from a session. Written on
+            # the request's own connection when it is idle in autocommit (a reading
+            # request's), else on the side pool's: a request holding its session's
+            # connection never waits for one the other requests hold
+            # (caseops.storage.pools).
             engine = side_engine(db.engine, app_config()["SQLALCHEMY_ENGINE_OPTIONS"])
-            lent = idle_autocommitted(db.session)  # a reading request's own connection
+            lent = idle_autocommitted(db.session)
             event = _detached(values, group_writer(engine).write(engine, values, lent))
     except SQLAlchemyError as exc:
         raise _unavailable(action, 1, exc) from exc
