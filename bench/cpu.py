@@ -49,6 +49,9 @@ class PostgresCpu:
 
     def __init__(self) -> None:
         self.before: dict[int, int] = {}
+        # after ``stop``: each process's share, seconds, largest first (a request that
+        # wakes two backends shows two shares where one that wakes one shows one)
+        self.by_process: list[float] = []
 
     @staticmethod
     def _read() -> dict[int, int]:
@@ -59,4 +62,6 @@ class PostgresCpu:
 
     def stop(self) -> float:
         after = self._read()
-        return sum(used - self.before.get(pid, 0) for pid, used in after.items()) / _TICK
+        spent = [used - self.before.get(pid, 0) for pid, used in after.items()]
+        self.by_process = sorted((ticks / _TICK for ticks in spent if ticks > 0), reverse=True)
+        return sum(spent) / _TICK

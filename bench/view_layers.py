@@ -175,6 +175,14 @@ def measure_layers(url: str, args: argparse.Namespace) -> None:
         f"  were the view's own work to cost what bare's own does ({bare_own:.3f} ms): "
         f"{floor + bare_own:.3f} ms, {bare / (floor + bare_own):.2f}x"
     )
+    for row in ("bare", "caseops view"):  # one more run each, for how it is spread
+        measure(sends[row], args.requests, postgres)
+        shares = [s / args.requests * 1000 for s in postgres.by_process]
+        print(
+            f"  PostgreSQL's CPU for {row} by process, ms a request, largest first: "
+            + ", ".join(f"{share:.3f}" for share in shares if share >= 0.005)
+            + " (each backend a request wakes is one share)"
+        )
     alone = median["caseops view"][2] / median["bare"][2]
     print(
         f"elapsed, one request at a time (no queue): view / bare {alone:.2f}x, the service "
