@@ -239,26 +239,14 @@ class GroupWriter:
                 raise DBAPIError.instance(
                     None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
                 ) from exc
-        started = time.perf_counter()
         try:
-            with fairy.driver_connection.cursor() as cursor:
-                cursor.execute(_GROUP_INSERT, (document,))
-                seqs = sorted(row[0] for row in cursor.fetchall())
-        except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, fairy.driver_connection, None)
-            if lost:
-                fairy.invalidate(exc)
+            seqs = _send_group(fairy.driver_connection, document, dialect)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                fairy.invalidate(exc.orig)
             else:
                 _give_back(fairy)
-            raise DBAPIError.instance(
-                _GROUP_INSERT,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
-        APPEND.observe(time.perf_counter() - started)
+            raise
         with self._lock:
             self._held.append(fairy)
         return seqs  # a count that differs fails the whole group, never retried (zip)
@@ -268,27 +256,36 @@ class GroupWriter:
         """``_GROUP_INSERT`` on the leader's request connection. On any failure the
         connection is lent no more (a retry goes on the log's own), and one lost is
         invalidated through its session's ``Connection``, as SQLAlchemy would."""
-        raw = lent.connection.driver_connection
-        started = time.perf_counter()
         try:
-            with raw.cursor() as cursor:
-                cursor.execute(_GROUP_INSERT, (document,))
-                seqs = sorted(row[0] for row in cursor.fetchall())
-        except dialect.loaded_dbapi.Error as exc:
+            return _send_group(lent.connection.driver_connection, document, dialect)
+        except DBAPIError as exc:
             first.lent = None
-            lost = dialect.is_disconnect(exc, raw, None)
-            if lost:
-                lent.invalidate(exc)
-            raise DBAPIError.instance(
-                _GROUP_INSERT,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
-        APPEND.observe(time.perf_counter() - started)
-        return seqs
+            if exc.connection_invalidated:
+                lent.invalidate(exc.orig)
+            raise
+
+
+def _send_group(raw: Any, document: str, dialect: Any) -> list[int]:
+    """``_GROUP_INSERT`` of ``document`` on the driver connection ``raw`` (autocommit):
+    the group's seqs in order, or the driver's error as SQLAlchemy reports it, saying
+    whether the connection was lost (``connection_invalidated``). The caller decides
+    what becomes of the connection."""
+    started = time.perf_counter()
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(_GROUP_INSERT, (document,))
+            seqs = sorted(row[0] for row in cursor.fetchall())
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            _GROUP_INSERT,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(exc, raw, None),
+            dialect=dialect,
+        ) from exc
+    APPEND.observe(time.perf_counter() - started)
+    return seqs
 
 
 def _group_document(values: list[dict[str, Any]], dialect: Any) -> str:
