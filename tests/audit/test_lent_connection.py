@@ -13,9 +13,6 @@ one that refuses an entry fails that entry closed and stays usable for its reque
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from sqlalchemy import text
 
@@ -28,7 +25,7 @@ from tests import factories
 from tests.conftest import BACKEND
 from tests.fixtures.access import join_care_team
 from tests.fixtures.consents import consent_for
-from tests.fixtures.log_entries import entry_row
+from tests.fixtures.log_entries import entry_row, queue_behind_a_leader
 from tests.fixtures.records import bearer
 from tests.fixtures.roundtrips import round_trips
 
@@ -112,29 +109,16 @@ def test_a_leader_writes_the_whole_group_on_its_lent_connection(app, monkeypatch
     one commit (one transaction id) on that backend, each entry its own seq."""
     monkeypatch.setattr("caseops.audit.service._LEADERS", 1)
     writer = GroupWriter()
-    engine = db.engine
-    lent = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    lent = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        writer._leaders = 1  # a group in flight: the writers below queue
-        results: list = [None] * 4
-
-        def write(slot: int) -> None:
-            results[slot] = writer.write(engine, entry_row(f"c{slot}"), lent if slot == 0 else None)
-
-        threads = []
-        for slot in range(4):  # the lender first in the queue, so it leads
-            threads.append(threading.Thread(target=write, args=(slot,), daemon=True))
-            threads[-1].start()
-            deadline = time.monotonic() + 10
-            while len(writer._queue) <= slot and time.monotonic() < deadline:
-                time.sleep(0.005)
-        writer._leaders = 0
+        entries = [entry_row(f"c{slot}") for slot in range(4)]
+        threads, results = queue_behind_a_leader(writer, entries, lent)
         writer._queue[0].woken.set()
         for thread in threads:
             thread.join(10)
         assert all(isinstance(seq, int) for seq in results)
         assert "INSERT INTO access_events" in _last_query_of(_backend(lent))
-        assert writer._held == []  # no connection of the log's own was needed
+        assert writer._held == [] and writer._leaders == 0  # none of the log's own needed
     finally:
         lent.close()
     xmins = db.session.scalar(text("SELECT count(DISTINCT xmin::text) FROM access_events"))

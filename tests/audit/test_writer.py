@@ -19,7 +19,7 @@ from caseops.extensions import db
 from caseops.users.models import User
 from tests import factories
 from tests.conftest import BACKEND
-from tests.fixtures.log_entries import entry_row
+from tests.fixtures.log_entries import entry_row, queue_behind_a_leader
 
 ACTOR = Actor(username="ana", user_id=7, agency="hha", roles=frozenset({"case_worker"}))
 
@@ -154,28 +154,6 @@ def one_group_in_flight(monkeypatch):
     monkeypatch.setattr("caseops.audit.service._LEADERS", 1)
 
 
-def _queue_behind_a_leader(writer: GroupWriter, entries: list[dict]) -> tuple[list, list]:
-    """Start one thread per entry while a leader is (as if) writing, so all of them queue
-    up; then pass the lead to the first. Returns (threads, results)."""
-    engine = db.engine
-    writer._leaders = 1
-    results: list = [None] * len(entries)
-
-    def write(slot: int) -> None:
-        try:
-            results[slot] = writer.write(engine, entries[slot])
-        except SQLAlchemyError as exc:
-            results[slot] = exc
-
-    threads = [threading.Thread(target=write, args=(i,), daemon=True) for i in range(len(entries))]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(writer._queue) < len(entries) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return threads, results
-
-
 @pytest.mark.usefixtures("one_group_in_flight")
 def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, database_url):
     writer = GroupWriter()
@@ -186,7 +164,7 @@ def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, data
 
     event.listen(db.engine, "commit", on_commit)
     try:
-        threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
+        threads, results = queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
         writer._queue[0].woken.set()
         for thread in threads:
             thread.join(10)
@@ -213,7 +191,7 @@ def test_concurrent_entries_share_one_commit_and_each_gets_its_own_seq(app, data
 def test_a_bad_entry_in_a_group_fails_alone(app, bad):
     writer = GroupWriter()
     entries = [entry_row("c0"), entry_row("c1") | bad, entry_row("c2")]
-    threads, results = _queue_behind_a_leader(writer, entries)
+    threads, results = queue_behind_a_leader(writer, entries)
     writer._queue[0].woken.set()
     for thread in threads:
         thread.join(10)
@@ -264,7 +242,7 @@ def test_a_long_queue_is_written_in_groups_and_the_lead_passes_on(app, monkeypat
     hands the lead to the next waiter, until the queue is empty."""
     monkeypatch.setattr("caseops.audit.service._MAX_GROUP", 2)
     writer = GroupWriter()
-    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
+    threads, results = queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(5)])
     writer._queue[0].woken.set()
     for thread in threads:
         thread.join(10)
@@ -281,7 +259,7 @@ def test_writers_waiting_on_a_leader_that_crashes_get_an_error_not_a_hang(app, m
 
     monkeypatch.setattr(GroupWriter, "_insert", staticmethod(crash))
     writer = GroupWriter()
-    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
+    threads, results = queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
     errors = []
     engine = db.engine
 
@@ -349,7 +327,7 @@ def test_a_connection_dropped_under_the_writer_loses_nothing_and_writes_nothing_
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         connection.commit()
-    threads, results = _queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
+    threads, results = queue_behind_a_leader(writer, [entry_row(f"c{i}") for i in range(3)])
     writer._queue[0].woken.set()
     for thread in threads:
         thread.join(10)
