@@ -357,13 +357,25 @@ def gunicorn_settings(env: dict[str, str], workers: int, workdir: Path) -> dict[
     return {name: settings[name] for name in ("workers", "worker_class", "threads")}
 
 
-def start(app: str, port: int, settings: dict[str, str], env: dict, cwd: Path, log: Path):
-    """gunicorn serving ``app`` with ``settings`` given explicitly (both apps alike)."""
-    config = ["--config", "gunicorn.conf.py"] if cwd == ROOT else []
+def start(
+    app: str,
+    port: int,
+    settings: dict[str, str],
+    env: dict,
+    cwd: Path,
+    log: Path,
+    config: bool | None = None,
+):
+    """gunicorn serving ``app`` with ``settings`` given explicitly (both apps alike), with
+    ``cwd``'s ``gunicorn.conf.py`` when ``config`` (by default: when ``cwd`` is this
+    checkout; the bare app's directory has none, and caseops' would import caseops)."""
+    if config is None:
+        config = cwd == ROOT
+    flags = ["--config", "gunicorn.conf.py"] if config else []
     return subprocess.Popen(
         [
             str(BIN / "gunicorn"),
-            *config,
+            *flags,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -36,6 +36,7 @@ SEED_TESTS = {
     "soak": "test_soak_seed",
     "view_app": "test_view_app_baseline_serves_the_view_load_seed",
     "view_load": "test_view_load_seed",
+    "view_ab": "test_view_ab_serves_the_commit_it_names_and_pairs_runs_by_round",
     "view_layers": "test_view_layers_answers_every_row_on_the_view_load_seed",
     "view_instructions": "test_view_instructions_counts_every_row_once_on_the_view_load_seed",
     "events": "test_events_bench_changes_reach_the_streaming_worker",
@@ -370,6 +371,28 @@ def test_view_instructions_counts_every_row_once_on_the_view_load_seed(
     dump = tmp_path / "callgrind.out.1"
     dump.write_text("events: Ir\nsummary: 0\ntotals: 1234567\n")
     assert view_instructions._total(dump) == 1234567
+
+
+def test_view_ab_serves_the_commit_it_names_and_pairs_runs_by_round():
+    """bench/view_ab.py: the commit to compare is checked out apart, and served from there
+    caseops is imported from that checkout, not from this virtualenv's (else the bench
+    would compare a build with itself); a commit with the same migrations is accepted; the
+    worktree is gone afterwards; ratios pair runs of the same round only."""
+    from bench import view_ab
+
+    assert view_ab.same_migrations("HEAD")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with view_ab.worktree("HEAD") as tree:
+        assert (tree / "wsgi.py").is_file() and (tree / "gunicorn.conf.py").is_file()
+        assert view_ab.imports_from(tree, env | {"PYTHONPATH": str(tree)}) == tree.resolve()
+    assert not tree.exists()
+    listed = subprocess.run(
+        ["git", "worktree", "list"], cwd=BENCH.parent, capture_output=True, text=True, check=True
+    ).stdout
+    assert str(tree) not in listed
+    assert view_ab.ratios([300.0, 450.0], [600.0, 500.0]) == [0.5, 0.9]
+    with pytest.raises(ValueError):
+        view_ab.ratios([1.0], [1.0, 2.0])
 
 
 # Run in a fresh interpreter: this test process has imported caseops long before.
