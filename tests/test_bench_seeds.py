@@ -391,6 +391,7 @@ def test_view_ab_serves_the_commit_it_names_and_pairs_runs_by_round():
     ).stdout
     assert str(tree) not in listed
     assert view_ab.ratios([300.0, 450.0], [600.0, 500.0]) == [0.5, 0.9]
+    assert view_ab.ahead(view_ab.ratios([310.0, 290.0, 300.0], [300.0, 300.0, 300.0])) == 1
     with pytest.raises(ValueError):
         view_ab.ratios([1.0], [1.0, 2.0])
 
