@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request, stream_with_context
 
-from caseops.auth.current import current_actor, current_session_id
+from caseops.auth.current import current_actor, current_session_id, reads_only
 from caseops.events import service
 from caseops.events.schemas import EventsQuery, NotificationOut, NotificationsQuery
 from caseops.extensions import ApiBlueprint
@@ -38,6 +38,7 @@ def _cursor(query) -> int | None:
         "Last-Event-ID). 503 too_many_streams when this server has no stream slot left."
     ),
 )
+@reads_only
 def events(query):
     """Your events as Server-Sent Events (ids and kinds only; see docs/events.md)."""
     return _sse(
@@ -64,6 +65,7 @@ def _sse(stream) -> Response:
 @blp.get("/notifications")
 @blp.arguments(NotificationsQuery, location="query")
 @blp.response(200, NotificationOut(many=True))
+@reads_only
 def notifications(query):
     """Your events as a list, oldest first, for callers that cannot hold a stream."""
     return service.notifications(current_actor(), query["after"], query["limit"])

@@ -20,6 +20,7 @@ from tests import factories
 from tests.conftest import BACKEND
 from tests.fixtures.access import join_care_team, sections
 from tests.fixtures.consents import consent_for
+from tests.fixtures.pages import signed_in
 from tests.fixtures.records import MARIA, bearer, put
 from tests.fixtures.roundtrips import round_trips
 
@@ -153,6 +154,43 @@ def test_a_hidden_client_costs_what_an_unknown_one_does(app, client, maria):
     )
     assert hidden_answer.status_code == unknown_answer.status_code == 404
     assert hidden_trips == unknown_trips
+
+
+def test_authenticating_costs_one_round_trip_for_a_token_and_for_a_browser(app, client, world):
+    """Every signed-in request, the event stream's included, pays one exchange to know its
+    caller: a bearer token with its user, agency and the policy version in one statement;
+    a browser session with its user and the policy version in one pipeline. Counted on
+    requests the event stream refuses after authenticating and before its own work (a bad
+    ``Last-Event-ID``: 422), so nothing but authentication reaches the database."""
+    from caseops.extensions import db
+
+    refused = {"Last-Event-ID": "abc"}
+    token = factories.token_for("hha.case_worker")
+    browser = signed_in(app, world, "hha.case_worker")
+    counts = {}
+    with app.app_context():
+        engine = db.engine
+    for kind, send in (
+        ("token", lambda: client.get("/api/v1/me/events", headers=bearer(token) | refused)),
+        ("browser", lambda: browser.get("/api/v1/me/events", headers=refused)),
+    ):
+        with app.app_context(), round_trips(engine) as trace:
+            for _ in range(WARM_UP):
+                assert send().status_code == 422
+            before = trace.count
+            response = send()
+            counts[kind] = trace.count - before
+        assert "Last-Event-ID" in response.get_json()["error"]["details"]
+    assert counts == {"token": 1, "browser": 1}
+
+
+def test_the_notifications_poll_costs_two_round_trips(app, client, world):
+    """The event stream's list form, for callers that cannot hold a stream: the caller,
+    then its notifications; no transaction around either."""
+    token = factories.token_for("hha.case_worker")
+    trips, response = counted(app, client, "GET", "/api/v1/me/notifications", token)
+    assert response.status_code == 200 and response.get_json() == []
+    assert trips == 2
 
 
 # the caller, the hits, the consents of hits another agency's Part 2 record may hide
