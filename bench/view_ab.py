@@ -12,7 +12,7 @@ every other round), so each round gives ``this / against`` from runs seconds apa
 drift of the machine falls on both builds alike.
 
     .venv/bin/python -m bench.view_ab --against REV [--database-url URL] [--clients 300]
-        [--connections 1,16] [--rounds 4] [--seconds 8] [--workers 2]
+        [--connections 1,16] [--rounds 12] [--seconds 4] [--workers 2]
 
 Both builds are served by this checkout's virtualenv under gunicorn with the same
 settings (``bench.view_load.gunicorn_settings``), each with its own ``gunicorn.conf.py``,
@@ -103,8 +103,8 @@ def main() -> int:
     parser.add_argument("--against", required=True, help="the commit to compare with")
     parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--connections", default="1,16")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if not same_migrations(args.against):
@@ -158,6 +158,9 @@ def serve_and_compare(url: str, tree: Path, args: argparse.Namespace) -> int:
 
 
 def compare(args, token, ids, bases, paths, processes, workdir: Path) -> None:
+    """Every round, at each connection count, one wrk run of each server (the order
+    reversed every other round); print each run, the medians and the paired ratios.
+    Many short rounds rather than a few long ones: the machine drifts within seconds."""
     connections = [int(c) for c in args.connections.split(",") if c]
     servers = {label: Cpu(process.pid) for label, process in processes.items()}
     postgres = PostgresCpu()
